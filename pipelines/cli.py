@@ -1,0 +1,40 @@
+"""The ``pilotzone`` command: one entry point for vehicle makers, zone operators and CI.
+
+Each sub-command lives in its own module with an ``add_parser(subparsers)`` function that
+registers its arguments and sets ``func``; this module only assembles them. Heavy imports
+(Apache Beam) happen inside the sub-command that needs them, so ``pilotzone validate`` starts
+fast on a maker's laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pipelines import cli_simulate, cli_validate, cli_zones
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="pilotzone",
+        description="Monitor autonomous vehicles in pilot zones: validate telemetry, check zone configs, "
+        "simulate fleets and run the compliance pipeline.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cli_validate.add_parser(subparsers)
+    cli_zones.add_parser(subparsers)
+    cli_simulate.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command and return its exit status (0 clean, 1 findings, 2 usage error)."""
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

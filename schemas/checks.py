@@ -1,0 +1,209 @@
+"""What the telemetry contract requires beyond the Avro types, checked on columns.
+
+Two families, because they need different context:
+
+* **Record checks** look at one sample alone (NaN, values out of range, empty ids). A sample
+  that fails one cannot be placed or evaluated, so the pipeline dead-letters it.
+* **Stream checks** look at one vehicle's samples together, in the order they were sent:
+  timestamps going backwards, duplicate and missing sequence numbers, and jumps between fixes
+  that no vehicle could drive. These describe the feed's quality, so ``pilotzone validate``
+  reports them to the maker; the pipeline handles reordering and duplicates itself.
+
+Ranges are the physical ranges of the quantities with generous margins; they catch unit and
+encoding mistakes (radians for degrees, m/s for km/h overflow, 0/0), not driving behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from schemas.batch import DRIVING_MODES, NO_LEVEL, TelemetryBatch
+from zones.geo import haversine_m
+
+
+class Check(StrEnum):
+    """Stable names of contract checks; they appear in reports and as dead-letter reasons."""
+
+    NAN = "nan"
+    OUT_OF_RANGE = "out_of_range"
+    MISSING_ID = "missing_id"
+    INCONSISTENT_MODE = "inconsistent_mode"
+    TIME_BACKWARDS = "time_backwards"
+    DUPLICATE_SEQUENCE = "duplicate_sequence"
+    MISSING_SEQUENCE = "missing_sequence"
+    IMPLAUSIBLE_JUMP = "implausible_jump"
+
+
+RECORD_CHECKS: frozenset[Check] = frozenset({Check.NAN, Check.OUT_OF_RANGE, Check.MISSING_ID, Check.INCONSISTENT_MODE})
+"""Checks that make a single record unusable (dead-lettered by the pipeline)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found at one sample (``row`` is the position in the checked batch)."""
+
+    row: int
+    check: Check
+    message: str
+
+
+@dataclass(frozen=True)
+class Range:
+    """The accepted closed interval of one numeric column, with its unit for messages."""
+
+    column: str
+    field: str
+    low: float
+    high: float
+    unit: str
+
+
+RANGES: tuple[Range, ...] = (
+    Range("latitude", "current_location_latitude", -90.0, 90.0, "degrees"),
+    Range("longitude", "current_location_longitude", -180.0, 180.0, "degrees"),
+    Range("heading", "current_location_heading", 0.0, 360.0, "degrees"),
+    Range("accuracy", "current_location_horizontal_accuracy", 0.0, 10_000.0, "m"),
+    Range("speed_kmh", "speed", 0.0, 400.0, "km/h"),
+    Range("altitude", "current_location_altitude", -500.0, 9_000.0, "m"),
+    Range("time_ms", "current_location_timestamp", 946_684_800_000, 4_102_444_800_000, "ms since epoch (2000-2100)"),
+    Range("sequence_number", "sequence_number", 0, 2**62, ""),
+)
+
+MAX_PLAUSIBLE_SPEED_MPS = 70.0
+"""250 km/h: no pilot-zone vehicle drives faster, so a faster jump between fixes is a bad fix."""
+
+_AUTONOMOUS = DRIVING_MODES.index("AUTONOMOUS")
+
+
+def record_findings(batch: TelemetryBatch) -> list[Finding]:
+    """Every record-level problem in the batch, ordered by row; a row may have several."""
+    findings: list[Finding] = []
+    present = {"altitude": batch.has_altitude}
+    for spec in RANGES:
+        values = getattr(batch, spec.column)
+        relevant = present.get(spec.column, np.ones(len(batch), dtype=np.bool_))
+        if values.dtype.kind == "f":
+            not_finite = relevant & ~np.isfinite(values)
+            findings.extend(
+                Finding(int(row), Check.NAN, f"{spec.field} is {values[row]}: send a finite number")
+                for row in np.flatnonzero(not_finite)
+            )
+            checkable = relevant & np.isfinite(values)
+        else:
+            checkable = relevant
+        outside = checkable & ((values < spec.low) | (values > spec.high))
+        findings.extend(
+            Finding(
+                int(row),
+                Check.OUT_OF_RANGE,
+                f"{spec.field} = {values[row]} is outside {spec.low:g}..{spec.high:g} {spec.unit}".rstrip(),
+            )
+            for row in np.flatnonzero(outside)
+        )
+    for column in ("vehicle_id", "operator_id"):
+        values = getattr(batch, column)
+        empty = np.fromiter((not v or not v.strip() for v in values), np.bool_, len(values))
+        findings.extend(
+            Finding(int(row), Check.MISSING_ID, f"{column} is empty: every sample must name its {column[:-3]}")
+            for row in np.flatnonzero(empty)
+        )
+    level = batch.autonomy_level
+    bad_level = (level != NO_LEVEL) & ((level < 0) | (level > 5))
+    findings.extend(
+        Finding(int(row), Check.OUT_OF_RANGE, f"active_autonomy_level = {level[row]} is not an SAE level 0..5")
+        for row in np.flatnonzero(bad_level)
+    )
+    autonomous_without_level = (batch.driving_mode == _AUTONOMOUS) & (level == NO_LEVEL)
+    findings.extend(
+        Finding(
+            int(row),
+            Check.INCONSISTENT_MODE,
+            "driving_mode is AUTONOMOUS but active_autonomy_level is null: send the SAE level",
+        )
+        for row in np.flatnonzero(autonomous_without_level)
+    )
+    findings.sort(key=lambda f: f.row)
+    return findings
+
+
+def unusable_rows(findings: list[Finding], size: int) -> npt.NDArray[np.bool_]:
+    """Mask of rows with at least one record-level finding."""
+    mask = np.zeros(size, dtype=np.bool_)
+    rows = [f.row for f in findings if f.check in RECORD_CHECKS]
+    mask[rows] = True
+    return mask
+
+
+def stream_findings(batch: TelemetryBatch, skip: npt.NDArray[np.bool_] | None = None) -> list[Finding]:
+    """Per-vehicle feed problems, with rows in arrival order; rows in ``skip`` are ignored."""
+    usable = np.flatnonzero(~skip) if skip is not None else np.arange(len(batch))
+    if len(usable) == 0:
+        return []
+    _, inverse = np.unique(batch.vehicle_id[usable].astype(str), return_inverse=True)
+    findings: list[Finding] = []
+    # Stable sort by vehicle keeps each vehicle's samples in arrival order.
+    order = usable[np.argsort(inverse, kind="stable")]
+    boundaries = np.flatnonzero(np.diff(np.sort(inverse))) + 1
+    for rows in np.split(order, boundaries):
+        findings.extend(_vehicle_findings(batch, rows))
+    findings.sort(key=lambda f: (f.row, f.check))
+    return findings
+
+
+def _vehicle_findings(batch: TelemetryBatch, rows: npt.NDArray[np.intp]) -> list[Finding]:
+    """Stream checks for one vehicle's rows, given in arrival order."""
+    findings: list[Finding] = []
+    times = batch.time_ms[rows]
+    backwards = np.flatnonzero(np.diff(times) < 0) + 1
+    findings.extend(
+        Finding(
+            int(rows[i]),
+            Check.TIME_BACKWARDS,
+            f"timestamp {times[i]} is {times[i - 1] - times[i]} ms before the previous sample's: "
+            "send samples in time order",
+        )
+        for i in backwards
+    )
+    sequence = batch.sequence_number[rows]
+    _, first_seen = np.unique(sequence, return_index=True)
+    repeated = np.setdiff1d(np.arange(len(rows)), first_seen)
+    findings.extend(
+        Finding(int(rows[i]), Check.DUPLICATE_SEQUENCE, f"sequence_number {sequence[i]} was already sent")
+        for i in repeated
+    )
+    unique_sorted = np.unique(sequence)
+    steps = np.diff(unique_sorted)
+    for gap in np.flatnonzero(steps > 1):
+        low, high = unique_sorted[gap] + 1, unique_sorted[gap + 1] - 1
+        after = int(rows[np.flatnonzero(sequence == unique_sorted[gap + 1])[0]])
+        count = high - low + 1
+        span = f"{low}" if count == 1 else f"{low}-{high}"
+        findings.append(Finding(after, Check.MISSING_SEQUENCE, f"sequence_number {span} missing ({count} samples)"))
+    findings.extend(_jumps(batch, rows[np.sort(first_seen)]))
+    return findings
+
+
+def _jumps(batch: TelemetryBatch, rows: npt.NDArray[np.intp]) -> list[Finding]:
+    """Consecutive fixes (in time order) farther apart than any vehicle could drive."""
+    by_time = rows[np.argsort(batch.time_ms[rows], kind="stable")]
+    if len(by_time) < 2:
+        return []
+    lon, lat = batch.longitude[by_time], batch.latitude[by_time]
+    distance = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    seconds = np.diff(batch.time_ms[by_time]) / 1000.0
+    # Both fixes may be off by a few sigma of their reported accuracy, plus 10 m of slack.
+    tolerance = 3.0 * (batch.accuracy[by_time][:-1] + batch.accuracy[by_time][1:]) + 10.0
+    implausible = np.flatnonzero(distance > MAX_PLAUSIBLE_SPEED_MPS * seconds + tolerance)
+    return [
+        Finding(
+            int(by_time[i + 1]),
+            Check.IMPLAUSIBLE_JUMP,
+            f"moved {distance[i]:.0f} m in {seconds[i]:.1f} s "
+            f"(over {MAX_PLAUSIBLE_SPEED_MPS * 3.6:.0f} km/h): check the fix or its timestamp",
+        )
+        for i in implausible
+    ]

@@ -1,0 +1,58 @@
+"""Loading the project's Avro schemas from the ``.avsc`` files shipped beside this module.
+
+The ``.avsc`` files are the source of truth; code never restates a field list. Parsed
+schemas are cached because fastavro's parsing is not free and every decode needs one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+SCHEMA_DIR = Path(__file__).parent / "avro"
+"""Folder of the current ``.avsc`` files."""
+
+HISTORY_DIR = SCHEMA_DIR / "history"
+"""Every published version of each schema, ``<name>/v<N>.avsc``, for evolution checks and
+for resolving data written with an older version."""
+
+TELEMETRY = "telemetry_sample"
+INCIDENT = "incident"
+
+
+@functools.cache
+def schema_json(name: str) -> str:
+    """The raw JSON text of a current schema, as published to a schema registry."""
+    return (SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8")
+
+
+def schema_dict(name: str) -> dict[str, Any]:
+    """A fresh, unparsed copy of a current schema (callers may modify it)."""
+    loaded: dict[str, Any] = json.loads(schema_json(name))
+    return loaded
+
+
+@functools.cache
+def parsed_schema(name: str) -> dict[str, Any]:
+    """A current schema parsed by fastavro, ready for readers and writers (do not modify)."""
+    parsed: dict[str, Any] = fastavro.parse_schema(schema_dict(name))
+    return parsed
+
+
+def schema_version(name: str) -> int:
+    """The version number a current schema declares in ``pilotzone.schema_version``."""
+    return int(schema_dict(name)["pilotzone.schema_version"])
+
+
+def telemetry_schema() -> dict[str, Any]:
+    """The current telemetry sample schema, parsed."""
+    return parsed_schema(TELEMETRY)
+
+
+def incident_schema() -> dict[str, Any]:
+    """The current incident schema, parsed."""
+    return parsed_schema(INCIDENT)
