@@ -24,7 +24,9 @@ def add_parser(subparsers: Any) -> None:
             "jumps. Exit status 0 when clean, 1 when anything was found."
         ),
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="files or folders (searched for .avro/.bin/.msg)")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="files or folders (searched for .avro/.bin/.msg)"
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable JSON report")
     parser.add_argument(
         "--schema",
@@ -41,7 +43,11 @@ def add_parser(subparsers: Any) -> None:
         help="the writer schema your registry assigned ID, for Confluent-framed messages (repeatable)",
     )
     parser.add_argument(
-        "--max-issues", type=int, default=1000, metavar="N", help="findings listed in the JSON report (default 1000)"
+        "--max-issues",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="findings listed in the JSON report (default 1000)",
     )
     parser.set_defaults(func=run_validate)
 

@@ -38,7 +38,9 @@ class Check(StrEnum):
     IMPLAUSIBLE_JUMP = "implausible_jump"
 
 
-RECORD_CHECKS: frozenset[Check] = frozenset({Check.NAN, Check.OUT_OF_RANGE, Check.MISSING_ID, Check.INCONSISTENT_MODE})
+RECORD_CHECKS: frozenset[Check] = frozenset(
+    {Check.NAN, Check.OUT_OF_RANGE, Check.MISSING_ID, Check.INCONSISTENT_MODE}
+)
 """Checks that make a single record unusable (dead-lettered by the pipeline)."""
 
 
@@ -69,7 +71,13 @@ RANGES: tuple[Range, ...] = (
     Range("accuracy", "current_location_horizontal_accuracy", 0.0, 10_000.0, "m"),
     Range("speed_kmh", "speed", 0.0, 400.0, "km/h"),
     Range("altitude", "current_location_altitude", -500.0, 9_000.0, "m"),
-    Range("time_ms", "current_location_timestamp", 946_684_800_000, 4_102_444_800_000, "ms since epoch (2000-2100)"),
+    Range(
+        "time_ms",
+        "current_location_timestamp",
+        946_684_800_000,
+        4_102_444_800_000,
+        "ms since epoch (2000-2100)",
+    ),
     Range("sequence_number", "sequence_number", 0, 2**62, ""),
 )
 
@@ -108,13 +116,17 @@ def record_findings(batch: TelemetryBatch) -> list[Finding]:
         values = getattr(batch, column)
         empty = np.fromiter((not v or not v.strip() for v in values), np.bool_, len(values))
         findings.extend(
-            Finding(int(row), Check.MISSING_ID, f"{column} is empty: every sample must name its {column[:-3]}")
+            Finding(
+                int(row), Check.MISSING_ID, f"{column} is empty: every sample must name its {column[:-3]}"
+            )
             for row in np.flatnonzero(empty)
         )
     level = batch.autonomy_level
     bad_level = (level != NO_LEVEL) & ((level < 0) | (level > 5))
     findings.extend(
-        Finding(int(row), Check.OUT_OF_RANGE, f"active_autonomy_level = {level[row]} is not an SAE level 0..5")
+        Finding(
+            int(row), Check.OUT_OF_RANGE, f"active_autonomy_level = {level[row]} is not an SAE level 0..5"
+        )
         for row in np.flatnonzero(bad_level)
     )
     autonomous_without_level = (batch.driving_mode == _AUTONOMOUS) & (level == NO_LEVEL)
@@ -139,22 +151,29 @@ def unusable_rows(findings: list[Finding], size: int) -> npt.NDArray[np.bool_]:
 
 
 def stream_findings(batch: TelemetryBatch, skip: npt.NDArray[np.bool_] | None = None) -> list[Finding]:
-    """Per-vehicle feed problems, with rows in arrival order; rows in ``skip`` are ignored."""
-    usable = np.flatnonzero(~skip) if skip is not None else np.arange(len(batch))
-    if len(usable) == 0:
+    """Per-vehicle feed problems, with rows in arrival order.
+
+    Rows in ``skip`` (records failing record checks) still count for sequence numbers and
+    time order, since those fields are valid and a gap reported for them would be false,
+    but their positions are not trusted for the jump check.
+    """
+    if len(batch) == 0:
         return []
-    _, inverse = np.unique(batch.vehicle_id[usable].astype(str), return_inverse=True)
+    _, inverse = np.unique(batch.vehicle_id.astype(str), return_inverse=True)
+    trusted = ~skip if skip is not None else np.ones(len(batch), dtype=np.bool_)
     findings: list[Finding] = []
     # Stable sort by vehicle keeps each vehicle's samples in arrival order.
-    order = usable[np.argsort(inverse, kind="stable")]
-    boundaries = np.flatnonzero(np.diff(np.sort(inverse))) + 1
+    order = np.argsort(inverse, kind="stable")
+    boundaries = np.flatnonzero(np.diff(inverse[order])) + 1
     for rows in np.split(order, boundaries):
-        findings.extend(_vehicle_findings(batch, rows))
+        findings.extend(_vehicle_findings(batch, rows, trusted[rows]))
     findings.sort(key=lambda f: (f.row, f.check))
     return findings
 
 
-def _vehicle_findings(batch: TelemetryBatch, rows: npt.NDArray[np.intp]) -> list[Finding]:
+def _vehicle_findings(
+    batch: TelemetryBatch, rows: npt.NDArray[np.intp], trusted: npt.NDArray[np.bool_]
+) -> list[Finding]:
     """Stream checks for one vehicle's rows, given in arrival order."""
     findings: list[Finding] = []
     times = batch.time_ms[rows]
@@ -182,8 +201,12 @@ def _vehicle_findings(batch: TelemetryBatch, rows: npt.NDArray[np.intp]) -> list
         after = int(rows[np.flatnonzero(sequence == unique_sorted[gap + 1])[0]])
         count = high - low + 1
         span = f"{low}" if count == 1 else f"{low}-{high}"
-        findings.append(Finding(after, Check.MISSING_SEQUENCE, f"sequence_number {span} missing ({count} samples)"))
-    findings.extend(_jumps(batch, rows[np.sort(first_seen)]))
+        findings.append(
+            Finding(after, Check.MISSING_SEQUENCE, f"sequence_number {span} missing ({count} samples)")
+        )
+    first_sent = np.zeros(len(rows), dtype=np.bool_)
+    first_sent[first_seen] = True
+    findings.extend(_jumps(batch, rows[first_sent & trusted]))
     return findings
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 
@@ -39,8 +39,7 @@ def schema_dict(name: str) -> dict[str, Any]:
 @functools.cache
 def parsed_schema(name: str) -> dict[str, Any]:
     """A current schema parsed by fastavro, ready for readers and writers (do not modify)."""
-    parsed: dict[str, Any] = fastavro.parse_schema(schema_dict(name))
-    return parsed
+    return cast(dict[str, Any], fastavro.parse_schema(schema_dict(name)))
 
 
 def schema_version(name: str) -> int:

@@ -24,10 +24,10 @@ import io
 import json
 import lzma
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro import block_reader, schemaless_reader, schemaless_writer
@@ -58,6 +58,8 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
     SchemaParseException,
     UnknownType,
 )
+HEADER_ERRORS: tuple[type[BaseException], ...] = (*DECODE_ERRORS, json.JSONDecodeError, AttributeError)
+"""What reading a container header can raise: bad bytes, or metadata that is not schema JSON."""
 
 _HEADER_SCHEMA = fastavro.parse_schema(
     {
@@ -168,7 +170,9 @@ class TelemetryDecoder:
                 writer = self.store.lookup_fingerprint(data[2:10])
                 body_start = 10
             else:
-                return DeadLetter(source, 0, Reason.NOT_AVRO, f"not a framed Avro message ({len(data)} bytes)")
+                return DeadLetter(
+                    source, 0, Reason.NOT_AVRO, f"not a framed Avro message ({len(data)} bytes)"
+                )
         except UnknownSchemaError as exc:
             return DeadLetter(source, 0, Reason.UNKNOWN_SCHEMA, str(exc))
         body = io.BytesIO(data)
@@ -199,7 +203,7 @@ class TelemetryDecoder:
             meta["avro.schema"] = json.dumps(without_logical_types(writer_schema)).encode()
             fast_header = io.BytesIO()
             schemaless_writer(fast_header, _HEADER_SCHEMA, {**header, "meta": meta})
-        except (*DECODE_ERRORS, json.JSONDecodeError) as exc:
+        except HEADER_ERRORS as exc:
             reason = Reason.TRUNCATED if isinstance(exc, EOFError) else Reason.NOT_AVRO
             yield DeadLetter(source, 0, reason, f"unreadable container header: {_describe(exc)}")
             return
@@ -219,7 +223,7 @@ class TelemetryDecoder:
                     records: list[dict[str, Any]] = []
                     block_offset = block.offset + shift
                     try:
-                        records.extend(block)
+                        records.extend(cast(Iterable[dict[str, Any]], block))
                     except SchemaResolutionError:
                         raise
                     except DECODE_ERRORS as exc:
@@ -247,7 +251,9 @@ class TelemetryDecoder:
             except DECODE_ERRORS as exc:
                 resync = data.find(sync, good_end)
                 claimed = _records_skipped(data, good_end, resync + SYNC_SIZE if resync >= 0 else len(data))
-                reason = Reason.TRUNCATED if resync < 0 and isinstance(exc, EOFError) else Reason.CORRUPT_BLOCK
+                reason = (
+                    Reason.TRUNCATED if resync < 0 and isinstance(exc, EOFError) else Reason.CORRUPT_BLOCK
+                )
                 message = _describe(exc)
                 if resync < 0:
                     message += "; no further sync marker, rest of file skipped"

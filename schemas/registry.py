@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -29,7 +29,7 @@ REGISTRY_FILE = SCHEMA_DIR / "registry.json"
 
 def avro_fingerprint(schema: Mapping[str, Any] | str) -> bytes:
     """The 8-byte CRC-64-AVRO fingerprint, in the little-endian order single-object encoding uses."""
-    schema_obj = json.loads(schema) if isinstance(schema, str) else schema
+    schema_obj = json.loads(schema) if isinstance(schema, str) else dict(schema)
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema_obj), "CRC-64-AVRO"))
 
 
@@ -73,7 +73,9 @@ class SchemaStore:
         """Register a writer schema; raises ``ValueError`` if fastavro cannot parse it."""
         schema_obj = dict(schema)
         try:
-            parsed_raw = fastavro.parse_schema(without_logical_types(schema_obj), _force=True)
+            parsed_raw = cast(
+                dict[str, Any], fastavro.parse_schema(without_logical_types(schema_obj), _force=True)
+            )
         except (fastavro.schema.SchemaParseException, KeyError, TypeError) as exc:
             raise ValueError(f"schema {label} is not valid Avro: {exc}") from exc
         entry = WriterSchema(schema_obj, avro_fingerprint(schema_obj), label, parsed_raw)
@@ -113,7 +115,9 @@ class SchemaStore:
     def reference(cls, name: str = TELEMETRY) -> SchemaStore:
         """Every published version of schema ``name``, with the reference registry's ids."""
         store = cls()
-        ids = {value: int(key) for key, value in json.loads(REGISTRY_FILE.read_text(encoding="utf-8")).items()}
+        ids = {
+            value: int(key) for key, value in json.loads(REGISTRY_FILE.read_text(encoding="utf-8")).items()
+        }
         for path in sorted((HISTORY_DIR / name).glob("v*.avsc")):
             relative = f"{name}/{path.name}"
             store.add_file(path, schema_id=ids.get(relative))

@@ -22,7 +22,7 @@ import numpy as np
 from schemas.batch import TelemetryBatch
 from schemas.checks import RECORD_CHECKS, Finding, record_findings, stream_findings, unusable_rows
 from schemas.contract import TELEMETRY, schema_dict
-from schemas.decode import DECODE_ERRORS, DeadLetter, DecodedBlock, Framing, TelemetryDecoder, detect_framing
+from schemas.decode import HEADER_ERRORS, DeadLetter, Framing, TelemetryDecoder, detect_framing
 from schemas.decode import read_container_header as _read_header
 from schemas.registry import avro_fingerprint
 
@@ -145,7 +145,9 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            expanded.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TELEMETRY_SUFFIXES))
+            expanded.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TELEMETRY_SUFFIXES)
+            )
         else:
             expanded.append(path)
     return expanded
@@ -170,7 +172,9 @@ def validate_files(paths: Iterable[str | Path], decoder: TelemetryDecoder | None
         try:
             data = path.read_bytes()
         except OSError as exc:
-            report.issues.append(Issue(str(path), "unreadable_file", "error", f"cannot read: {exc.strerror or exc}"))
+            report.issues.append(
+                Issue(str(path), "unreadable_file", "error", f"cannot read: {exc.strerror or exc}")
+            )
             file_report.records_read = 1
             file_report.records_undecodable = 1
             continue
@@ -178,7 +182,14 @@ def validate_files(paths: Iterable[str | Path], decoder: TelemetryDecoder | None
         for item in decoder.decode(data, str(path)):
             if isinstance(item, DeadLetter):
                 report.issues.append(
-                    Issue(str(path), item.reason.value, "error", item.message, offset=item.offset, records=item.records)
+                    Issue(
+                        str(path),
+                        item.reason.value,
+                        "error",
+                        item.message,
+                        offset=item.offset,
+                        records=item.records,
+                    )
                 )
                 file_report.records_read += item.records
                 file_report.records_undecodable += item.records
@@ -205,11 +216,13 @@ def _describe_file(file_report: FileReport, data: bytes, decoder: TelemetryDecod
         file_report.codec = header["meta"].get("avro.codec", b"null").decode()
         file_report.writer_schema = f"{writer.get('namespace', '')}.{writer.get('name', '?')}".lstrip(".")
         file_report.writer_fingerprint = avro_fingerprint(writer).hex()
-    except (*DECODE_ERRORS, json.JSONDecodeError, AttributeError):
+    except HEADER_ERRORS:
         return  # the decoder reports the unreadable header as a finding
 
 
-def _check_batches(report: ValidationReport, batches: list[TelemetryBatch], origins: list[tuple[int, Any]]) -> None:
+def _check_batches(
+    report: ValidationReport, batches: list[TelemetryBatch], origins: list[tuple[int, Any]]
+) -> None:
     """Run record and stream checks over all decoded samples and add their findings."""
     batch = TelemetryBatch.concat(batches)
     file_of_row = np.concatenate([np.full(len(offsets), index) for index, offsets in origins])
@@ -218,11 +231,17 @@ def _check_batches(report: ValidationReport, batches: list[TelemetryBatch], orig
     unusable = unusable_rows(per_record, len(batch))
     for index, count in Counter(int(file_of_row[r]) for r in np.flatnonzero(unusable)).items():
         report.files[index].records_failing_checks = count
-    report.issues.extend(_issues(report, batch, per_record + stream_findings(batch, skip=unusable), file_of_row, offset_of_row))
+    report.issues.extend(
+        _issues(report, batch, per_record + stream_findings(batch, skip=unusable), file_of_row, offset_of_row)
+    )
 
 
 def _issues(
-    report: ValidationReport, batch: TelemetryBatch, findings: list[Finding], file_of_row: Any, offset_of_row: Any
+    report: ValidationReport,
+    batch: TelemetryBatch,
+    findings: list[Finding],
+    file_of_row: Any,
+    offset_of_row: Any,
 ) -> Iterator[Issue]:
     for finding in findings:
         row = finding.row

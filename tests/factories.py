@@ -41,7 +41,9 @@ def sample(**overrides: Any) -> dict[str, Any]:
     return {**BASE_SAMPLE, **overrides}
 
 
-def track(n: int, vehicle_id: str = "veh-test-0001", step_m: float = 8.0, **overrides: Any) -> list[dict[str, Any]]:
+def track(
+    n: int, vehicle_id: str = "veh-test-0001", step_m: float = 8.0, **overrides: Any
+) -> list[dict[str, Any]]:
     """``n`` samples one second apart, driving east ``step_m`` metres per second."""
     metres_per_degree_lon = 91_000.0  # at 35 degrees north, close enough for test tracks
     return [
@@ -49,7 +51,8 @@ def track(n: int, vehicle_id: str = "veh-test-0001", step_m: float = 8.0, **over
             vehicle_id=vehicle_id,
             sequence_number=i,
             current_location_timestamp=T0_MS + 1000 * i,
-            current_location_longitude=BASE_SAMPLE["current_location_longitude"] + i * step_m / metres_per_degree_lon,
+            current_location_longitude=BASE_SAMPLE["current_location_longitude"]
+            + i * step_m / metres_per_degree_lon,
             **overrides,
         )
         for i in range(n)
@@ -84,7 +87,9 @@ def write_container(path: Path, records: Iterable[dict[str, Any]], **kwargs: Any
 def avro_body(record: dict[str, Any], schema: dict[str, Any] | None = None) -> bytes:
     """The bare Avro binary encoding of one record."""
     buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, fastavro.parse_schema(schema) if schema else telemetry_schema(), record)
+    fastavro.schemaless_writer(
+        buffer, fastavro.parse_schema(schema) if schema else telemetry_schema(), record
+    )
     return buffer.getvalue()
 
 

@@ -16,9 +16,13 @@ EARTH_RADIUS_M = 6_371_008.8
 FloatArray = npt.NDArray[np.float64]
 
 
-def haversine_m(lon1: npt.ArrayLike, lat1: npt.ArrayLike, lon2: npt.ArrayLike, lat2: npt.ArrayLike) -> FloatArray:
+def haversine_m(
+    lon1: npt.ArrayLike, lat1: npt.ArrayLike, lon2: npt.ArrayLike, lat2: npt.ArrayLike
+) -> FloatArray:
     """Great-circle distance in metres between points given in degrees (broadcasts)."""
-    lon1r, lat1r, lon2r, lat2r = (np.radians(np.asarray(a, dtype=np.float64)) for a in (lon1, lat1, lon2, lat2))
+    lon1r, lat1r, lon2r, lat2r = (
+        np.radians(np.asarray(a, dtype=np.float64)) for a in (lon1, lat1, lon2, lat2)
+    )
     a = np.sin((lat2r - lat1r) / 2) ** 2 + np.cos(lat1r) * np.cos(lat2r) * np.sin((lon2r - lon1r) / 2) ** 2
     return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
 
@@ -30,7 +34,9 @@ def metres_per_degree(lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     return per_deg * np.cos(lat_r), np.full_like(lat_r, per_deg)
 
 
-def offset(lon: npt.ArrayLike, lat: npt.ArrayLike, east_m: npt.ArrayLike, north_m: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+def offset(
+    lon: npt.ArrayLike, lat: npt.ArrayLike, east_m: npt.ArrayLike, north_m: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     """Move points by metres east and north; the inverse of ``to_local_m`` near the origin."""
     m_lon, m_lat = metres_per_degree(lat)
     return (
@@ -39,9 +45,13 @@ def offset(lon: npt.ArrayLike, lat: npt.ArrayLike, east_m: npt.ArrayLike, north_
     )
 
 
-def bearing_deg(lon1: npt.ArrayLike, lat1: npt.ArrayLike, lon2: npt.ArrayLike, lat2: npt.ArrayLike) -> FloatArray:
+def bearing_deg(
+    lon1: npt.ArrayLike, lat1: npt.ArrayLike, lon2: npt.ArrayLike, lat2: npt.ArrayLike
+) -> FloatArray:
     """Initial bearing in degrees clockwise from true north, 0..360, from point 1 to point 2."""
-    lon1r, lat1r, lon2r, lat2r = (np.radians(np.asarray(a, dtype=np.float64)) for a in (lon1, lat1, lon2, lat2))
+    lon1r, lat1r, lon2r, lat2r = (
+        np.radians(np.asarray(a, dtype=np.float64)) for a in (lon1, lat1, lon2, lat2)
+    )
     y = np.sin(lon2r - lon1r) * np.cos(lat2r)
     x = np.cos(lat1r) * np.sin(lat2r) - np.sin(lat1r) * np.cos(lat2r) * np.cos(lon2r - lon1r)
     return np.asarray(np.degrees(np.arctan2(y, x)) % 360.0, dtype=np.float64)

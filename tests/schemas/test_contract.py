@@ -101,7 +101,10 @@ def test_evolution_adding_an_optional_field_and_an_enum_symbol_is_accepted() -> 
         {"name": "battery_state_of_charge", "type": ["null", "float"], "default": None, "doc": "percent"},
     )
     vehicle_class = next(f for f in v2["fields"] if f["name"] == "vehicle_class")
-    vehicle_class["type"] = {**vehicle_class["type"], "symbols": [*vehicle_class["type"]["symbols"], "TRACTOR"]}
+    vehicle_class["type"] = {
+        **vehicle_class["type"],
+        "symbols": [*vehicle_class["type"]["symbols"], "TRACTOR"],
+    }
     assert full_transitive_violations([v1, v2]) == []
 
 

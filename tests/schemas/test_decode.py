@@ -17,7 +17,9 @@ from tests.factories import T0_MS, confluent_message, container_bytes, sample, s
 DECODER = TelemetryDecoder()
 
 
-def _decode(data: bytes, decoder: TelemetryDecoder = DECODER) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
+def _decode(
+    data: bytes, decoder: TelemetryDecoder = DECODER
+) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
     records: list[dict[str, Any]] = []
     dead: list[DeadLetter] = []
     for item in decoder.decode(data, "test"):
@@ -57,7 +59,9 @@ def test_blocks_carry_offsets_and_running_record_numbers() -> None:
     data = container_bytes(track(200), sync_interval=500)
     blocks = [b for b in DECODER.decode(data, "f.avro") if isinstance(b, DecodedBlock)]
     assert len(blocks) > 3
-    assert [b.first_record for b in blocks] == [sum(len(x.records) for x in blocks[:i]) for i in range(len(blocks))]
+    assert [b.first_record for b in blocks] == [
+        sum(len(x.records) for x in blocks[:i]) for i in range(len(blocks))
+    ]
     assert all(data[b.offset - 16 : b.offset] == b"pilotzone-tests!" for b in blocks[1:])
 
 
@@ -153,18 +157,26 @@ def test_single_object_encoding_resolves_by_fingerprint() -> None:
 def test_trailing_bytes_after_a_framed_record_are_reported() -> None:
     decoded, dead = _decode(confluent_message(sample(), schema_id=1) + b"\x00\x01")
     assert decoded == []
-    assert [(d.reason, d.offset) for d in dead] == [(Reason.TRAILING_BYTES, len(confluent_message(sample(), 1)))]
+    assert [(d.reason, d.offset) for d in dead] == [
+        (Reason.TRAILING_BYTES, len(confluent_message(sample(), 1)))
+    ]
 
 
-CORRUPTIBLE = container_bytes(track(400, events=[{"kind": "HARSH_BRAKING", "initiated_by": None}]), codec="null", sync_interval=600)
+CORRUPTIBLE = container_bytes(
+    track(400, events=[{"kind": "HARSH_BRAKING", "initiated_by": None}]), codec="null", sync_interval=600
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    flips=st.lists(st.tuples(st.integers(0, len(CORRUPTIBLE) - 1), st.integers(0, 255)), min_size=1, max_size=8),
+    flips=st.lists(
+        st.tuples(st.integers(0, len(CORRUPTIBLE) - 1), st.integers(0, 255)), min_size=1, max_size=8
+    ),
     cut=st.one_of(st.none(), st.integers(0, len(CORRUPTIBLE))),
 )
-def test_corrupt_bytes_never_raise_and_every_record_is_accounted_for(flips: list[tuple[int, int]], cut: int | None) -> None:
+def test_corrupt_bytes_never_raise_and_every_record_is_accounted_for(
+    flips: list[tuple[int, int]], cut: int | None
+) -> None:
     data = bytearray(CORRUPTIBLE)
     for position, value in flips:
         data[position] = value

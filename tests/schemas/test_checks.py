@@ -1,0 +1,122 @@
+"""Record and stream checks of the contract, on exact findings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from schemas.batch import TelemetryBatch
+from schemas.checks import Check, record_findings, stream_findings, unusable_rows
+from tests.factories import sample, track
+
+
+def _record(records: list[dict]) -> list[tuple[int, Check]]:
+    return [(f.row, f.check) for f in record_findings(TelemetryBatch.from_records(records))]
+
+
+def _stream(records: list[dict]) -> list[tuple[int, Check]]:
+    return [(f.row, f.check) for f in stream_findings(TelemetryBatch.from_records(records))]
+
+
+def test_a_valid_track_has_no_findings() -> None:
+    records = track(50)
+    assert _record(records) == []
+    assert _stream(records) == []
+
+
+def test_nan_and_infinity_are_found_per_field() -> None:
+    records = [
+        sample(current_location_latitude=math.nan),
+        sample(speed=math.inf),
+        sample(current_location_altitude=math.nan),
+        sample(current_location_altitude=None),
+    ]
+    assert _record(records) == [(0, Check.NAN), (1, Check.NAN), (2, Check.NAN)]
+
+
+def test_values_out_of_range() -> None:
+    records = [
+        sample(current_location_latitude=91.0),
+        sample(current_location_longitude=-180.5),
+        sample(current_location_heading=361.0),
+        sample(current_location_horizontal_accuracy=-1.0),
+        sample(speed=-0.1),
+        sample(current_location_timestamp=5),
+        sample(current_location_altitude=12_000.0),
+        sample(active_autonomy_level=7),
+        sample(sequence_number=-1),
+        sample(current_location_heading=360.0, speed=0.0, current_location_latitude=-90.0),
+    ]
+    assert _record(records) == [(i, Check.OUT_OF_RANGE) for i in range(9)]
+
+
+def test_message_names_the_field_value_and_range() -> None:
+    (finding,) = record_findings(TelemetryBatch.from_records([sample(current_location_latitude=135.2)]))
+    assert finding.message == "current_location_latitude = 135.2 is outside -90..90 degrees"
+
+
+def test_empty_ids_and_autonomous_without_level() -> None:
+    records = [sample(vehicle_id=" "), sample(operator_id=""), sample(active_autonomy_level=None)]
+    assert _record(records) == [(0, Check.MISSING_ID), (1, Check.MISSING_ID), (2, Check.INCONSISTENT_MODE)]
+    manual = sample(driving_mode="MANUAL", active_autonomy_level=None)
+    assert _record([manual]) == []
+
+
+def test_unusable_rows_mask() -> None:
+    batch = TelemetryBatch.from_records([sample(), sample(speed=math.nan), sample()])
+    assert unusable_rows(record_findings(batch), len(batch)).tolist() == [False, True, False]
+
+
+def test_time_going_backwards_in_arrival_order() -> None:
+    records = track(5)
+    records[3], records[2] = records[2], records[3]
+    assert _stream(records) == [(3, Check.TIME_BACKWARDS)]
+
+
+def test_duplicate_and_missing_sequence_numbers() -> None:
+    records = track(10)
+    duplicate = dict(records[4])
+    del records[6:8]
+    records.append(duplicate)
+    findings = stream_findings(TelemetryBatch.from_records(records))
+    assert [(f.row, f.check) for f in findings] == [
+        (6, Check.MISSING_SEQUENCE),
+        (8, Check.DUPLICATE_SEQUENCE),
+        (8, Check.TIME_BACKWARDS),
+    ]
+    assert findings[0].message == "sequence_number 6-7 missing (2 samples)"
+
+
+def test_implausible_jump_uses_time_and_accuracy() -> None:
+    records = track(4)
+    records[2] = {**records[2], "current_location_longitude": records[2]["current_location_longitude"] + 0.05}
+    assert _stream(records) == [(2, Check.IMPLAUSIBLE_JUMP), (3, Check.IMPLAUSIBLE_JUMP)]
+    # The same 4.5 km is plausible when the fixes are five minutes apart.
+    start = records[0]["current_location_timestamp"]
+    slow = [dict(r, current_location_timestamp=start + 300_000 * i) for i, r in enumerate(records)]
+    assert _stream(slow) == []
+
+
+def test_vehicles_are_checked_separately_and_skipped_rows_ignored() -> None:
+    a = track(3, vehicle_id="veh-a")
+    b = track(3, vehicle_id="veh-b")
+    interleaved = [a[0], b[0], a[1], b[1], a[2], b[2]]
+    assert _stream(interleaved) == []
+    broken = [*interleaved, dict(a[2], current_location_latitude=math.nan, sequence_number=3)]
+    batch = TelemetryBatch.from_records(broken)
+    skip = unusable_rows(record_findings(batch), len(batch))
+    assert stream_findings(batch, skip=skip) == []
+
+
+def test_take_and_concat_keep_events_with_their_samples() -> None:
+    records = track(4)
+    records[1] = dict(records[1], events=[{"kind": "DISENGAGEMENT", "initiated_by": "SYSTEM"}])
+    records[3] = dict(records[3], events=[{"kind": "COLLISION", "initiated_by": None}])
+    batch = TelemetryBatch.from_records(records)
+    picked = batch.take(np.array([3, 1]))
+    assert picked.sequence_number.tolist() == [3, 1]
+    assert picked.event_row.tolist() == [0, 1]
+    assert picked.event_kind.tolist() == [batch.event_kind[1], batch.event_kind[0]]
+    both = TelemetryBatch.concat([batch, batch])
+    assert both.event_row.tolist() == [1, 3, 5, 7]

@@ -1,0 +1,118 @@
+"""``pilotzone validate``: reports, JSON shape and exit status on clean, bad and corrupt input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from schemas.contract import TELEMETRY, schema_dict
+from schemas.validate import validate_files
+from tests.factories import (
+    confluent_message,
+    container_bytes,
+    sample,
+    single_object_message,
+    track,
+    write_container,
+)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    status = main(["validate", *args])
+    return status, capsys.readouterr().out
+
+
+def test_clean_files_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_container(tmp_path / "a.avro", track(30, vehicle_id="veh-a"))
+    write_container(tmp_path / "b.avro", track(30, vehicle_id="veh-b"), codec="null")
+    status, out = _run(capsys, str(tmp_path))
+    assert status == 0
+    assert (
+        out.splitlines()[0]
+        == "OK: 2 file(s), 60 record(s) read, 60 decoded, 0 undecodable, 0 failing record checks"
+    )
+
+
+def test_findings_exit_1_and_json_locates_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = track(6)
+    records[2] = dict(records[2], current_location_latitude=math.nan)
+    records[5] = dict(records[5], sequence_number=4)
+    path = write_container(tmp_path / "bad.avro", records)
+    status, out = _run(capsys, "--json", str(path))
+    report = json.loads(out)
+    assert status == 1
+    assert report["ok"] is False
+    assert report["summary"] == {
+        "files": 1,
+        "records_read": 6,
+        "records_decoded": 6,
+        "records_undecodable": 0,
+        "records_failing_checks": 1,
+        "findings": {"duplicate_sequence": 1, "nan": 1},
+    }
+    assert [(i["check"], i["record"], i["severity"]) for i in report["issues"]] == [
+        ("nan", 2, "error"),
+        ("duplicate_sequence", 5, "warning"),
+    ]
+    assert report["files"][0]["codec"] == "deflate"
+    assert report["files"][0]["writer_schema"] == "kr.pilotzone.telemetry.TelemetrySample"
+
+
+def test_corrupt_truncated_and_missing_files_never_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = container_bytes(track(300), sync_interval=700)
+    (tmp_path / "truncated.avro").write_bytes(data[: len(data) // 2])
+    (tmp_path / "noise.avro").write_bytes(b"GARBAGE!" * 128)
+    status, out = _run(capsys, "--json", str(tmp_path), str(tmp_path / "absent.avro"))
+    report = json.loads(out)
+    assert status == 1
+    checks = report["summary"]["findings"]
+    assert set(checks) == {"truncated", "not_avro", "unreadable_file"}
+    summary = report["summary"]
+    assert summary["records_read"] == summary["records_decoded"] + summary["records_undecodable"]
+
+
+def test_framed_messages_and_extra_schemas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "one.bin").write_bytes(confluent_message(sample(), schema_id=1))
+    v2 = schema_dict(TELEMETRY)
+    v2["fields"].append({"name": "cabin_temperature", "type": ["null", "float"], "default": None})
+    (tmp_path / "v2.avsc").write_text(json.dumps(v2))
+    (tmp_path / "two.msg").write_bytes(single_object_message(sample(sequence_number=1), v2))
+    (tmp_path / "three.bin").write_bytes(
+        confluent_message(sample(sequence_number=2), schema_id=900, schema=v2)
+    )
+    status, out = _run(capsys, str(tmp_path))
+    assert status == 1
+    assert "unknown_schema (2, error)" in out
+    status, out = _run(
+        capsys,
+        "--schema",
+        str(tmp_path / "v2.avsc"),
+        "--schema-id",
+        f"900={tmp_path / 'v2.avsc'}",
+        str(tmp_path),
+    )
+    assert (status, out.splitlines()[0]) == (
+        0,
+        "OK: 3 file(s), 3 record(s) read, 3 decoded, 0 undecodable, 0 failing record checks",
+    )
+
+
+def test_bad_schema_option_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--schema-id", "x.avsc", str(tmp_path)]) == 2
+    assert "write it as ID=FILE.avsc" in capsys.readouterr().err
+
+
+def test_stream_checks_span_files_of_one_vehicle(tmp_path: Path) -> None:
+    records = track(10)
+    write_container(tmp_path / "part1.avro", records[:5])
+    write_container(tmp_path / "part2.avro", records[4:])
+    report = validate_files([tmp_path / "part1.avro", tmp_path / "part2.avro"])
+    assert [(i.file.endswith("part2.avro"), i.check, i.record) for i in report.issues] == [
+        (True, "duplicate_sequence", 0),
+    ]
