@@ -1,0 +1,83 @@
+"""What a pilot zone is and what its rules mean, in pure Python (no Apache Beam).
+
+- ``zones.model``: the zone config YAML schema as pydantic models;
+- ``zones.loader``: YAML to a validated ``Zone`` with resolved, checked geometry, reporting
+  every problem of every file at once (``ZoneConfigError``);
+- ``zones.rules``: which rule of each kind is in force at a place and time (inner areas
+  override outer ones) and why;
+- ``zones.index``: vectorised boundary and area lookups for batches of samples;
+- ``zones.geo``: small-distance geodesy on lon/lat arrays.
+
+Shipped zone configs live in ``zones/configs`` (``SHIPPED_CONFIGS``), their geometry in
+``zones/data``. The pipeline, the simulator and the CLI all read zones through this package,
+so a config means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zones.index import AreaIndex, area_index
+from zones.loader import (
+    Area,
+    ConfigProblem,
+    Zone,
+    ZoneConfigError,
+    geodesic_area_m2,
+    load_zone,
+    load_zones,
+)
+from zones.model import (
+    RULE_KINDS,
+    AreaKind,
+    DrivingMode,
+    EventKind,
+    Initiator,
+    Rule,
+    Severity,
+    TimeWindow,
+    VehicleClass,
+    ZoneConfig,
+)
+from zones.rules import (
+    INDEPENDENT_KINDS,
+    OVERRIDING_KINDS,
+    AppliedRule,
+    independent_rules,
+    rules_at,
+    schedule_contains,
+    winning_rule,
+)
+
+SHIPPED_CONFIGS = Path(__file__).parent / "configs"
+"""Folder of the zone configs shipped with the package (Gwangju, Seoul Gangnam-gu, Sejong)."""
+
+__all__ = [
+    "INDEPENDENT_KINDS",
+    "OVERRIDING_KINDS",
+    "RULE_KINDS",
+    "SHIPPED_CONFIGS",
+    "AppliedRule",
+    "Area",
+    "AreaIndex",
+    "AreaKind",
+    "ConfigProblem",
+    "DrivingMode",
+    "EventKind",
+    "Initiator",
+    "Rule",
+    "Severity",
+    "TimeWindow",
+    "VehicleClass",
+    "Zone",
+    "ZoneConfig",
+    "ZoneConfigError",
+    "area_index",
+    "geodesic_area_m2",
+    "independent_rules",
+    "load_zone",
+    "load_zones",
+    "rules_at",
+    "schedule_contains",
+    "winning_rule",
+]

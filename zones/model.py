@@ -123,7 +123,16 @@ class TimeWindow(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _accept_2400(cls, data: Any) -> Any:
-        if isinstance(data, dict) and str(data.get("end", "")).strip() in {"24:00", "24:00:00"}:
+        if not isinstance(data, dict):
+            return data
+        for key in ("start", "end"):
+            # YAML 1.1 reads an unquoted 22:00 as the base-60 integer 1320, and pydantic would
+            # then take it as 1320 seconds after midnight (00:22): refuse numbers outright.
+            if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
+                raise ValueError(
+                    f"{key} must be a time written as 'HH:MM' (in quotes), not the number {data[key]!r}"
+                )
+        if str(data.get("end", "")).strip() in {"24:00", "24:00:00"}:
             data = {**data, "end": "00:00", "ends_at_midnight": True}
         return data
 
@@ -131,6 +140,8 @@ class TimeWindow(_Strict):
     def _not_empty(self) -> TimeWindow:
         if not self.days:
             raise ValueError("days is empty: list at least one day, or leave days out for every day")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("start and end are wall-clock times in the zone's timezone: drop the UTC offset")
         return self
 
     def contains(self, local: dt.datetime) -> bool:
@@ -197,7 +208,9 @@ class RestrictedAreaRule(_RuleBase):
     @model_validator(mode="after")
     def _needs_areas(self) -> RestrictedAreaRule:
         if not self.applies.areas:
-            raise ValueError("a restricted_area rule needs applies.areas: the ids of the areas vehicles must not enter")
+            raise ValueError(
+                "a restricted_area rule needs applies.areas: the ids of the areas vehicles must not enter"
+            )
         return self
 
 
@@ -245,7 +258,10 @@ class VehicleEventRule(_RuleBase):
     event: EventKind
     initiated_by: list[Initiator] | None = None
     report_within_h: float | None = Field(
-        default=None, gt=0, le=24 * 90, description="Hours the operator has to report the incident to the regulator."
+        default=None,
+        gt=0,
+        le=24 * 90,
+        description="Hours the operator has to report the incident to the regulator.",
     )
 
 
@@ -281,6 +297,9 @@ class GeometrySource(_Strict):
     ``where`` selects features by property (all of them must match); several matches are
     merged into one geometry, which is how a whole city is built from its districts.
     """
+
+    # YAML reads an unquoted code such as 29110 as a number; property values are compared as text.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     file: str
     where: dict[str, str] = Field(default_factory=dict)
