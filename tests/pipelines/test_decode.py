@@ -1,0 +1,74 @@
+"""ReadTelemetry and DecodeTelemetry on Beam: every record decoded or dead-lettered, with a reason."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.decode import DecodeTelemetry, ReadTelemetry, rfc3339_ms
+from schemas.decode import DeadLetter, TelemetryDecoder
+from tests.factories import T0_MS, container_bytes, track, write_container
+
+RUNNER = "FnApiRunner"
+
+
+def test_decode_splits_by_vehicle_and_dead_letters_with_source_and_reason(tmp_path: Path) -> None:
+    records = track(10, vehicle_id="veh-a") + track(5, vehicle_id="veh-b")
+    records[3] = dict(records[3], speed=math.nan)
+    records[12] = dict(records[12], current_location_latitude=123.0)
+    good = container_bytes(records)
+    truncated = container_bytes(track(400, vehicle_id="veh-c"), sync_interval=2000)[:-50]
+    lost = [d.records for d in TelemetryDecoder().decode(truncated, "cut.avro") if isinstance(d, DeadLetter)]
+    assert len(lost) == 1
+    with TestPipeline(runner=RUNNER) as pipeline:
+        out = (
+            pipeline
+            | beam.Create([("good.avro", good), ("junk.avro", b"junk"), ("cut.avro", truncated)])
+            | DecodeTelemetry()
+        )
+        sizes = out.chunks | beam.MapTuple(lambda vehicle, batch: (vehicle, len(batch)))
+        dead = out.dead_letter | beam.Map(lambda d: (d["source"], d["reason"], d["record"], d["vehicle_id"]))
+        assert_that(sizes, equal_to([("veh-a", 9), ("veh-b", 4), ("veh-c", 400 - lost[0])]), label="chunks")
+        assert_that(
+            dead,
+            equal_to(
+                [
+                    ("good.avro", "nan", 3, "veh-a"),
+                    ("good.avro", "out_of_range", 12, "veh-b"),
+                    ("junk.avro", "not_avro", None, None),
+                    ("cut.avro", "truncated", None, None),
+                ]
+            ),
+            label="dead",
+        )
+
+
+def test_chunks_carry_the_earliest_event_time_as_timestamp() -> None:
+    data = container_bytes(list(reversed(track(5))))
+    with TestPipeline(runner=RUNNER) as pipeline:
+        stamps = (pipeline | beam.Create([("f.avro", data)]) | DecodeTelemetry()).chunks | beam.Map(
+            lambda _, t=beam.DoFn.TimestampParam: int(t.micros // 1000)
+        )
+        assert_that(stamps, equal_to([T0_MS]))
+
+
+def test_read_telemetry_reads_matching_files_and_refuses_an_empty_match(tmp_path: Path) -> None:
+    write_container(tmp_path / "a.avro", track(2))
+    with TestPipeline(runner=RUNNER) as pipeline:
+        names = (
+            pipeline
+            | ReadTelemetry(str(tmp_path / "*.avro"))
+            | beam.MapTuple(lambda p, d: (Path(p).name, d[:4]))
+        )
+        assert_that(names, equal_to([("a.avro", b"Obj\x01")]))
+    with pytest.raises(Exception, match="Empty match for pattern"), TestPipeline(runner=RUNNER) as pipeline:
+        _ = pipeline | ReadTelemetry(str(tmp_path / "none-*.avro"))
+
+
+def test_rfc3339_ms() -> None:
+    assert rfc3339_ms(T0_MS + 7) == "2026-11-23T01:00:00.007Z"
