@@ -206,7 +206,7 @@ def _choose_zone(zones: list[Zone], zone_id: str | None, lon: float, lat: float)
         return f"no zone {zone_id!r} in the configs given (zones: {', '.join(z.zone_id for z in zones)})"
     if len(zones) == 1:
         return zones[0]
-    from zones.index import area_index  # noqa: PLC0415 - only needed when several zones are loaded
+    from zones.index import area_index
 
     containing = [z for z in zones if area_index(z).inside_boundary([lon], [lat])[0]]
     if len(containing) == 1:

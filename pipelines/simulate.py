@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import io
 import itertools
@@ -55,7 +54,7 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from schemas.contract import TELEMETRY, schema_dict, schema_version, telemetry_schema
+from schemas.contract import TELEMETRY, schema_dict, schema_version, telemetry_schema, writer_schema
 from zones import geo
 from zones.loader import Zone
 from zones.model import (
@@ -2400,7 +2399,7 @@ def _write_files(
     """One container file per slice the vehicle sent samples in; returns files, bytes, slices, samples."""
     options = model.options
     slice_ms = options.slice_s * 1000
-    schema = writer_schema()
+    schema = writer_schema(TELEMETRY)
     files = 0
     size = 0
     slices: set[int] = set()
@@ -2493,26 +2492,6 @@ def _manifest(options: SimulationOptions, plans: Sequence[_ZonePlan], totals: _T
         "bytes": sum(z.bytes for z in totals.zones),
         "zones": zones,
     }
-
-
-@functools.cache
-def writer_schema() -> dict[str, Any]:
-    """The telemetry schema as written into file headers, with its keys in sorted order.
-
-    fastavro copies some field properties through a set while parsing, so the header's JSON
-    (the parsed schema, dumped) would list them in an order that changes from process to
-    process with Python's string hashing: the same records, different bytes.
-    """
-
-    def canonical(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: canonical(node[key]) for key in sorted(node)}
-        if isinstance(node, list):
-            return [canonical(item) for item in node]
-        return node
-
-    parsed: dict[str, Any] = canonical(telemetry_schema())
-    return parsed
 
 
 _CODECS: list[tuple[str, ...]] = []

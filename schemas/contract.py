@@ -55,3 +55,23 @@ def telemetry_schema() -> dict[str, Any]:
 def incident_schema() -> dict[str, Any]:
     """The current incident schema, parsed."""
     return parsed_schema(INCIDENT)
+
+
+@functools.cache
+def writer_schema(name: str) -> dict[str, Any]:
+    """A current schema parsed for writing container files, with its keys in sorted order.
+
+    fastavro copies some field properties through a set while parsing, so the header JSON it
+    writes (the parsed schema, dumped) would list them in an order that changes from process
+    to process with Python's string hashing: the same records, different bytes. Sorting the
+    keys makes files written from the same records byte-identical, as replay audits expect.
+    """
+
+    def canonical(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: canonical(node[key]) for key in sorted(node)}
+        if isinstance(node, list):
+            return [canonical(item) for item in node]
+        return node
+
+    return cast(dict[str, Any], canonical(parsed_schema(name)))

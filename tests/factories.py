@@ -12,7 +12,7 @@ from typing import Any
 
 import fastavro
 
-from schemas.contract import telemetry_schema
+from schemas.contract import TELEMETRY, telemetry_schema, writer_schema
 from schemas.registry import avro_fingerprint
 
 T0_MS = 1_795_395_600_000
@@ -69,7 +69,7 @@ def container_bytes(
     buffer = io.BytesIO()
     fastavro.writer(
         buffer,
-        fastavro.parse_schema(schema) if schema else telemetry_schema(),
+        fastavro.parse_schema(schema) if schema else writer_schema(TELEMETRY),
         list(records),
         codec=codec,
         sync_interval=sync_interval,
@@ -88,7 +88,7 @@ def avro_body(record: dict[str, Any], schema: dict[str, Any] | None = None) -> b
     """The bare Avro binary encoding of one record."""
     buffer = io.BytesIO()
     fastavro.schemaless_writer(
-        buffer, fastavro.parse_schema(schema) if schema else telemetry_schema(), record
+        buffer, fastavro.parse_schema(schema) if schema else writer_schema(TELEMETRY), record
     )
     return buffer.getvalue()
 

@@ -140,3 +140,27 @@ def test_registry_file_points_at_published_versions() -> None:
     registry = json.loads((SCHEMA_DIR / "registry.json").read_text())
     for relative in registry.values():
         assert (HISTORY_DIR / Path(relative)).is_file()
+
+
+def test_container_bytes_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    """fastavro parses some properties through a set; ``writer_schema`` keeps files byte-identical."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from tests.factories import container_bytes, track; "
+        "sys.stdout.buffer.write(container_bytes(track(3)))"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", script],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parents[2],
+        ).stdout
+        for seed in ("1", "2", "3")
+    ]
+    assert outputs[0][:4] == b"Obj\x01"
+    assert outputs[0] == outputs[1] == outputs[2]

@@ -135,7 +135,7 @@ def test_area_sets_per_point(thousand_areas: tuple[Zone, list[shapely.Polygon]])
 
 
 def test_inside_boundary_counts_edges_and_rejects_nan(tmp_path: Path) -> None:
-    from zones.loader import load_zone  # noqa: PLC0415
+    from zones.loader import load_zone
 
     zone = load_zone(g.write_yaml(tmp_path / "zone.yaml", g.base_config()))
     corner = g.BOUNDARY["coordinates"][0][0]
