@@ -83,7 +83,6 @@ class _DecodeFn(beam.DoFn):  # type: ignore[misc]
     def __init__(self) -> None:
         self.decoder: TelemetryDecoder | None = None
         self.read = Metrics.counter(METRICS_NAMESPACE, "records_read")
-        self.decoded = Metrics.counter(METRICS_NAMESPACE, "records_decoded")
         self.dead = Metrics.counter(METRICS_NAMESPACE, "records_dead_lettered")
 
     def setup(self) -> None:
@@ -116,9 +115,7 @@ class _DecodeFn(beam.DoFn):  # type: ignore[misc]
                 batch = batch.take(~unusable)
             good.append(batch)
         if good:
-            merged = TelemetryBatch.concat(good)
-            self.decoded.inc(len(merged))
-            yield from split_by_vehicle(merged)
+            yield from split_by_vehicle(TelemetryBatch.concat(good))
 
     def _dead(self, records: list[dict[str, Any]], count: int) -> Iterator[Any]:
         """Dead-letter ``records``, which stand for ``count`` telemetry records in all."""

@@ -1,0 +1,276 @@
+"""The replay job: stored Avro telemetry in, incident log, summaries and dead letters out.
+
+``build_pipeline`` wires the transforms of ``pipelines.compliance`` between the file
+sources and sinks; ``run_replay`` runs it on a runner named explicitly. The Beam
+DirectRunner picks an engine on its own (Prism when it can download it, else the FnApiRunner
+for batch), so a replay that must behave the same on every machine names the FnApiRunner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.trigger import AccumulationMode, AfterWatermark
+from apache_beam.transforms.window import GlobalWindows
+
+from pipelines.compliance import (
+    CORRECTIONS,
+    SUMMARIES,
+    AssignZones,
+    ConfirmGaps,
+    EvaluateRules,
+    FinalIncidentStates,
+    SummarizeWindows,
+    event_time_horizon,
+)
+from pipelines.decode import DEAD_LETTER, DecodeTelemetry, ReadTelemetry
+from pipelines.report import summary_to_json
+from schemas.contract import incident_schema
+from zones.evaluate import IncidentRecord
+from zones.loader import Zone
+
+LOG = logging.getLogger("pilotzone.replay")
+
+RUNNERS = {"direct": "FnApiRunner", "direct-multiprocess": "FnApiRunner"}
+"""Runner names accepted by ``--runner``, mapped to Beam's; distributed runners come in deploy/."""
+
+
+@dataclass(frozen=True)
+class ReplayOutputs:
+    """Where a replay writes; ``None`` means that output is not written."""
+
+    incidents_jsonl: Path
+    incidents_avro: Path | None = None
+    dead_letter_jsonl: Path | None = None
+    summaries_jsonl: Path | None = None
+
+
+@dataclass
+class ReplaySettings:
+    """How the pipeline evaluates: windows, lateness and the engine to run on."""
+
+    window_s: int = 60
+    allowed_lateness_s: float = 30.0
+    runner: str = "direct"
+    workers: int = 1
+    progress: bool = True
+    extra_options: list[str] = field(default_factory=list)
+
+
+def _sorted_jsonl(rows: list[dict[str, Any]], key: Any) -> str:
+    """One JSON Lines text, sorted, so that the same input always gives the same file."""
+    return "".join(
+        json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n" for row in sorted(rows, key=key)
+    )
+
+
+class WriteSortedJsonl(beam.PTransform):  # type: ignore[misc]
+    """Write a (small) PCollection of dicts as one sorted JSON Lines file.
+
+    Incident logs and summaries are small next to the telemetry (thousands of lines), and a
+    regulator diffing two replays needs byte-identical files; so all rows meet in one place
+    and are sorted there, rather than written by shards in arrival order.
+    """
+
+    def __init__(self, path: Path, sort_key: Any) -> None:
+        super().__init__()
+        self.path = path
+        self.sort_key = sort_key
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        path, sort_key = self.path, self.sort_key
+        gather = beam.CombineGlobally(beam.combiners.ToListCombineFn())
+        if not rows.is_bounded:
+            # A stream gathers per firing; an empty stream then writes no file rather than an
+            # empty one, which is all Beam allows for unbounded input.
+            gather = gather.without_defaults()
+        return (
+            rows
+            | "Gather" >> gather
+            | "Write" >> beam.Map(lambda all_rows: _write_text(path, _sorted_jsonl(all_rows, sort_key)))
+        )
+
+
+def _write_text(path: Path, text: str) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return text.count("\n")
+
+
+def incident_sort_key(row: dict[str, Any]) -> tuple[str, str]:
+    """Incidents in the log: by start time, then id (ids are unique)."""
+    return (row["start_time"], row["incident_id"])
+
+
+def summary_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Summaries: by window, zone, operator and class."""
+    return (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+
+
+def dead_letter_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Dead letters: by source, offset and record."""
+    return (row["source"], row["offset"], row["record"] if row["record"] is not None else -1, row["reason"])
+
+
+class _Progress(beam.DoFn):  # type: ignore[misc]
+    """Logs files and bytes read every few seconds, so a long replay shows it is alive."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s = every_s
+        self.files = 0
+        self.bytes = 0
+        self.started = 0.0
+        self.last = 0.0
+
+    def start_bundle(self) -> None:
+        if not self.started:
+            self.started = self.last = time.monotonic()
+
+    def process(self, element: tuple[str, bytes]) -> Iterator[tuple[str, bytes]]:
+        self.files += 1
+        self.bytes += len(element[1])
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            LOG.info(
+                "progress: %d files, %.1f MB read in %.0f s", self.files, self.bytes / 1e6, now - self.started
+            )
+        yield element
+
+
+@dataclass(frozen=True)
+class ComplianceResults:
+    """The pipeline's results before any sink: incident lifecycle records, merged window
+    summaries and all dead letters (decode, contract, late, duplicate, unplaced)."""
+
+    incidents: beam.PCollection
+    summaries: beam.PCollection
+    dead_letters: beam.PCollection
+
+
+def evaluate_payloads(
+    payloads: beam.PCollection,
+    zones: Sequence[Zone],
+    settings: ReplaySettings,
+    *,
+    streaming: bool = False,
+    bounded: bool = True,
+) -> ComplianceResults:
+    """Decode → assign zones → evaluate rules → summarise, for (path, bytes) payloads.
+
+    ``streaming`` selects the stateful, watermark-driven evaluation; ``bounded`` says the
+    input ends (a replay, or a test stream), so gaps opened only by its end are dropped.
+    """
+    decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
+    zoned = decoded.chunks | "AssignZones" >> AssignZones(zones)
+    evaluated = zoned | "EvaluateRules" >> EvaluateRules(
+        zones,
+        streaming=streaming,
+        window_s=settings.window_s,
+        allowed_lateness_s=settings.allowed_lateness_s,
+    )
+    incidents, partials, horizon_source = evaluated.incidents, evaluated[SUMMARIES], zoned
+    dead_letters = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
+    if streaming:
+        # The aggregations below (summaries, final incident states, the horizon) are taken over
+        # the whole input: in a stream they fire once the watermark passes its end.
+        incidents, partials, horizon_source, dead_letters = (
+            pcoll
+            | f"WholeInput{name}"
+            >> beam.WindowInto(
+                GlobalWindows(), trigger=AfterWatermark(), accumulation_mode=AccumulationMode.DISCARDING
+            )
+            for name, pcoll in (
+                ("Incidents", incidents),
+                ("Summaries", partials),
+                ("Samples", horizon_source),
+                ("DeadLetters", dead_letters),
+            )
+        )
+    if bounded:
+        confirmed = incidents | "ConfirmGaps" >> ConfirmGaps(
+            zones, event_time_horizon(horizon_source), settings.window_s
+        )
+        incidents = confirmed.incidents
+        partials = (partials, confirmed[CORRECTIONS]) | "WithCorrections" >> beam.Flatten()
+    summaries = partials | "SummarizeWindows" >> SummarizeWindows()
+    return ComplianceResults(incidents, summaries, dead_letters)
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    zones: Sequence[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+) -> None:
+    """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write."""
+    payloads = pipeline | "ReadTelemetry" >> ReadTelemetry(input_pattern)
+    if settings.progress:
+        payloads = payloads | "Progress" >> beam.ParDo(_Progress())
+    results = evaluate_payloads(payloads, zones, settings)
+    write_outputs(results, outputs, settings.window_s)
+
+
+def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: int) -> None:
+    """The sinks: incident log (JSON Lines, optionally Avro), summaries and dead letters."""
+    (
+        results.incidents
+        | "FinalStates" >> FinalIncidentStates()
+        | "IncidentJson" >> beam.Map(IncidentRecord.to_json)
+        | "WriteIncidents" >> WriteSortedJsonl(outputs.incidents_jsonl, incident_sort_key)
+    )
+    if outputs.incidents_avro is not None:
+        (
+            results.incidents
+            | "IncidentAvro" >> beam.Map(IncidentRecord.to_avro)
+            | "WriteIncidentsAvro"
+            >> beam.io.WriteToAvro(
+                str(outputs.incidents_avro), schema=incident_schema(), num_shards=1, shard_name_template=""
+            )
+        )
+    if outputs.summaries_jsonl is not None:
+        (
+            results.summaries
+            | "SummaryJson" >> beam.Map(summary_to_json, window_s=window_s)
+            | "WriteSummaries" >> WriteSortedJsonl(outputs.summaries_jsonl, summary_sort_key)
+        )
+    if outputs.dead_letter_jsonl is not None:
+        (
+            results.dead_letters
+            | "WriteDeadLetters" >> WriteSortedJsonl(outputs.dead_letter_jsonl, dead_letter_sort_key)
+        )
+
+
+def pipeline_options(settings: ReplaySettings) -> PipelineOptions:
+    """Beam options for the named runner; multi-process mode for ``direct-multiprocess``."""
+    if settings.runner not in RUNNERS:
+        raise ValueError(f"unknown runner {settings.runner!r}: choose one of {', '.join(RUNNERS)}")
+    args = [f"--runner={RUNNERS[settings.runner]}"]
+    if settings.runner == "direct-multiprocess":
+        args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={settings.workers}"]
+    return PipelineOptions(args + settings.extra_options)
+
+
+def run_replay(
+    zones: Sequence[Zone], input_pattern: str, outputs: ReplayOutputs, settings: ReplaySettings
+) -> dict[str, int]:
+    """Run a replay to completion; returns the pipeline's counters (records read, decoded ...)."""
+    pipeline = beam.Pipeline(options=pipeline_options(settings))
+    build_pipeline(pipeline, zones, input_pattern, outputs, settings)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = result.metrics().query()["counters"]
+    totals: dict[str, int] = {}
+    for counter in counters:
+        name = counter.key.metric.name
+        totals[name] = totals.get(name, 0) + int(counter.committed or counter.attempted or 0)
+    return dict(sorted(totals.items()))
