@@ -103,7 +103,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             zones,
             options,
             args.out,
-            progress=None if args.quiet else _print_progress,
+            progress=None if args.quiet else print_progress,
             warn=lambda message: print(f"pilotzone simulate: warning: {message}", file=sys.stderr),
         )
     except SimulationError as exc:
@@ -157,7 +157,7 @@ def _prepare(args: argparse.Namespace) -> tuple[SimulationOptions, list[Zone]]:
     return options, zones
 
 
-def _print_progress(progress: Progress) -> None:
+def print_progress(progress: Progress) -> None:
     eta = progress.eta_s
     left = "" if eta is None else f", about {_duration(eta)} left"
     print(

@@ -1,0 +1,87 @@
+"""``pilotzone run`` and ``pilotzone demo`` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fastavro
+import pytest
+
+from pipelines.cli import main
+from pipelines.report import read_jsonl
+from tests.factories import track, write_container
+
+EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
+
+
+def test_run_writes_the_incident_log_avro_and_dead_letters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in").mkdir()
+    # A robotaxi at 80 km/h inside the every-kind zone (limit 50 + 5 tolerance, grace 5 s).
+    fast = track(12, vehicle_id="veh-fast", step_m=22.0, speed=80.0, operator_id="op-taxi")
+    fast = [
+        dict(r, current_location_latitude=35.145, current_location_longitude=126.845 + i * 0.00024)
+        for i, r in enumerate(fast)
+    ]
+    write_container(tmp_path / "in" / "fast.avro", fast)
+    (tmp_path / "in" / "broken.avro").write_bytes(b"not avro at all")
+    status = main(
+        [
+            "run",
+            "--zones",
+            str(EVERY_KIND_ZONE),
+            "--input",
+            str(tmp_path / "in" / "*.avro"),
+            "--incidents",
+            str(tmp_path / "out" / "incidents.jsonl"),
+            "--incidents-avro",
+            str(tmp_path / "out" / "incidents.avro"),
+            "--dead-letter",
+            str(tmp_path / "out" / "dead.jsonl"),
+            "--quiet",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    incidents = read_jsonl(tmp_path / "out" / "incidents.jsonl")
+    assert [(i["rule_id"], i["vehicle_id"], i["start_time"], i["peak_value"]) for i in incidents] == [
+        ("speed-zone", "veh-fast", "2026-11-23T01:00:00.000Z", 30.0)
+    ]
+    assert incidents[0]["end_time"] is None
+    with (tmp_path / "out" / "incidents.avro").open("rb") as stream:
+        assert [(r["status"], r["rule_id"]) for r in fastavro.reader(stream)] == [("OPENED", "speed-zone")]
+    assert [d["reason"] for d in read_jsonl(tmp_path / "out" / "dead.jsonl")] == ["not_avro"]
+    assert "records read 13, decoded 12, dead-lettered 1" in out
+    assert "speed_limit 1" in out
+
+
+def test_run_reports_bad_zone_configs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.yaml").write_text("zone_id: x\n", encoding="utf-8")
+    status = main(
+        [
+            "run",
+            "--zones",
+            str(tmp_path / "bad.yaml"),
+            "--input",
+            "x",
+            "--incidents",
+            str(tmp_path / "i.jsonl"),
+        ]
+    )
+    assert status == 2
+    assert "the zone configs have problems" in capsys.readouterr().err
+
+
+def test_demo_twice_reuses_its_simulation_and_gives_the_same_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["demo", "--out", str(tmp_path / "demo"), "--vehicles", "8", "--duration", "240", "--quiet"]
+    assert main(args) == 0
+    first = (tmp_path / "demo" / "incidents.jsonl").read_bytes()
+    assert main(args) == 0
+    assert (tmp_path / "demo" / "incidents.jsonl").read_bytes() == first
+    manifest = json.loads(next((tmp_path / "demo").glob("simulation-*/manifest.json")).read_text())
+    assert manifest["zones"][0]["zone_id"] == "gwangju"
+    assert "compliance ratio" in capsys.readouterr().out
