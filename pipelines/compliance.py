@@ -13,7 +13,12 @@ vehicle's samples are handed to its ``VehicleEvaluator``:
   off the per-sample path (a stateful DoFn per sample would cap throughput at ~5k/s).
 * **Stream**: a stateful DoFn per vehicle buffers chunks until the watermark has passed
   their event time plus the allowed lateness, then evaluates what is complete, in order.
-  Samples older than what was already evaluated are late and are dead-lettered as ``late``.
+  Lateness is judged per vehicle: a sample is late when its vehicle's evaluation has already
+  moved past its event time (which happens once the watermark passes a pending sample or a
+  due gap check by the allowed lateness); late samples are dead-lettered as ``late``, because
+  accepting them would contradict incidents already emitted. A vehicle with nothing
+  evaluated yet has nothing to contradict, so its samples are evaluated however late they
+  arrive, which keeps the stream's incidents equal to a replay of the same files.
   An event-time timer wakes a silent vehicle's evaluator so a telemetry gap opens even if
   the vehicle never sends again.
 
@@ -56,6 +61,7 @@ from zones.evaluate import (
     assign_zones,
 )
 from zones.loader import Zone
+from zones.model import TelemetryGapRule
 
 SUMMARIES = "summaries"
 """Tag of the window-summary partials output of ``EvaluateRules``."""
@@ -69,7 +75,7 @@ window's very end reaches the whole-input aggregations after their only firing, 
 _END_OF_TIME_MS = int(END_OF_INPUT.micros // 1000)
 
 
-class AssignZones(beam.PTransform):  # type: ignore[misc]
+class AssignZones(beam.PTransform):
     """(vehicle, TelemetryBatch) → (vehicle, ZonedBatch): the zone and areas of every sample."""
 
     def __init__(self, zones: Sequence[Zone]) -> None:
@@ -129,7 +135,7 @@ def in_time_order(chunks: Iterable[ZonedBatch]) -> ZonedBatch:
     return merged.take(order)
 
 
-class _EvaluateSeriesFn(_EmitMixin, beam.DoFn):  # type: ignore[misc]
+class _EvaluateSeriesFn(_EmitMixin, beam.DoFn):
     """Replay: evaluate one vehicle's whole series in one call."""
 
     def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
@@ -145,7 +151,7 @@ class _EvaluateSeriesFn(_EmitMixin, beam.DoFn):  # type: ignore[misc]
         yield from self._emit(vehicle, None, evaluator.finish())
 
 
-class _EvaluateStreamFn(_EmitMixin, beam.DoFn):  # type: ignore[misc]
+class _EvaluateStreamFn(_EmitMixin, beam.DoFn):
     """Stream: buffer per vehicle until the watermark says a stretch is complete, then evaluate.
 
     State per vehicle: the pending chunks, the evaluator, and the frontier (event time up to
@@ -163,8 +169,7 @@ class _EvaluateStreamFn(_EmitMixin, beam.DoFn):  # type: ignore[misc]
         self.zones = list(zones)
         self.window_s = window_s
         self.lateness_ms = allowed_lateness_ms
-        gaps = [rule.max_gap_s for zone in zones for rule in zone.rules_of_kind("telemetry_gap")]
-        self.gap_checks_ms = sorted({int(g * 1000) + 1 for g in gaps})
+        self.gap_checks_ms = sorted({gap + 1 for gap in max_gaps_ms(zones).values()})
 
     def process(
         self,
@@ -259,6 +264,16 @@ class _EvaluateStreamFn(_EmitMixin, beam.DoFn):  # type: ignore[misc]
             wake.set(moment / 1000.0)
 
 
+def max_gaps_ms(zones: Sequence[Zone]) -> dict[tuple[str, str], int]:
+    """Each telemetry-gap rule's ``max_gap_s`` in ms, by (pilot zone, rule id)."""
+    return {
+        (zone.zone_id, rule.id): int(rule.max_gap_s * 1000)
+        for zone in zones
+        for rule in zone.rules_of_kind("telemetry_gap")
+        if isinstance(rule, TelemetryGapRule)
+    }
+
+
 class _VehicleState:
     """What the streaming evaluator keeps per vehicle between bundles (pickled into state)."""
 
@@ -269,7 +284,7 @@ class _VehicleState:
         self.last_fix_ms: int | None = None
 
 
-class EvaluateRules(beam.PTransform):  # type: ignore[misc]
+class EvaluateRules(beam.PTransform):
     """(vehicle, ZonedBatch) → incident records, plus ``summaries`` and ``dead_letter`` outputs."""
 
     def __init__(
@@ -325,7 +340,7 @@ CORRECTIONS = "corrections"
 """Tag of ``ConfirmGaps``' window-summary corrections for the gaps it removed."""
 
 
-class _ConfirmGapsFn(beam.DoFn):  # type: ignore[misc]
+class _ConfirmGapsFn(beam.DoFn):
     def __init__(self, max_gap_ms: dict[tuple[str, str], int], window_s: int) -> None:
         self.max_gap_ms = max_gap_ms
         self.window_ms = window_s * 1000
@@ -348,7 +363,7 @@ class _ConfirmGapsFn(beam.DoFn):  # type: ignore[misc]
         )
 
 
-class ConfirmGaps(beam.PTransform):  # type: ignore[misc]
+class ConfirmGaps(beam.PTransform):
     """Drop telemetry gaps that only the end of a bounded input opened.
 
     Main output: the incidents that stand. ``corrections``: window-summary partials that
@@ -359,11 +374,7 @@ class ConfirmGaps(beam.PTransform):  # type: ignore[misc]
         super().__init__()
         self.horizon = horizon
         self.window_s = window_s
-        self.max_gap_ms = {
-            (zone.zone_id, rule.id): int(rule.max_gap_s * 1000)
-            for zone in zones
-            for rule in zone.rules_of_kind("telemetry_gap")
-        }
+        self.max_gap_ms = max_gaps_ms(zones)
 
     def expand(self, incidents: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return incidents | "Observed" >> beam.ParDo(
@@ -376,7 +387,7 @@ def summary_key(summary: WindowSummary) -> tuple[str, str, str, int]:
     return (summary.pilot_zone, summary.operator_id, summary.vehicle_class, summary.window_start_ms)
 
 
-class SummarizeWindows(beam.PTransform):  # type: ignore[misc]
+class SummarizeWindows(beam.PTransform):
     """Partial window summaries of many vehicles → one summary per zone, operator, class and window."""
 
     def expand(self, partials: beam.PCollection) -> beam.PCollection:
@@ -396,7 +407,7 @@ def _merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
     return merged
 
 
-class FinalIncidentStates(beam.PTransform):  # type: ignore[misc]
+class FinalIncidentStates(beam.PTransform):
     """Lifecycle records → the last state of each incident (what the incident log lists)."""
 
     def expand(self, incidents: beam.PCollection) -> beam.PCollection:

@@ -61,7 +61,7 @@ def dead_letter_record(
     }
 
 
-class ReadTelemetry(beam.PTransform):  # type: ignore[misc]
+class ReadTelemetry(beam.PTransform):
     """Files matching a pattern, as (path, bytes) pairs; a pattern that matches nothing is an error."""
 
     def __init__(self, file_pattern: str) -> None:
@@ -77,7 +77,7 @@ class ReadTelemetry(beam.PTransform):  # type: ignore[misc]
         )
 
 
-class _DecodeFn(beam.DoFn):  # type: ignore[misc]
+class _DecodeFn(beam.DoFn):
     """Decode one payload, dead-letter what fails, and split the rest by vehicle."""
 
     def __init__(self) -> None:
@@ -161,7 +161,7 @@ def split_by_vehicle(batch: TelemetryBatch) -> Iterable[TimestampedValue]:
         yield TimestampedValue((vehicle, chunk), int(chunk.time_ms.min()) / 1000.0)
 
 
-class DecodeTelemetry(beam.PTransform):  # type: ignore[misc]
+class DecodeTelemetry(beam.PTransform):
     """(path, bytes) → per-vehicle ``TelemetryBatch`` chunks, plus a ``dead_letter`` output."""
 
     def expand(self, payloads: beam.PCollection) -> beam.pvalue.DoOutputsTuple:

@@ -72,7 +72,7 @@ def _sorted_jsonl(rows: list[dict[str, Any]], key: Any) -> str:
     )
 
 
-class WriteSortedJsonl(beam.PTransform):  # type: ignore[misc]
+class WriteSortedJsonl(beam.PTransform):
     """Write a (small) PCollection of dicts as one sorted JSON Lines file.
 
     Incident logs and summaries are small next to the telemetry (thousands of lines), and a
@@ -120,7 +120,7 @@ def dead_letter_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["source"], row["offset"], row["record"] if row["record"] is not None else -1, row["reason"])
 
 
-class _Progress(beam.DoFn):  # type: ignore[misc]
+class _Progress(beam.DoFn):
     """Logs files and bytes read every few seconds, so a long replay shows it is alive."""
 
     def __init__(self, every_s: float = 5.0) -> None:

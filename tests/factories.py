@@ -12,7 +12,7 @@ from typing import Any
 
 import fastavro
 
-from schemas.contract import TELEMETRY, telemetry_schema, writer_schema
+from schemas.contract import TELEMETRY, writer_schema
 from schemas.registry import avro_fingerprint
 
 T0_MS = 1_795_395_600_000

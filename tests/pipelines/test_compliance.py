@@ -9,27 +9,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import fastavro
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.test_stream import TestStream
-from apache_beam.utils.timestamp import Duration
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.compliance import END_OF_INPUT
 from pipelines.replay import (
-    ReplayOutputs,
     ReplaySettings,
-    evaluate_payloads,
     run_replay,
-    write_outputs,
 )
 from pipelines.report import read_jsonl
 from pipelines.simulate import SimulationOptions, simulate
 from tests.factories import container_bytes
+from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 from zones.loader import Zone, load_zones
 
 EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
@@ -77,16 +69,8 @@ def _files(fleet: Path) -> list[Path]:
     return sorted((fleet / "telemetry").rglob("*.avro"))
 
 
-def _outputs(folder: Path) -> ReplayOutputs:
-    return ReplayOutputs(
-        incidents_jsonl=folder / "incidents.jsonl",
-        dead_letter_jsonl=folder / "dead-letters.jsonl",
-        summaries_jsonl=folder / "summaries.jsonl",
-    )
-
-
 def _replay(zones: Sequence[Zone], pattern: str, folder: Path) -> dict[str, int]:
-    return run_replay(zones, pattern, _outputs(folder), SETTINGS)
+    return run_replay(zones, pattern, outputs_in(folder), SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -174,47 +158,25 @@ def test_same_incidents_whatever_the_order_and_file_split(
         assert (work / "out" / name).read_bytes() == (folder / name).read_bytes()
 
 
-def _stream(
-    zones: Sequence[Zone], payloads: list[tuple[str, bytes, int]], out: Path, lateness_s: float
-) -> None:
-    """Run the streaming path over ``payloads`` (name, bytes, event time ms) in the given order,
-    advancing the watermark to each payload's event time after it arrives."""
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    stream = TestStream()
-    watermark = None
-    for name, data, time_ms in payloads:
-        stream = stream.add_elements([beam.window.TimestampedValue((name, data), time_ms / 1000)])
-        if watermark is None or time_ms > watermark:
-            stream = stream.advance_watermark_to(time_ms / 1000)
-            watermark = time_ms
-    # The BundleBasedDirectRunner does not hold the watermark for pending timers, so what
-    # timers emit during the final jump to infinity would miss the whole-input aggregations.
-    # Stepping to just past the evaluator's end-of-input timer first lets them fire in time,
-    # as a draining production runner (which does hold watermarks) does by itself.
-    stream = stream.advance_watermark_to(END_OF_INPUT + Duration(seconds=1))
-    stream = stream.advance_watermark_to_infinity()
-    settings_ = ReplaySettings(progress=False, allowed_lateness_s=lateness_s)
-    with TestPipeline(runner="BundleBasedDirectRunner", options=options) as pipeline:
-        results = evaluate_payloads(pipeline | stream, zones, settings_, streaming=True)
-        write_outputs(results, _outputs(out), settings_.window_s)
-
-
-def _slices(fleet: Path) -> list[tuple[str, bytes, int]]:
-    """Each file as a payload stamped with its slice's end, in upload order."""
-    payloads = []
+def _uploads(fleet: Path) -> list[Upload | Watermark]:
+    """Each file as an upload stamped with its latest sample, in upload order, each followed
+    by the watermark moving to that time."""
+    events: list[tuple[int, str, bytes]] = []
     for path in _files(fleet):
         times = [r["current_location_timestamp"] for r in fastavro.reader(path.open("rb"))]
-        latest = max(int(t.timestamp() * 1000) for t in times) if times else 0
-        payloads.append((str(path), path.read_bytes(), latest))
-    return sorted(payloads, key=lambda p: (p[2], p[0]))
+        events.append((max(int(t.timestamp() * 1000) for t in times), str(path), path.read_bytes()))
+    return [
+        item
+        for time_ms, name, data in sorted(events)
+        for item in (Upload(name, data, time_ms), Watermark(time_ms))
+    ]
 
 
 def test_stream_gives_the_same_incidents_and_summaries_as_the_replay(
     tmp_path: Path, zones: list[Zone], fleet: Path, replayed: tuple[Path, dict[str, int]]
 ) -> None:
     folder, _ = replayed
-    _stream(zones, _slices(fleet), tmp_path, lateness_s=3600)
+    run_stream(zones, _uploads(fleet), tmp_path, lateness_s=3600)
     for name in ("incidents.jsonl", "summaries.jsonl"):
         assert (tmp_path / name).read_bytes() == (folder / name).read_bytes()
 
