@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs the servers and checkers the test suite runs for real: Prometheus with promtool,
+# the Pushgateway and Alertmanager with amtool, from Debian's packages. Does nothing when
+# they are already there; uses sudo only when not root.
+set -eu
+need=""
+command -v promtool >/dev/null 2>&1 || need="$need prometheus"
+command -v prometheus-pushgateway >/dev/null 2>&1 || need="$need prometheus-pushgateway"
+command -v amtool >/dev/null 2>&1 || need="$need prometheus-alertmanager"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=""; fi
+$sudo apt-get update -qq
+# The packages' own services are not wanted: tests start the servers on 127.0.0.1 themselves.
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
