@@ -10,6 +10,7 @@ and can be checked from the counters.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
+from pipelines.catalog import DELAY_BUCKETS_S
 from schemas.batch import TelemetryBatch
 from schemas.checks import Finding, record_findings, unusable_rows
 from schemas.decode import DeadLetter, TelemetryDecoder
@@ -27,6 +29,29 @@ DEAD_LETTER = "dead_letter"
 """Tag of the dead-letter output of ``DecodeTelemetry``."""
 
 METRICS_NAMESPACE = "pilotzone"
+
+_DELAY_BOUNDS_MS = np.array([int(b * 1000) for b in DELAY_BUCKETS_S], dtype=np.int64)
+
+
+def delay_bucket_counter(index: int) -> str:
+    """Beam counter of samples whose delay fell into bucket ``index`` (the last one is +Inf).
+
+    The delay histogram is kept as runner-aggregated Beam counters (one per bucket, not
+    cumulative) so its totals are exact over any number of workers, like every other total.
+    """
+    return f"delay_bucket_{index:02d}"
+
+
+def record_delays(time_ms: np.ndarray, now_ms: int) -> None:
+    """Count each sample's event-to-processing delay into the histogram buckets."""
+    delays = now_ms - time_ms
+    buckets = np.bincount(
+        np.searchsorted(_DELAY_BOUNDS_MS, delays, side="left"), minlength=len(_DELAY_BOUNDS_MS) + 1
+    )
+    for index in np.flatnonzero(buckets).tolist():
+        Metrics.counter(METRICS_NAMESPACE, delay_bucket_counter(index)).inc(int(buckets[index]))
+    Metrics.counter(METRICS_NAMESPACE, "delay_ms_sum").inc(int(delays.sum()))
+    Metrics.distribution(METRICS_NAMESPACE, "event_time_ms").update(int(time_ms.max()))
 
 
 def rfc3339_ms(time_ms: int) -> str:
@@ -115,7 +140,10 @@ class _DecodeFn(beam.DoFn):
                 batch = batch.take(~unusable)
             good.append(batch)
         if good:
-            yield from split_by_vehicle(TelemetryBatch.concat(good))
+            batch = TelemetryBatch.concat(good)
+            if len(batch):
+                record_delays(batch.time_ms, time.time_ns() // 1_000_000)
+            yield from split_by_vehicle(batch)
 
     def _dead(self, records: list[dict[str, Any]], count: int) -> Iterator[Any]:
         """Dead-letter ``records``, which stand for ``count`` telemetry records in all."""

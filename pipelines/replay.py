@@ -268,9 +268,22 @@ def run_replay(
     build_pipeline(pipeline, zones, input_pattern, outputs, settings)
     result = pipeline.run()
     result.wait_until_finish()
-    counters = result.metrics().query()["counters"]
+    return runner_totals(result.metrics().query())
+
+
+def runner_totals(query: dict[str, Any]) -> dict[str, int]:
+    """Counters summed over steps, and each distribution's maximum as ``<name>_max``.
+
+    The runner aggregates these over bundles and workers, which makes them the exact totals
+    of a run however it was split (what the metrics exporter publishes).
+    """
     totals: dict[str, int] = {}
-    for counter in counters:
+    for counter in query["counters"]:
         name = counter.key.metric.name
         totals[name] = totals.get(name, 0) + int(counter.committed or counter.attempted or 0)
+    for distribution in query["distributions"]:
+        value = distribution.committed or distribution.attempted
+        if value is not None and value.count:
+            name = f"{distribution.key.metric.name}_max"
+            totals[name] = max(totals.get(name, value.max), int(value.max))
     return dict(sorted(totals.items()))
