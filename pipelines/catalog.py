@@ -27,6 +27,15 @@ so a healthy stream sits between 5 s and 2 min; 5-15 min means uploads are backi
 and a day catch replays of stored telemetry and vehicles that were offline."""
 
 
+def delay_bucket_counter(index: int) -> str:
+    """Beam counter of samples whose delay fell into bucket ``index`` (the last one is +Inf).
+
+    The delay histogram is kept as runner-aggregated Beam counters (one per bucket, not
+    cumulative) so its totals are exact over any number of workers, like every other total.
+    """
+    return f"delay_bucket_{index:02d}"
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One exported metric family."""

@@ -20,7 +20,7 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
-from pipelines.catalog import DELAY_BUCKETS_S
+from pipelines.catalog import DELAY_BUCKETS_S, delay_bucket_counter
 from schemas.batch import TelemetryBatch
 from schemas.checks import Finding, record_findings, unusable_rows
 from schemas.decode import DeadLetter, TelemetryDecoder
@@ -31,15 +31,6 @@ DEAD_LETTER = "dead_letter"
 METRICS_NAMESPACE = "pilotzone"
 
 _DELAY_BOUNDS_MS = np.array([int(b * 1000) for b in DELAY_BUCKETS_S], dtype=np.int64)
-
-
-def delay_bucket_counter(index: int) -> str:
-    """Beam counter of samples whose delay fell into bucket ``index`` (the last one is +Inf).
-
-    The delay histogram is kept as runner-aggregated Beam counters (one per bucket, not
-    cumulative) so its totals are exact over any number of workers, like every other total.
-    """
-    return f"delay_bucket_{index:02d}"
 
 
 def record_delays(time_ms: np.ndarray, now_ms: int) -> None:
