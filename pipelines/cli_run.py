@@ -6,11 +6,21 @@ Apache Beam is imported only when one of these runs, so the maker-facing command
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from pipelines.metrics import (
+    DEFAULT_PORT,
+    BasicAuth,
+    EndpointOptions,
+    Exporter,
+    ExportSettings,
+    PipelineFigures,
+)
 from zones.loader import ZoneConfigError, load_zones
 
 SHIPPED_ZONES = Path(__file__).resolve().parent.parent / "zones" / "configs"
@@ -39,6 +49,7 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument(
         "--summaries", type=Path, metavar="FILE.jsonl", help="window summaries (default: beside incidents)"
     )
+    _add_metrics_arguments(run, port=None, linger_s=60.0)
     run.set_defaults(func=run_command)
 
     demo = subparsers.add_parser(
@@ -54,7 +65,78 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_metrics_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
     demo.set_defaults(func=demo_command)
+
+
+def _add_metrics_arguments(parser: argparse.ArgumentParser, port: int | None, linger_s: float) -> None:
+    metrics = parser.add_argument_group(
+        "metrics",
+        "Prometheus metrics of the run (catalog in the README). The endpoint serves the zone configs' "
+        "versions and fleet caps while the pipeline runs and every figure once it is done.",
+    )
+    metrics.add_argument(
+        "--metrics-port",
+        type=int,
+        default=port,
+        metavar="PORT",
+        help="serve /metrics on this port" + (f" ({port})" if port else " (off unless given)"),
+    )
+    metrics.add_argument(
+        "--metrics-host", default="127.0.0.1", metavar="ADDR", help="address to listen on (127.0.0.1)"
+    )
+    metrics.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=linger_s,
+        metavar="SECONDS",
+        help=f"keep serving the final figures this long after the run, for scrapes ({linger_s:g})",
+    )
+    metrics.add_argument(
+        "--metrics-tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate"
+    )
+    metrics.add_argument(
+        "--metrics-tls-key", type=Path, metavar="PEM", help="private key of --metrics-tls-cert"
+    )
+    metrics.add_argument(
+        "--metrics-auth-file",
+        type=Path,
+        metavar="FILE",
+        help="require HTTP basic authentication; the file holds one line 'user:password'",
+    )
+    metrics.add_argument(
+        "--metrics-file", type=Path, metavar="FILE", help="write the final OpenMetrics text here"
+    )
+    metrics.add_argument(
+        "--pushgateway", metavar="URL", help="push the final figures to this Pushgateway (job=pilotzone)"
+    )
+    metrics.add_argument(
+        "--pipeline-name",
+        default="replay",
+        metavar="NAME",
+        help="the 'pipeline' grouping label on the Pushgateway (replay)",
+    )
+
+
+def _export_settings(args: argparse.Namespace) -> ExportSettings:
+    """The metrics outputs the options ask for (raises ValueError for an unusable auth file)."""
+    endpoint = None
+    if args.metrics_port is not None:
+        endpoint = EndpointOptions(
+            port=args.metrics_port,
+            host=args.metrics_host,
+            tls_cert=args.metrics_tls_cert,
+            tls_key=args.metrics_tls_key,
+            basic_auth=None
+            if args.metrics_auth_file is None
+            else BasicAuth.from_file(args.metrics_auth_file),
+        )
+    return ExportSettings(
+        endpoint=endpoint,
+        metrics_file=args.metrics_file,
+        pushgateway=args.pushgateway,
+        pipeline=args.pipeline_name,
+    )
 
 
 def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,17 +191,45 @@ def _replay(args: argparse.Namespace, input_pattern: str, incidents: Path, out_d
         workers=args.workers,
         progress=not args.quiet,
     )
-    counters = run_replay(zones, input_pattern, outputs, settings)
-    assert outputs.dead_letter_jsonl is not None and outputs.summaries_jsonl is not None
-    print(
-        compliance_summary(
-            read_jsonl(outputs.incidents_jsonl),
-            read_jsonl(outputs.summaries_jsonl),
-            read_jsonl(outputs.dead_letter_jsonl),
-            counters,
+    exporter = Exporter(zones, _export_settings(args))
+    try:
+        exporter.start()
+    except OSError as exc:
+        print(
+            f"pilotzone: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
+            file=sys.stderr,
         )
-    )
-    print(f"incident log: {outputs.incidents_jsonl}")
+        return 2
+    try:
+        counters = run_replay(zones, input_pattern, outputs, settings)
+        assert outputs.dead_letter_jsonl is not None and outputs.summaries_jsonl is not None
+        logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
+        print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
+        print(f"incident log: {outputs.incidents_jsonl}")
+        return _publish(exporter, args, PipelineFigures(summaries, logged, counters))
+    finally:
+        exporter.close()
+
+
+def _publish(exporter: Exporter, args: argparse.Namespace, figures: PipelineFigures) -> int:
+    """Hand the run's figures to the exporter and keep the endpoint up for ``--metrics-linger``."""
+    try:
+        exporter.finish(figures, time.time())
+    except OSError as exc:  # urllib's errors for an unreachable Pushgateway are OSErrors
+        print(f"pilotzone: could not push metrics to {args.pushgateway}: {exc}", file=sys.stderr)
+        return 1
+    if args.metrics_file is not None:
+        print(f"metrics: {args.metrics_file}")
+    if exporter.endpoint is not None and args.metrics_linger <= 0:
+        print(
+            f"metrics were served on {exporter.endpoint.url} during the run (--metrics-linger keeps them up)"
+        )
+    if exporter.endpoint is not None and args.metrics_linger > 0:
+        print(
+            f"serving the final metrics on {exporter.endpoint.url} for {args.metrics_linger:g} s (Ctrl-C stops)"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(args.metrics_linger)
     return 0
 
 
@@ -165,7 +275,14 @@ def demo_command(args: argparse.Namespace) -> int:
         runner="direct",
         workers=1,
         quiet=args.quiet,
+        **{
+            name: value
+            for name, value in vars(args).items()
+            if name.startswith(("metrics_", "pushgateway", "pipeline_"))
+        },
     )
+    if replay_args.metrics_file is None:
+        replay_args.metrics_file = out / "metrics.txt"
     return _replay(replay_args, str(telemetry / "telemetry" / "**" / "*.avro"), out / "incidents.jsonl", out)
 
 

@@ -19,12 +19,11 @@ from pipelines.replay import (
     run_replay,
 )
 from pipelines.report import read_jsonl
-from pipelines.simulate import SimulationOptions, simulate
 from tests.factories import container_bytes
+from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 from zones.loader import Zone, load_zones
 
-EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
 SETTINGS = ReplaySettings(progress=False, allowed_lateness_s=3600)
 
 
@@ -36,33 +35,7 @@ def zones() -> list[Zone]:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, zones: list[Zone]) -> Path:
     """A small simulated fleet with every rule kind injected and a few contract defects."""
-    out = tmp_path_factory.mktemp("fleet") / "sim"
-    simulate(
-        zones,
-        SimulationOptions(
-            vehicles=24,
-            duration_s=420,
-            rate_hz=1.0,
-            seed=11,
-            inject=dict.fromkeys(
-                (
-                    "speed_limit",
-                    "leave_boundary",
-                    "restricted_area",
-                    "telemetry_gap",
-                    "driving_mode",
-                    "dwell",
-                    "permit",
-                    "vehicle_event",
-                    "operating_hours",
-                ),
-                0.12,
-            ),
-            defects=0.3,
-        ),
-        out,
-    )
-    return out
+    return every_kind_fleet(zones, tmp_path_factory.mktemp("fleet") / "sim")
 
 
 def _files(fleet: Path) -> list[Path]:

@@ -1,0 +1,116 @@
+"""Real servers (Prometheus, Pushgateway) started on 127.0.0.1 for tests, with bounded waits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+INSTALL_HINT = (
+    "run deploy/install-test-tools.sh (Debian's prometheus, prometheus-pushgateway, prometheus-alertmanager)"
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def executable(name: str) -> str:
+    """The path of a server binary; fails (not skips) with how to install it."""
+    path = shutil.which(name)
+    assert path is not None, f"{name} is not installed: {INSTALL_HINT}"
+    return path
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.25) -> Any:
+    """Poll ``check`` until it returns something truthy, at most ``timeout_s``; fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (OSError, ValueError, KeyError, AssertionError) as exc:
+            last_error, result = exc, None
+        if result:
+            return result
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what} (last error: {last_error})")
+
+
+def http_get(url: str, timeout_s: float = 5.0) -> bytes:
+    """GET ``url`` and return the body (raises on HTTP errors)."""
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        return bytes(response.read())
+
+
+@contextmanager
+def server(command: list[str], ready_url: str, log: Path, timeout_s: float = 30.0) -> Iterator[None]:
+    """Run ``command`` until the block ends; ready once ``ready_url`` answers 200."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        try:
+
+            def ready() -> bool:
+                assert process.poll() is None, (
+                    f"{command[0]} exited: {log.read_text(errors='replace')[-2000:]}"
+                )
+                return bool(http_get(ready_url, timeout_s=2.0) is not None)
+
+            wait_for(ready, timeout_s, f"{command[0]} at {ready_url}")
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@contextmanager
+def pushgateway(folder: Path) -> Iterator[str]:
+    """A Pushgateway on 127.0.0.1; yields its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [executable("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"]
+    with server(command, f"{url}/-/ready", folder / "pushgateway.log"):
+        yield url
+
+
+@contextmanager
+def prometheus(folder: Path, config: dict[str, Any]) -> Iterator[str]:
+    """A Prometheus on 127.0.0.1 with ``config`` (YAML is a superset of JSON); yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    (folder / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
+    command = [
+        executable("prometheus"),
+        f"--config.file={folder / 'prometheus.yml'}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with server(command, f"{url}/-/ready", folder / "prometheus.log"):
+        yield url
+
+
+def promql(base_url: str, query: str) -> list[dict[str, Any]]:
+    """Evaluate an instant PromQL query; the result vector (fails on a query error)."""
+    address = f"{base_url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    try:
+        answer = json.loads(http_get(address))
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"PromQL {query!r} failed: {exc.read().decode(errors='replace')}") from exc
+    assert answer["status"] == "success", answer
+    return list(answer["data"]["result"])
