@@ -51,7 +51,9 @@ from apache_beam.transforms.userstate import (
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Duration, Timestamp
 
+from pipelines.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
 from pipelines.decode import DEAD_LETTER, METRICS_NAMESPACE, dead_letter_record
+from schemas.batch import TelemetryBatch
 from zones.evaluate import (
     EvaluationOutput,
     IncidentRecord,
@@ -135,16 +137,48 @@ def in_time_order(chunks: Iterable[ZonedBatch]) -> ZonedBatch:
     return merged.take(order)
 
 
-class _EvaluateSeriesFn(_EmitMixin, beam.DoFn):
-    """Replay: evaluate one vehicle's whole series in one call."""
+def batch_in_time_order(chunks: Iterable[TelemetryBatch]) -> TelemetryBatch:
+    """``in_time_order`` for chunks not yet placed in zones: the same rows in the same order."""
+    parts = list(chunks)
+    merged = parts[0] if len(parts) == 1 else TelemetryBatch.concat(parts)
+    order = np.lexsort((merged.sequence_number, merged.time_ms))
+    if bool((order == np.arange(len(order))).all()):
+        return merged
+    return merged.take(order)
 
-    def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
+
+class GroupByVehicle(beam.PTransform):
+    """Replay: (vehicle, TelemetryBatch) chunks → (vehicle, the vehicle's whole series in time order).
+
+    The chunks cross the shuffle with ``TelemetryBatchCoder`` (the explicit type below is what
+    selects it), and zones are assigned after the grouping, on whole series: one geometry call
+    per vehicle rather than per uploaded file, and the shuffled data holds no zone columns.
+    """
+
+    def expand(self, chunks: beam.PCollection) -> beam.PCollection:
+        return (
+            chunks
+            | "AsBatches" >> beam.Map(lambda chunk: chunk).with_output_types(tuple[str, TelemetryBatch])
+            | "Group" >> beam.GroupByKey()
+            | "InTimeOrder" >> beam.MapTuple(lambda vehicle, parts: (vehicle, batch_in_time_order(parts)))
+        )
+
+
+class _EvaluateSeriesFn(_EmitMixin, beam.DoFn):
+    """Replay: evaluate one vehicle's whole series in one call.
+
+    Elements are (vehicle, chunks) after a GroupByKey, or with ``ordered`` (vehicle, series)
+    where the series is already the whole vehicle in time order (``GroupByVehicle``).
+    """
+
+    def __init__(self, zones: Sequence[Zone], window_s: int, ordered: bool = False) -> None:
         self.zones = list(zones)
         self.window_s = window_s
+        self.ordered = ordered
 
-    def process(self, element: tuple[str, Iterable[ZonedBatch]]) -> Iterator[Any]:
+    def process(self, element: tuple[str, Any]) -> Iterator[Any]:
         vehicle, chunks = element
-        zoned = in_time_order(chunks)
+        zoned = chunks if self.ordered else in_time_order(chunks)
         evaluator = VehicleEvaluator(self.zones, vehicle, self.window_s)
         yield from self._emit(vehicle, zoned, evaluator.process(zoned))
         yield from self._emit(vehicle, None, evaluator.advance(_END_OF_TIME_MS))
@@ -285,7 +319,11 @@ class _VehicleState:
 
 
 class EvaluateRules(beam.PTransform):
-    """(vehicle, ZonedBatch) → incident records, plus ``summaries`` and ``dead_letter`` outputs."""
+    """(vehicle, ZonedBatch) → incident records, plus ``summaries`` and ``dead_letter`` outputs.
+
+    A replay groups each vehicle's chunks here, unless ``grouped`` says every element is
+    already a vehicle's whole series in time order (``GroupByVehicle`` then ``AssignZones``).
+    """
 
     def __init__(
         self,
@@ -294,10 +332,12 @@ class EvaluateRules(beam.PTransform):
         streaming: bool = False,
         window_s: int = 60,
         allowed_lateness_s: float = 30.0,
+        grouped: bool = False,
     ) -> None:
         super().__init__()
         self.zones = list(zones)
         self.streaming = streaming
+        self.grouped = grouped
         self.window_s = window_s
         self.allowed_lateness_ms = int(allowed_lateness_s * 1000)
 
@@ -305,6 +345,10 @@ class EvaluateRules(beam.PTransform):
         if self.streaming:
             evaluate = beam.ParDo(_EvaluateStreamFn(self.zones, self.window_s, self.allowed_lateness_ms))
             return zoned | "EvaluateStream" >> evaluate.with_outputs(SUMMARIES, DEAD_LETTER, main="incidents")
+        if self.grouped:
+            return zoned | "EvaluateSeries" >> beam.ParDo(
+                _EvaluateSeriesFn(self.zones, self.window_s, ordered=True)
+            ).with_outputs(SUMMARIES, DEAD_LETTER, main="incidents")
         return (
             zoned
             | "GroupByVehicle" >> beam.GroupByKey()

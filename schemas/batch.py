@@ -7,8 +7,10 @@ per sample. Enumerations become small integer codes in the order of the schema's
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,35 @@ _INITIATOR_CODE = {symbol: code for code, symbol in enumerate(INITIATORS)}
 NO_LEVEL = -1
 """``autonomy_level`` and ``event_initiator`` value for a null in the record."""
 
+_RECORD_FIELDS = (
+    "vehicle_id",
+    "operator_id",
+    "vehicle_class",
+    "sequence_number",
+    "current_location_timestamp",
+    "current_location_latitude",
+    "current_location_longitude",
+    "current_location_altitude",
+    "current_location_heading",
+    "current_location_horizontal_accuracy",
+    "speed",
+    "driving_mode",
+    "active_autonomy_level",
+    "events",
+)
+_RECORD_GETTER = itemgetter(*_RECORD_FIELDS)
+
+_FORMAT_VERSION = 1
+_HEADER = struct.Struct("<BQQ")
+_COUNT = struct.Struct("<I")
+
+
+def _object_array(values: tuple[Any, ...]) -> npt.NDArray[np.object_]:
+    """A 1-D object array of ``values`` (``np.array`` alone would make a fixed-width str array)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
 
 @dataclass
 class TelemetryBatch:
@@ -78,34 +109,63 @@ class TelemetryBatch:
 
     @classmethod
     def from_records(cls, records: Sequence[dict[str, Any]], first_index: int = 0) -> TelemetryBatch:
-        """Columns from reader-schema records with integer-millisecond timestamps."""
+        """Columns from reader-schema records with integer-millisecond timestamps.
+
+        The records are transposed once with one ``itemgetter`` (one pass at C speed), and
+        each column is then converted as a whole; this is about three times faster than one
+        generator per column, and it runs for every sample of a replay.
+        """
         n = len(records)
-        altitudes = [r["current_location_altitude"] for r in records]
-        levels = [r["active_autonomy_level"] for r in records]
+        if n == 0:
+            columns: list[tuple[Any, ...]] = [()] * len(_RECORD_FIELDS)
+        else:
+            columns = list(zip(*map(_RECORD_GETTER, records), strict=True))
+        (
+            vehicle_ids,
+            operator_ids,
+            classes,
+            sequence_numbers,
+            times,
+            latitudes,
+            longitudes,
+            altitudes,
+            headings,
+            accuracies,
+            speeds,
+            modes,
+            levels,
+            events,
+        ) = columns
         event_rows: list[int] = []
         event_kinds: list[int] = []
         event_initiators: list[int] = []
-        for row, record in enumerate(records):
-            for event in record["events"]:
-                event_rows.append(row)
-                event_kinds.append(_EVENT_CODE[event["kind"]])
-                initiator = event["initiated_by"]
-                event_initiators.append(NO_LEVEL if initiator is None else _INITIATOR_CODE[initiator])
+        if any(events):
+            for row, sample_events in enumerate(events):
+                for event in sample_events:
+                    event_rows.append(row)
+                    event_kinds.append(_EVENT_CODE[event["kind"]])
+                    initiator = event["initiated_by"]
+                    event_initiators.append(NO_LEVEL if initiator is None else _INITIATOR_CODE[initiator])
+        has_altitude = np.fromiter((a is not None for a in altitudes), np.bool_, n)
+        if not has_altitude.all():
+            altitudes = tuple(np.nan if a is None else a for a in altitudes)
+        if None in levels:
+            levels = tuple(NO_LEVEL if v is None else v for v in levels)
         return cls(
-            vehicle_id=np.array([r["vehicle_id"] for r in records], dtype=object),
-            operator_id=np.array([r["operator_id"] for r in records], dtype=object),
-            vehicle_class=np.fromiter((_CLASS_CODE[r["vehicle_class"]] for r in records), np.int8, n),
-            sequence_number=np.fromiter((r["sequence_number"] for r in records), np.int64, n),
-            time_ms=np.fromiter((r["current_location_timestamp"] for r in records), np.int64, n),
-            latitude=np.fromiter((r["current_location_latitude"] for r in records), np.float64, n),
-            longitude=np.fromiter((r["current_location_longitude"] for r in records), np.float64, n),
-            altitude=np.fromiter((np.nan if a is None else a for a in altitudes), np.float64, n),
-            has_altitude=np.fromiter((a is not None for a in altitudes), np.bool_, n),
-            heading=np.fromiter((r["current_location_heading"] for r in records), np.float64, n),
-            accuracy=np.fromiter((r["current_location_horizontal_accuracy"] for r in records), np.float64, n),
-            speed_kmh=np.fromiter((r["speed"] for r in records), np.float64, n),
-            driving_mode=np.fromiter((_MODE_CODE[r["driving_mode"]] for r in records), np.int8, n),
-            autonomy_level=np.fromiter((NO_LEVEL if v is None else v for v in levels), np.int8, n),
+            vehicle_id=_object_array(vehicle_ids),
+            operator_id=_object_array(operator_ids),
+            vehicle_class=np.array([_CLASS_CODE[c] for c in classes], dtype=np.int8),
+            sequence_number=np.array(sequence_numbers, dtype=np.int64),
+            time_ms=np.array(times, dtype=np.int64),
+            latitude=np.array(latitudes, dtype=np.float64),
+            longitude=np.array(longitudes, dtype=np.float64),
+            altitude=np.array(altitudes, dtype=np.float64),
+            has_altitude=has_altitude,
+            heading=np.array(headings, dtype=np.float64),
+            accuracy=np.array(accuracies, dtype=np.float64),
+            speed_kmh=np.array(speeds, dtype=np.float64),
+            driving_mode=np.array([_MODE_CODE[m] for m in modes], dtype=np.int8),
+            autonomy_level=np.array(levels, dtype=np.int8),
             record_index=np.arange(first_index, first_index + n, dtype=np.int64),
             event_row=np.array(event_rows, dtype=np.int32),
             event_kind=np.array(event_kinds, dtype=np.int8),
@@ -146,3 +206,76 @@ class TelemetryBatch:
             else:
                 merged[f.name] = np.concatenate([getattr(b, f.name) for b in batches])
         return cls(**merged)
+
+    def to_bytes(self) -> bytes:
+        """A compact binary form of the batch, for moving it between processes or to disk.
+
+        Numeric columns are written as their raw little-endian buffers and the two id columns
+        as a dictionary (usually one vehicle and one operator per batch) plus codes, so a
+        batch costs about 80 bytes per sample and no per-value pickling. ``from_bytes`` reads
+        it back exactly, values and dtypes.
+        """
+        parts: list[bytes] = [_HEADER.pack(_FORMAT_VERSION, len(self), len(self.event_row))]
+        columns = vars(self)
+        for name, dtype in _COLUMN_DTYPES.items():
+            column = columns[name]
+            if dtype.kind != "O":
+                parts.append(column.astype(_WIRE_DTYPES[name], copy=False).tobytes())
+                continue
+            codes = None
+            if len(column) == 0:
+                values: list[str] = []
+            elif (column == column[0]).all():
+                values = [column[0]]
+            else:
+                unique, codes = np.unique(column.astype(str), return_inverse=True)
+                values = unique.tolist()
+            parts.append(_COUNT.pack(len(values)))
+            for value in values:
+                encoded = str(value).encode("utf-8")
+                parts.append(_COUNT.pack(len(encoded)) + encoded)
+            if codes is not None:
+                parts.append(codes.astype("<u4").tobytes())
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TelemetryBatch:
+        """The batch ``to_bytes`` wrote (columns are fresh, writable arrays)."""
+        version, size, events = _HEADER.unpack_from(data, 0)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"telemetry batch format {version} is not {_FORMAT_VERSION}")
+        buffer = bytearray(data)
+        position = _HEADER.size
+        columns: dict[str, Any] = {}
+        for name, dtype in _COLUMN_DTYPES.items():
+            length = events if name in _EVENT_COLUMNS else size
+            if dtype.kind != "O":
+                column = np.frombuffer(buffer, dtype=_WIRE_DTYPES[name], count=length, offset=position)
+                position += column.nbytes
+                columns[name] = column.astype(dtype, copy=False)
+                continue
+            (count,) = _COUNT.unpack_from(buffer, position)
+            position += _COUNT.size
+            values: list[str] = []
+            for _ in range(count):
+                (width,) = _COUNT.unpack_from(buffer, position)
+                position += _COUNT.size
+                values.append(buffer[position : position + width].decode("utf-8"))
+                position += width
+            column = np.empty(length, dtype=object)
+            if count == 1:
+                column[:] = values[0]
+            elif count > 1:
+                codes = np.frombuffer(buffer, dtype="<u4", count=length, offset=position)
+                position += codes.nbytes
+                column[:] = np.array(values, dtype=object)[codes]
+            columns[name] = column
+        return cls(**columns)
+
+
+_COLUMN_DTYPES: dict[str, np.dtype[Any]] = {
+    f.name: getattr(TelemetryBatch.from_records([]), f.name).dtype for f in fields(TelemetryBatch)
+}
+"""Each column's dtype, in field order: the layout ``to_bytes`` writes."""
+_WIRE_DTYPES = {name: dtype.newbyteorder("<") for name, dtype in _COLUMN_DTYPES.items()}
+_EVENT_COLUMNS = frozenset(name for name in _COLUMN_DTYPES if name.startswith("event_"))

@@ -3,9 +3,14 @@
 The pipeline asks, for thousands of samples at a time, whether each is inside the zone's
 boundary and which areas it is in. Building a shapely Point per sample runs at tens of
 thousands per second; the array functions used here run at millions: ``intersects_xy`` on
-the prepared boundary, and one ``STRtree.query`` over ``shapely.points`` arrays for the
-areas, which stays fast with a thousand small areas because the tree prunes by bounding box
-before the exact test.
+the prepared boundary, and for the areas a uniform grid of their bounding boxes in numpy.
+
+The grid replaced an ``STRtree.query(points, predicate="intersects")``, which spent most of
+the replay's geometry time building a Point per sample and running a GEOS predicate per
+candidate. Here a sample's grid cell lists the areas whose bounding box touches the cell;
+a comparison with each candidate's bounding box is already the exact answer for the common
+axis-aligned rectangular area (pick-up bays, blocks), and only the candidates of other
+shapes go to ``intersects_xy`` on that area's prepared polygon.
 
 Points exactly on an edge count as inside (``intersects``, not ``contains``): a polygon
 does not contain its own boundary, so with ``contains`` a vehicle on the shared border of
@@ -18,6 +23,7 @@ snapped coordinates hit them. NaN coordinates are in nothing.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,8 +44,7 @@ class AreaIndex:
     def __init__(self, zone: Zone) -> None:
         self.zone_id: str = zone.zone_id
         self.area_ids: tuple[str, ...] = tuple(zone.areas)
-        geometries = np.array([zone.areas[area_id].geometry for area_id in self.area_ids], dtype=object)
-        self._tree = shapely.STRtree(geometries)
+        self._grid = _AreaGrid([zone.areas[area_id].geometry for area_id in self.area_ids])
         # A copy, so preparing it does not change the zone's own geometry object.
         self._boundary = shapely.from_wkb(shapely.to_wkb(zone.boundary))
         shapely.prepare(self._boundary)
@@ -57,10 +62,7 @@ class AreaIndex:
         Sorted by sample, then area position. ``self.area_ids[position]`` is the area id.
         """
         x, y = _coordinates(lon, lat)
-        pairs = self._tree.query(shapely.points(x, y), predicate="intersects")
-        samples, positions = np.asarray(pairs[0], dtype=np.intp), np.asarray(pairs[1], dtype=np.intp)
-        order = np.lexsort((positions, samples))
-        return samples[order], positions[order]
+        return self._grid.pairs(x, y)
 
     def area_sets(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> list[frozenset[str]]:
         """Per point, the ids of the areas it is in (the key ``rules.winning_rule`` caches on)."""
@@ -71,6 +73,108 @@ class AreaIndex:
             found[sample].append(self.area_ids[position])
         empty: frozenset[str] = frozenset()
         return [frozenset(ids) if ids else empty for ids in found]
+
+
+class _AreaGrid:
+    """Which areas each point is in, by a uniform grid over the areas' bounding boxes.
+
+    Exact, not approximate: a point's cell holds every area whose bounding box contains the
+    point (cell ranges and point cells come from the same monotonic float formula, so a
+    point on a box's edge falls in a cell of that box); rectangles equal to their bounding
+    box are decided by the inclusive box comparison, which is what ``intersects`` means for
+    them; every other shape is tested with ``intersects_xy``.
+    """
+
+    MAX_CELLS_PER_SIDE = 512
+
+    def __init__(self, geometries: list[shapely.Geometry]) -> None:
+        count = len(geometries)
+        bounds = np.array([g.bounds for g in geometries], dtype=np.float64).reshape(count, 4)
+        usable: npt.NDArray[np.bool_] = np.asarray(np.isfinite(bounds).all(axis=1), dtype=np.bool_)
+        self.min_x, self.min_y, self.max_x, self.max_y = (bounds[:, k] for k in range(4))
+        self.exact_box: npt.NDArray[np.bool_] = np.array(
+            [
+                bool(usable[i])
+                and shapely.equals(g, shapely.envelope(g))
+                and shapely.get_num_interior_rings(g) == 0
+                for i, g in enumerate(geometries)
+            ],
+            dtype=np.bool_,
+        )
+        self.prepared: dict[int, shapely.Geometry] = {}
+        for i, geometry in enumerate(geometries):
+            if usable[i] and not self.exact_box[i]:
+                copy = shapely.from_wkb(shapely.to_wkb(geometry))
+                shapely.prepare(copy)
+                self.prepared[i] = copy
+        if not usable.any():
+            self.cells_x = self.cells_y = 0
+            self.cell_offsets = np.zeros(1, dtype=np.int64)
+            self.cell_areas = np.zeros(0, dtype=np.intp)
+            return
+        self.origin_x, self.origin_y = float(self.min_x[usable].min()), float(self.min_y[usable].min())
+        width = max(float(self.max_x[usable].max()) - self.origin_x, 1e-9)
+        height = max(float(self.max_y[usable].max()) - self.origin_y, 1e-9)
+        side = int(min(self.MAX_CELLS_PER_SIDE, max(1, 4 * math.isqrt(count))))
+        self.cells_x = self.cells_y = side
+        self.scale_x, self.scale_y = side / width, side / height
+        positions = np.flatnonzero(usable)
+        x0, x1 = self._cell_x(self.min_x[positions]), self._cell_x(self.max_x[positions])
+        y0, y1 = self._cell_y(self.min_y[positions]), self._cell_y(self.max_y[positions])
+        cells: list[npt.NDArray[np.int64]] = []
+        owners: list[npt.NDArray[np.intp]] = []
+        for position, a, b, c, d in zip(
+            positions.tolist(), x0.tolist(), x1.tolist(), y0.tolist(), y1.tolist(), strict=True
+        ):
+            xs, ys = np.meshgrid(np.arange(a, b + 1), np.arange(c, d + 1))
+            covered = (ys * side + xs).ravel()
+            cells.append(covered)
+            owners.append(np.full(len(covered), position, dtype=np.intp))
+        cell = np.concatenate(cells)
+        owner = np.concatenate(owners)
+        order = np.lexsort((owner, cell))
+        self.cell_areas = owner[order]
+        self.cell_offsets = np.zeros(side * side + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cell, minlength=side * side), out=self.cell_offsets[1:])
+
+    def _cell_x(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        return np.clip(np.floor((x - self.origin_x) * self.scale_x), 0, self.cells_x - 1).astype(np.int64)
+
+    def _cell_y(self, y: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        return np.clip(np.floor((y - self.origin_y) * self.scale_y), 0, self.cells_y - 1).astype(np.int64)
+
+    def pairs(
+        self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """(sample, area position) pairs with the point inside or on the area, sorted."""
+        empty = np.zeros(0, dtype=np.intp)
+        if self.cells_x == 0 or len(x) == 0:
+            return empty, empty
+        with np.errstate(invalid="ignore"):
+            # NaN coordinates land in some cell but fail every box comparison below.
+            cell = self._cell_y(np.nan_to_num(y)) * self.cells_x + self._cell_x(np.nan_to_num(x))
+        starts = self.cell_offsets[cell]
+        counts = self.cell_offsets[cell + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            return empty, empty
+        samples = np.repeat(np.arange(len(x), dtype=np.intp), counts)
+        first = np.cumsum(counts) - counts
+        areas = self.cell_areas[np.repeat(starts - first, counts) + np.arange(total)]
+        px, py = x[samples], y[samples]
+        keep = (
+            (px >= self.min_x[areas])
+            & (px <= self.max_x[areas])
+            & (py >= self.min_y[areas])
+            & (py <= self.max_y[areas])
+        )
+        shaped = keep & ~self.exact_box[areas]
+        if shaped.any():
+            candidates = np.flatnonzero(shaped)
+            for position in np.unique(areas[candidates]).tolist():
+                mine = candidates[areas[candidates] == position]
+                keep[mine] = shapely.intersects_xy(self.prepared[position], px[mine], py[mine])
+        return samples[keep], areas[keep]
 
 
 def area_index(zone: Zone) -> AreaIndex:

@@ -74,6 +74,18 @@ def test_newer_compatible_writer_resolves_to_our_reader() -> None:
     assert [r["vehicle_class"] for r in decoded] == ["ROBOTAXI", "OTHER"]
 
 
+def test_writer_differing_only_in_docs_reads_without_resolution_and_gives_the_same_records() -> None:
+    documented = schema_dict(TELEMETRY)
+    documented["doc"] = "the same fields, described differently"
+    decoder = TelemetryDecoder()
+    written = track(30)
+    decoded, dead = _decode(container_bytes(written, schema=documented), decoder)
+    again, _ = _decode(container_bytes(written, schema=documented), decoder)
+    assert dead == [] and decoded == again == written
+    (writer,) = decoder._writers.values()
+    assert writer.reader_schema is None
+
+
 def test_incompatible_writer_is_one_schema_mismatch_counting_every_record() -> None:
     wrong = schema_dict(TELEMETRY)
     wrong["fields"] = [dict(f, type="string") if f["name"] == "speed" else f for f in wrong["fields"]]

@@ -1,0 +1,67 @@
+"""TelemetryBatch columns: from records, and the binary form batches cross a shuffle in."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from schemas.batch import NO_LEVEL, TelemetryBatch
+from tests.factories import sample, track
+
+
+def _assert_same(left: TelemetryBatch, right: TelemetryBatch) -> None:
+    for f in fields(TelemetryBatch):
+        a, b = getattr(left, f.name), getattr(right, f.name)
+        assert a.dtype == b.dtype, f.name
+        assert a.tolist() == b.tolist() or np.array_equal(a, b, equal_nan=True), f.name
+
+
+def _mixed_batch() -> TelemetryBatch:
+    """Two vehicles and operators, nulls, NaN, events with and without initiator."""
+    records = track(5, vehicle_id="veh-a") + track(3, vehicle_id="veh-b", operator_id="op-b")
+    records[1] = {**records[1], "current_location_altitude": None, "active_autonomy_level": None}
+    records[2] = {**records[2], "current_location_latitude": float("nan")}
+    records[3] = {
+        **records[3],
+        "events": [
+            {"kind": "DISENGAGEMENT", "initiated_by": None},
+            {"kind": "REMOTE_TAKEOVER", "initiated_by": "REMOTE_OPERATOR"},
+        ],
+    }
+    records[6] = {**records[6], "events": [{"kind": "DISENGAGEMENT", "initiated_by": "SYSTEM"}]}
+    return TelemetryBatch.from_records(records, first_index=7)
+
+
+def test_from_records_reads_nulls_as_markers_and_events_sparsely() -> None:
+    batch = _mixed_batch()
+    assert batch.record_index.tolist() == list(range(7, 15))
+    assert batch.has_altitude.tolist() == [True, False] + [True] * 6
+    assert np.isnan(batch.altitude[1]) and batch.autonomy_level[1] == NO_LEVEL
+    assert batch.event_row.tolist() == [3, 3, 6]
+    assert batch.event_initiator[0] == NO_LEVEL
+    assert batch.vehicle_id.dtype == object and batch.vehicle_id.tolist() == ["veh-a"] * 5 + ["veh-b"] * 3
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        _mixed_batch(),
+        TelemetryBatch.from_records(track(60)),
+        TelemetryBatch.from_records([sample(vehicle_id="veh-é-ünïcode")]),
+        TelemetryBatch.from_records([]),
+    ],
+    ids=["mixed", "one-vehicle", "unicode", "empty"],
+)
+def test_bytes_round_trip_is_exact(batch: TelemetryBatch) -> None:
+    again = TelemetryBatch.from_bytes(batch.to_bytes())
+    _assert_same(batch, again)
+    assert all(getattr(again, f.name).flags.writeable for f in fields(TelemetryBatch))
+
+
+def test_bytes_of_another_format_version_are_refused() -> None:
+    data = bytearray(TelemetryBatch.from_records(track(2)).to_bytes())
+    data[0] = 99
+    with pytest.raises(ValueError, match="format 99"):
+        TelemetryBatch.from_bytes(bytes(data))
