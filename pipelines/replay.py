@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.trigger import AccumulationMode, AfterWatermark
 from apache_beam.transforms.window import GlobalWindows
@@ -34,6 +38,7 @@ from pipelines.compliance import (
 )
 from pipelines.decode import DEAD_LETTER, DecodeTelemetry, ReadTelemetry
 from pipelines.report import summary_to_json
+from pipelines.spill import EvaluateSpilledBuckets, SpillByVehicle, SpillPlan, chunk_time_horizon
 from schemas.contract import incident_schema
 from zones.evaluate import IncidentRecord
 from zones.loader import Zone
@@ -64,6 +69,16 @@ class ReplaySettings:
     workers: int = 1
     progress: bool = True
     extra_options: list[str] = field(default_factory=list)
+    spill_buckets: int | None = None
+    """Group by vehicle on disk in this many buckets (see ``pipelines.spill``); ``None``
+    decides from the input's size (one bucket per ``SPILL_BUCKET_INPUT_BYTES``), and 0 or 1
+    groups in memory."""
+    spill_dir: str | None = None
+    """Where the spill directory is created (the system's temporary folder if ``None``)."""
+
+
+SPILL_BUCKET_INPUT_BYTES = 128 * 1024 * 1024
+"""Stored telemetry per spill bucket: about a million samples, a few hundred MB in memory."""
 
 
 def _sorted_jsonl(rows: list[dict[str, Any]], key: Any) -> str:
@@ -164,6 +179,7 @@ def evaluate_payloads(
     *,
     streaming: bool = False,
     bounded: bool = True,
+    spill: SpillPlan | None = None,
 ) -> ComplianceResults:
     """Decode → assign zones → evaluate rules → summarise, for (path, bytes) payloads.
 
@@ -171,19 +187,30 @@ def evaluate_payloads(
     input ends (a replay, or a test stream), so gaps opened only by its end are dropped.
     """
     decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
-    if streaming:
-        zoned = decoded.chunks | "AssignZones" >> AssignZones(zones)
+    if spill is not None and not streaming:
+        evaluated = (
+            decoded.chunks
+            | "SpillByVehicle" >> SpillByVehicle(spill)
+            | "EvaluateRules" >> EvaluateSpilledBuckets(zones, settings.window_s)
+        )
+        horizon = decoded.chunks
     else:
-        # Whole series per vehicle first: fewer, larger geometry calls (see GroupByVehicle).
-        zoned = decoded.chunks | "GroupByVehicle" >> GroupByVehicle() | "AssignZones" >> AssignZones(zones)
-    evaluated = zoned | "EvaluateRules" >> EvaluateRules(
-        zones,
-        streaming=streaming,
-        window_s=settings.window_s,
-        allowed_lateness_s=settings.allowed_lateness_s,
-        grouped=not streaming,
-    )
-    incidents, partials, horizon_source = evaluated.incidents, evaluated[SUMMARIES], zoned
+        if streaming:
+            zoned = decoded.chunks | "AssignZones" >> AssignZones(zones)
+        else:
+            # Whole series per vehicle first: fewer, larger geometry calls (see GroupByVehicle).
+            zoned = (
+                decoded.chunks | "GroupByVehicle" >> GroupByVehicle() | "AssignZones" >> AssignZones(zones)
+            )
+        evaluated = zoned | "EvaluateRules" >> EvaluateRules(
+            zones,
+            streaming=streaming,
+            window_s=settings.window_s,
+            allowed_lateness_s=settings.allowed_lateness_s,
+            grouped=not streaming,
+        )
+        horizon = zoned
+    incidents, partials, horizon_source = evaluated.incidents, evaluated[SUMMARIES], horizon
     dead_letters = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
     if streaming:
         # The aggregations below (summaries, final incident states, the horizon) are taken over
@@ -203,7 +230,9 @@ def evaluate_payloads(
         )
     if bounded:
         confirmed = incidents | "ConfirmGaps" >> ConfirmGaps(
-            zones, event_time_horizon(horizon_source), settings.window_s
+            zones,
+            (chunk_time_horizon if spill is not None else event_time_horizon)(horizon_source),
+            settings.window_s,
         )
         incidents = confirmed.incidents
         partials = (partials, confirmed[CORRECTIONS]) | "WithCorrections" >> beam.Flatten()
@@ -217,12 +246,14 @@ def build_pipeline(
     input_pattern: str,
     outputs: ReplayOutputs,
     settings: ReplaySettings,
+    *,
+    spill: SpillPlan | None = None,
 ) -> None:
     """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write."""
     payloads = pipeline | "ReadTelemetry" >> ReadTelemetry(input_pattern)
     if settings.progress:
         payloads = payloads | "Progress" >> beam.ParDo(_Progress())
-    results = evaluate_payloads(payloads, zones, settings)
+    results = evaluate_payloads(payloads, zones, settings, spill=spill)
     write_outputs(results, outputs, settings.window_s)
 
 
@@ -269,12 +300,48 @@ def pipeline_options(settings: ReplaySettings) -> PipelineOptions:
 def run_replay(
     zones: Sequence[Zone], input_pattern: str, outputs: ReplayOutputs, settings: ReplaySettings
 ) -> dict[str, int]:
-    """Run a replay to completion; returns the pipeline's counters (records read, decoded ...)."""
+    """Run a replay to completion; returns the pipeline's counters (records read, decoded ...).
+
+    Above ``SPILL_BUCKET_INPUT_BYTES`` of input (or as ``settings.spill_buckets`` says), the
+    vehicles are grouped on disk in a temporary directory (``pipelines.spill``), so memory
+    stays bounded whatever the input's size; the outputs are the same either way.
+    """
+    buckets = spill_buckets(input_pattern, settings)
+    if buckets <= 1:
+        return _run(zones, input_pattern, outputs, settings, None)
+    with tempfile.TemporaryDirectory(prefix="pilotzone-spill-", dir=settings.spill_dir) as directory:
+        LOG.info("grouping vehicles on disk in %d buckets under %s", buckets, directory)
+        return _run(zones, input_pattern, outputs, settings, SpillPlan(directory, buckets))
+
+
+def _run(
+    zones: Sequence[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    spill: SpillPlan | None,
+) -> dict[str, int]:
     pipeline = beam.Pipeline(options=pipeline_options(settings))
-    build_pipeline(pipeline, zones, input_pattern, outputs, settings)
+    build_pipeline(pipeline, zones, input_pattern, outputs, settings, spill=spill)
     result = pipeline.run()
     result.wait_until_finish()
     return runner_totals(result.metrics().query())
+
+
+def spill_buckets(input_pattern: str, settings: ReplaySettings) -> int:
+    """How many on-disk buckets a replay groups in: as set, or one per ``SPILL_BUCKET_INPUT_BYTES``.
+
+    Only the in-process runners hold a GroupByKey in memory; the size is the stored (usually
+    compressed) bytes, a proxy for the samples the grouping would hold.
+    """
+    if settings.spill_buckets is not None:
+        return settings.spill_buckets
+    try:
+        (matched,) = FileSystems.match([input_pattern])
+    except (OSError, ValueError, BeamIOError):
+        return 1  # the pipeline's own match reports what is wrong with the pattern
+    total = sum(metadata.size_in_bytes for metadata in matched.metadata_list)
+    return max(1, math.ceil(total / SPILL_BUCKET_INPUT_BYTES))
 
 
 def runner_totals(query: dict[str, Any]) -> dict[str, int]:
