@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipelines import cli_dashboards, cli_run, cli_simulate, cli_validate, cli_zones
+from pipelines import cli_dashboards, cli_run, cli_simulate, cli_stream, cli_validate, cli_zones
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_zones.add_parser(subparsers)
     cli_simulate.add_parser(subparsers)
     cli_run.add_parser(subparsers)
+    cli_stream.add_parser(subparsers)
     cli_dashboards.add_parser(subparsers)
     return parser
 

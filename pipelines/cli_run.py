@@ -33,7 +33,9 @@ def add_parser(subparsers: Any) -> None:
         help="replay stored Avro telemetry through the compliance pipeline",
         description="Replay Avro telemetry files through the compliance pipeline on the local runner and exit "
         "when the input is done. Writes the incident log (JSON Lines), optionally incidents as Avro, window "
-        "summaries and dead letters, and prints a short compliance summary.",
+        "summaries and dead letters, and prints a short compliance summary. Every option can also be set in "
+        "the environment as PILOTZONE_<OPTION> (--allowed-lateness: PILOTZONE_ALLOWED_LATENESS; lists "
+        "comma-separated); flags win.",
     )
     _add_pipeline_arguments(run)
     run.add_argument(
@@ -50,6 +52,7 @@ def add_parser(subparsers: Any) -> None:
         "--summaries", type=Path, metavar="FILE.jsonl", help="window summaries (default: beside incidents)"
     )
     _add_metrics_arguments(run, port=None, linger_s=60.0)
+    environment_defaults(run)
     run.set_defaults(func=run_command)
 
     demo = subparsers.add_parser(
@@ -67,6 +70,37 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     _add_metrics_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
     demo.set_defaults(func=demo_command)
+
+
+ENV_PREFIX = "PILOTZONE_"
+
+
+def environment_defaults(parser: argparse.ArgumentParser) -> None:
+    """Let every option default to ``PILOTZONE_<OPTION>`` from the environment.
+
+    Containers and Kubernetes pass settings as environment variables; a flag on the command
+    line still wins. A required option set in the environment is no longer required; a list
+    option (``--zones``) takes a comma-separated value; a switch takes 1/true/yes.
+    """
+    import os
+
+    for action in parser._actions:
+        if not action.option_strings or action.dest in {"help"}:
+            continue
+        name = ENV_PREFIX + action.option_strings[-1].lstrip("-").replace("-", "_").upper()
+        if name not in os.environ:
+            continue
+        raw = os.environ[name]
+        convert = action.type if callable(action.type) else str
+        if isinstance(action, argparse._StoreTrueAction):
+            value: Any = raw.strip().lower() in {"1", "true", "yes", "on"}
+        elif isinstance(action, argparse._AppendAction):
+            value = [convert(part) for part in raw.split(",") if part]
+        else:
+            value = convert(raw)
+        action.default = value
+        action.required = False
+        action.help = f"{action.help} [from {name}]" if action.help else f"[from {name}]"
 
 
 def _add_metrics_arguments(parser: argparse.ArgumentParser, port: int | None, linger_s: float) -> None:

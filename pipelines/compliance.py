@@ -199,10 +199,13 @@ class _EvaluateStreamFn(_EmitMixin, beam.DoFn):
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
     END = TimerSpec("end", TimeDomain.WATERMARK)
 
-    def __init__(self, zones: Sequence[Zone], window_s: int, allowed_lateness_ms: int) -> None:
+    def __init__(
+        self, zones: Sequence[Zone], window_s: int, allowed_lateness_ms: int, *, end_is_silence: bool = True
+    ) -> None:
         self.zones = list(zones)
         self.window_s = window_s
         self.lateness_ms = allowed_lateness_ms
+        self.end_is_silence = end_is_silence
         self.gap_checks_ms = sorted({gap + 1 for gap in max_gaps_ms(zones).values()})
 
     def process(
@@ -257,12 +260,15 @@ class _EvaluateStreamFn(_EmitMixin, beam.DoFn):
         evaluator_state: Any = beam.DoFn.StateParam(EVALUATOR),
     ) -> Iterator[Any]:
         state: _VehicleState = evaluator_state.read()
-        yield from self._evaluate_until(key, _END_OF_TIME_MS, pending, state)
+        # A bounded input's end is judged later by ConfirmGaps. A drained stream has no such
+        # step, and stopping the monitor is no evidence that vehicles went silent: evaluate
+        # what is pending, but do not move the vehicle's clock past its last fix.
+        yield from self._evaluate_until(key, _END_OF_TIME_MS, pending, state, advance=self.end_is_silence)
         yield from self._emit(key, None, state.evaluator.finish())
         evaluator_state.clear()
 
     def _evaluate_until(
-        self, vehicle: str, until_ms: int, pending: Any, state: _VehicleState
+        self, vehicle: str, until_ms: int, pending: Any, state: _VehicleState, *, advance: bool = True
     ) -> Iterator[Any]:
         """Evaluate pending samples up to ``until_ms`` in order, then tell the evaluator the time."""
         chunks = list(pending.read())
@@ -280,7 +286,7 @@ class _EvaluateStreamFn(_EmitMixin, beam.DoFn):
                 batch = zoned.take(np.flatnonzero(ready))
                 state.last_fix_ms = int(batch.batch.time_ms.max())
                 yield from self._emit(vehicle, batch, state.evaluator.process(batch))
-        if until_ms > state.frontier_ms:
+        if advance and until_ms > state.frontier_ms:
             state.frontier_ms = until_ms
             yield from self._emit(vehicle, None, state.evaluator.advance(until_ms))
 
@@ -332,18 +338,24 @@ class EvaluateRules(beam.PTransform):
         streaming: bool = False,
         window_s: int = 60,
         allowed_lateness_s: float = 30.0,
+        bounded: bool = True,
         grouped: bool = False,
     ) -> None:
         super().__init__()
         self.zones = list(zones)
         self.streaming = streaming
+        self.bounded = bounded
         self.grouped = grouped
         self.window_s = window_s
         self.allowed_lateness_ms = int(allowed_lateness_s * 1000)
 
     def expand(self, zoned: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         if self.streaming:
-            evaluate = beam.ParDo(_EvaluateStreamFn(self.zones, self.window_s, self.allowed_lateness_ms))
+            evaluate = beam.ParDo(
+                _EvaluateStreamFn(
+                    self.zones, self.window_s, self.allowed_lateness_ms, end_is_silence=self.bounded
+                )
+            )
             return zoned | "EvaluateStream" >> evaluate.with_outputs(SUMMARIES, DEAD_LETTER, main="incidents")
         if self.grouped:
             return zoned | "EvaluateSeries" >> beam.ParDo(
@@ -438,12 +450,12 @@ class SummarizeWindows(beam.PTransform):
         return (
             partials
             | "KeyByWindow" >> beam.Map(lambda s: (summary_key(s), s))
-            | "Merge" >> beam.CombinePerKey(_merge_all)
+            | "Merge" >> beam.CombinePerKey(merge_all)
             | "Values" >> beam.Values()
         )
 
 
-def _merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
+def merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
     merged: WindowSummary | None = None
     for summary in summaries:
         merged = summary if merged is None else merged.merge(summary)

@@ -220,10 +220,12 @@ def health_families(totals: Mapping[str, int]) -> list[Metric]:
     return families
 
 
-def pipeline_families(zones: Sequence[Zone], figures: PipelineFigures, now_s: float) -> list[Metric]:
-    """Every family of the catalog for a finished run."""
+def pipeline_families(
+    zones: Sequence[Zone], figures: PipelineFigures, now_s: float, *, running: bool = False
+) -> list[Metric]:
+    """Every family of the catalog: a finished run's, or a stream's figures so far."""
     return [
-        *static_families(zones, running=False),
+        *static_families(zones, running=running),
         *fleet_families(figures.summaries),
         *incident_families(figures.incidents, now_s),
         *health_families(figures.totals),

@@ -81,7 +81,7 @@ SPILL_BUCKET_INPUT_BYTES = 128 * 1024 * 1024
 """Stored telemetry per spill bucket: about a million samples, a few hundred MB in memory."""
 
 
-def _sorted_jsonl(rows: list[dict[str, Any]], key: Any) -> str:
+def sorted_jsonl(rows: list[dict[str, Any]], key: Any) -> str:
     """One JSON Lines text, sorted, so that the same input always gives the same file."""
     return "".join(
         json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n" for row in sorted(rows, key=key)
@@ -111,7 +111,7 @@ class WriteSortedJsonl(beam.PTransform):
         return (
             rows
             | "Gather" >> gather
-            | "Write" >> beam.Map(lambda all_rows: _write_text(path, _sorted_jsonl(all_rows, sort_key)))
+            | "Write" >> beam.Map(lambda all_rows: _write_text(path, sorted_jsonl(all_rows, sort_key)))
         )
 
 

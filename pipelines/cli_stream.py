@@ -1,0 +1,183 @@
+"""``pilotzone stream``: the unbounded pipeline on a named runner (direct, Flink, Dataflow).
+
+Every option can also come from the environment as ``PILOTZONE_<OPTION>`` (``--kafka-topic``
+→ ``PILOTZONE_KAFKA_TOPIC``), which is how containers and Kubernetes pass settings; a flag
+on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pipelines.cli_run import (
+    _add_metrics_arguments,
+    _configure_logging,
+    _export_settings,
+    environment_defaults,
+)
+from zones.loader import ZoneConfigError, load_zones
+
+LOG = logging.getLogger("pilotzone.stream")
+
+RUNNERS = {"direct": "FnApiRunner", "flink": "FlinkRunner", "dataflow": "DataflowRunner"}
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``stream``."""
+    stream = subparsers.add_parser(
+        "stream",
+        help="run the compliance pipeline on a stream (watched folder, Kafka or Pub/Sub)",
+        description="Run the compliance pipeline on unbounded input. Incident lifecycle records, window "
+        "summaries and dead letters go to minute files under --incidents-dir (and incidents to a Kafka topic "
+        "with --incidents-topic); metrics are pushed to --pushgateway. Extra Beam options (project, region, "
+        "temp_location ...) follow a '--'. Every option can be set as PILOTZONE_<OPTION> in the environment.",
+    )
+    stream.add_argument(
+        "--zones", required=True, action="append", type=Path, metavar="PATH", help="zone configs"
+    )
+    stream.add_argument(
+        "--source", required=True, choices=["folder", "kafka", "pubsub"], help="where telemetry comes from"
+    )
+    stream.add_argument(
+        "--watch", metavar="GLOB", help="folder source: files to pick up, e.g. '/data/incoming/**/*.avro'"
+    )
+    stream.add_argument(
+        "--poll", type=float, default=10.0, metavar="SECONDS", help="folder source: poll interval (10)"
+    )
+    stream.add_argument(
+        "--run-for",
+        type=float,
+        metavar="SECONDS",
+        help="folder source: stop watching after this long, then drain (flush open incidents) and exit",
+    )
+    stream.add_argument("--kafka-bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
+    stream.add_argument("--kafka-topic", metavar="TOPIC", help="Kafka topic of telemetry messages")
+    stream.add_argument(
+        "--kafka-group", default="pilotzone", metavar="GROUP", help="Kafka consumer group (pilotzone)"
+    )
+    stream.add_argument(
+        "--kafka-expansion-service",
+        metavar="HOST:PORT",
+        help="a running Beam Java expansion service for Kafka (default: start one from the Maven jar)",
+    )
+    stream.add_argument(
+        "--pubsub-subscription", metavar="projects/P/subscriptions/S", help="Pub/Sub subscription"
+    )
+    stream.add_argument(
+        "--incidents-dir", required=True, metavar="DIR", help="folder or bucket for the output files"
+    )
+    stream.add_argument(
+        "--incidents-topic", metavar="TOPIC", help="also write incident lifecycle records to Kafka"
+    )
+    stream.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
+    stream.add_argument("--allowed-lateness", type=float, default=30.0, metavar="SECONDS", help="(30)")
+    stream.add_argument(
+        "--runner", default="direct", choices=sorted(RUNNERS), help="execution engine (direct)"
+    )
+    stream.add_argument("--flink-master", metavar="HOST:PORT", help="Flink JobManager REST address")
+    stream.add_argument(
+        "--environment-type", choices=["LOOPBACK", "EXTERNAL", "DOCKER", "PROCESS"], help="Beam SDK harness"
+    )
+    stream.add_argument("--environment-config", metavar="CONFIG", help="e.g. localhost:50000 for EXTERNAL")
+    stream.add_argument(
+        "--push-interval", type=float, default=15.0, metavar="SECONDS", help="metrics push beat (15)"
+    )
+    stream.add_argument("--quiet", action="store_true", help="warnings only")
+    stream.add_argument("beam_options", nargs=argparse.REMAINDER, help="-- then extra Beam pipeline options")
+    _add_metrics_arguments(stream, port=None, linger_s=0.0)
+    environment_defaults(stream)
+    stream.set_defaults(func=stream_command, pipeline_name="stream")
+
+
+def beam_arguments(args: argparse.Namespace) -> list[str]:
+    """Beam pipeline options for the chosen runner (the named engine, always streaming)."""
+    options = [f"--runner={RUNNERS[args.runner]}"]
+    if args.runner != "direct":
+        options.append("--streaming")
+    if args.runner == "flink":
+        if not args.flink_master:
+            raise ValueError("--runner flink needs --flink-master HOST:PORT (the JobManager's REST address)")
+        options.append(f"--flink_master={args.flink_master}")
+    if args.environment_type:
+        options.append(f"--environment_type={args.environment_type}")
+    if args.environment_config:
+        options.append(f"--environment_config={args.environment_config}")
+    extra = [option for option in (args.beam_options or []) if option != "--"]
+    return options + extra
+
+
+def stream_command(args: argparse.Namespace) -> int:
+    """``pilotzone stream``: build and run; 2 for unusable options, configs or sources."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.metrics import Exporter
+    from pipelines.replay import ReplaySettings
+    from pipelines.streaming import ReadPayloads, SourceOptions, StreamSinks, build_stream
+
+    _configure_logging(args.quiet)
+    try:
+        zones = load_zones(args.zones)
+    except ZoneConfigError as exc:
+        print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
+        return 2
+    source = SourceOptions(
+        kind=args.source,
+        watch=args.watch,
+        poll_s=args.poll,
+        stop_at_s=None if args.run_for is None else time.time() + args.run_for,
+        kafka_bootstrap=args.kafka_bootstrap,
+        kafka_topic=args.kafka_topic,
+        kafka_group=args.kafka_group,
+        kafka_expansion_service=args.kafka_expansion_service,
+        pubsub_subscription=args.pubsub_subscription,
+    )
+    sinks = StreamSinks(
+        incidents_dir=args.incidents_dir,
+        incidents_topic=args.incidents_topic,
+        kafka_bootstrap=args.kafka_bootstrap,
+        pushgateway=args.pushgateway,
+        pipeline_name=args.pipeline_name,
+        push_interval_s=args.push_interval,
+    )
+    problems = source.problems()
+    if args.incidents_topic and not args.kafka_bootstrap:
+        problems.append("--incidents-topic needs --kafka-bootstrap HOST:PORT")
+    try:
+        options = PipelineOptions(beam_arguments(args))
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        print("pilotzone stream: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    settings = ReplaySettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness, progress=False)
+    exporter = Exporter(zones, _export_settings(args))
+    try:
+        exporter.start()
+    except OSError as exc:
+        print(
+            f"pilotzone: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    LOG.info("stream %s from %s on %s, zones %s", args.pipeline_name, args.source, args.runner,
+             ", ".join(f"{z.zone_id} {z.version}" for z in zones))  # fmt: skip
+    try:
+        pipeline = beam.Pipeline(options=options)
+        build_stream(pipeline, ReadPayloads(source), zones, settings, sinks)
+        result = pipeline.run()
+        result.wait_until_finish()
+    except RuntimeError as exc:  # a source or sink the runner could not reach
+        print(f"pilotzone stream: the pipeline failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        exporter.close()
+    LOG.info("stream %s started %s has drained", args.pipeline_name, started)
+    return 0

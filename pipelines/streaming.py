@@ -1,0 +1,404 @@
+"""The unbounded pipeline: production sources, incident and summary streams, metrics pushes.
+
+Sources differ only in how payloads arrive; every one yields ``(source, bytes)`` pairs for
+the same ``DecodeTelemetry`` step the replay uses:
+
+* ``folder``: a watched folder or bucket of uploaded Avro files (``MatchContinuously``).
+* ``kafka``: Beam's cross-language ``ReadFromKafka``; each record value is one message as the
+  vehicles send it (Confluent framing, single-object encoding, or a whole container file).
+  Element timestamps follow the records' create time, so the watermark follows uploads.
+* ``pubsub``: ``ReadFromPubSub`` message payloads, in the same forms.
+
+What an unbounded input changes, next to a replay:
+
+* **Incidents** leave as lifecycle records (OPENED, UPDATED, CLOSED, with ``status``) the
+  moment the evaluator emits them, into one sorted JSON Lines file per minute of output and
+  optionally a Kafka topic (keyed by incident id, so a compacted topic keeps each incident's
+  latest state). There is no "end of input", so no ``ConfirmGaps``: a gap is a gap.
+* **Summaries** are merged per (zone, operator, class, window) as partials arrive and
+  re-emitted (accumulating) whenever a partial for that key arrives, so nothing is dropped
+  for being late; each emission supersedes the previous one for its key.
+* **Metrics**: one collector (a single-key stateful step) keeps the latest summary per key,
+  the latest state of each incident and the dead-letter counts, and pushes the catalog's
+  families to the Pushgateway (group ``job="pilotzone", pipeline=<name>``, replaced by each
+  push) at most every ``push_interval_s`` and once more when the pipeline drains. Its input is
+  per-window summaries and incidents, not samples, so one key is no bottleneck.
+
+A drain (Dataflow ``drain``, Flink ``stop --drain``, or the folder source reaching
+``stop_at``) moves the watermark to the end of time: every vehicle's end timer then flushes
+its pending samples and open incidents, and the collector pushes the final figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.io import fileio
+from apache_beam.transforms import trigger
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import FixedWindows, GlobalWindow, GlobalWindows, TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
+
+from pipelines.compliance import SUMMARIES, AssignZones, EvaluateRules, merge_all, summary_key
+from pipelines.decode import DEAD_LETTER, DecodeTelemetry
+from pipelines.metrics import (
+    PipelineFigures,
+    SnapshotCollector,
+    parse_rfc3339_ms,
+    pipeline_families,
+    push,
+    registry_of,
+)
+from pipelines.replay import (
+    ReplaySettings,
+    dead_letter_sort_key,
+    incident_sort_key,
+    sorted_jsonl,
+    summary_sort_key,
+)
+from pipelines.report import summary_to_json
+from zones.evaluate import IncidentRecord
+from zones.loader import Zone
+
+LOG = logging.getLogger("pilotzone.stream")
+
+SOURCES = ("folder", "kafka", "pubsub")
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Which source feeds the pipeline, and how to reach it."""
+
+    kind: str
+    watch: str | None = None
+    poll_s: float = 10.0
+    stop_at_s: float | None = None
+    """Folder source: stop watching at this Unix time (then the pipeline drains and ends)."""
+    kafka_bootstrap: str | None = None
+    kafka_topic: str | None = None
+    kafka_group: str = "pilotzone"
+    kafka_expansion_service: str | None = None
+    """A running Java expansion service (HOST:PORT); by default Beam starts one from Maven's jar."""
+    pubsub_subscription: str | None = None
+
+    def problems(self) -> list[str]:
+        """What is missing for this source, each naming the option that fixes it."""
+        needs = {
+            "folder": [("watch", "--watch GLOB")],
+            "kafka": [
+                ("kafka_bootstrap", "--kafka-bootstrap HOST:PORT"),
+                ("kafka_topic", "--kafka-topic TOPIC"),
+            ],
+            "pubsub": [("pubsub_subscription", "--pubsub-subscription projects/P/subscriptions/S")],
+        }
+        if self.kind not in needs:
+            return [f"unknown source {self.kind!r}: choose one of {', '.join(SOURCES)}"]
+        return [
+            f"--source {self.kind} needs {flag}" for name, flag in needs[self.kind] if not getattr(self, name)
+        ]
+
+
+def kafka_consumer_config(options: SourceOptions) -> dict[str, str]:
+    """Consumer settings: a group, so restarts resume where they stopped; earliest for a new group."""
+    assert options.kafka_bootstrap is not None
+    return {
+        "bootstrap.servers": options.kafka_bootstrap,
+        "group.id": options.kafka_group,
+        "auto.offset.reset": "earliest",
+    }
+
+
+def kafka_source(options: SourceOptions) -> beam.PTransform:
+    """Beam's ``ReadFromKafka`` for the options (the Java expansion service runs at apply time)."""
+    from apache_beam.io.kafka import ReadFromKafka
+
+    return ReadFromKafka(
+        consumer_config=kafka_consumer_config(options),
+        topics=[options.kafka_topic],
+        timestamp_policy=ReadFromKafka.create_time_policy,
+        commit_offset_in_finalize=True,
+        expansion_service=options.kafka_expansion_service,
+    )
+
+
+class ReadPayloads(beam.PTransform):
+    """The chosen source → ``(source, bytes)`` pairs, the input of ``DecodeTelemetry``."""
+
+    def __init__(self, options: SourceOptions) -> None:
+        super().__init__()
+        problems = options.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.options = options
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
+        options = self.options
+        if options.kind == "folder":
+            assert options.watch is not None
+            stop = Timestamp.of(options.stop_at_s) if options.stop_at_s is not None else None
+            match = fileio.MatchContinuously(
+                options.watch,
+                interval=options.poll_s,
+                **({"stop_timestamp": stop} if stop is not None else {}),
+            )
+            return (
+                begin
+                | "Watch" >> match
+                | "Open" >> fileio.ReadMatches()
+                | "Read" >> beam.Map(lambda readable: (readable.metadata.path, readable.read()))
+            )
+        if options.kind == "kafka":
+            name = f"kafka://{options.kafka_topic}"
+            return begin | "Kafka" >> kafka_source(options) | "Payload" >> beam.Map(lambda kv: (name, kv[1]))
+        name = f"pubsub://{options.pubsub_subscription}"
+        return (
+            begin
+            | "PubSub" >> beam.io.ReadFromPubSub(subscription=options.pubsub_subscription)
+            | "Payload" >> beam.Map(lambda data: (name, data))
+        )
+
+
+def lifecycle_json(record: IncidentRecord) -> dict[str, Any]:
+    """A lifecycle record in the stream's JSON form: the incident log's keys plus ``status``."""
+    return {"status": record.status, **record.to_json()}
+
+
+def lifecycle_sort_key(row: dict[str, Any]) -> tuple[str, str, int]:
+    """Within a file: by start time and id, then in lifecycle order."""
+    return (*incident_sort_key(row), ("OPENED", "UPDATED", "CLOSED").index(row["status"]))
+
+
+class WriteMinuteFiles(beam.PTransform):
+    """Rows → one sorted JSON Lines file per minute of output, under ``folder``.
+
+    Each file holds what was emitted in one minute of event time, sorted, so the same input
+    gives the same files whatever the bundling; names carry the window, so files never clash.
+    """
+
+    def __init__(self, folder: str, prefix: str, sort_key: Any, time_field: str) -> None:
+        super().__init__()
+        self.folder, self.prefix, self.sort_key, self.time_field = folder, prefix, sort_key, time_field
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        sort_key = self.sort_key
+        return (
+            rows
+            | "AtEventTime" >> beam.ParDo(_AtEventTime(self.time_field))
+            | "Minutes" >> beam.WindowInto(FixedWindows(60))
+            | "Gather" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
+            | "Sort" >> beam.Map(lambda all_rows: sorted_jsonl(all_rows, sort_key))
+            | "Write"
+            >> fileio.WriteToFiles(
+                path=self.folder,
+                file_naming=fileio.default_file_naming(self.prefix, ".jsonl"),
+                shards=1,
+                sink=lambda _: _TextFileSink(),
+            )
+        )
+
+
+class _AtEventTime(beam.DoFn):
+    """Stamp each row with the event time it describes (``time_field``, RFC 3339).
+
+    Rows emitted by end-of-input timers carry the timer's far-future timestamp; files are
+    named by the minute of event time a row is about, not by when a timer fired. A row
+    without that time (a payload that never decoded) keeps its arrival timestamp.
+    """
+
+    def __init__(self, time_field: str) -> None:
+        self.time_field = time_field
+
+    def process(self, row: dict[str, Any], at: Any = beam.DoFn.TimestampParam) -> Iterator[Any]:
+        moment = row.get(self.time_field)
+        yield TimestampedValue(row, parse_rfc3339_ms(moment) / 1000 if moment else at)
+
+
+class _TextFileSink(fileio.TextSink):
+    """Writes each element (already a whole file's text) as is."""
+
+    def write(self, text: str) -> None:
+        self._fh.write(text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class StreamSinks:
+    """Where the stream's outputs go."""
+
+    incidents_dir: str
+    incidents_topic: str | None = None
+    kafka_bootstrap: str | None = None
+    pushgateway: str | None = None
+    pipeline_name: str = "stream"
+    push_interval_s: float = 15.0
+
+
+def build_stream(
+    pipeline: beam.Pipeline,
+    source: beam.PTransform,
+    zones: Sequence[Zone],
+    settings: ReplaySettings,
+    sinks: StreamSinks,
+) -> None:
+    """Wire the unbounded pipeline: source, the replay's transforms, streaming sinks."""
+    payloads = pipeline | "ReadPayloads" >> source
+    decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
+    zoned = decoded.chunks | "AssignZones" >> AssignZones(zones)
+    evaluated = zoned | "EvaluateRules" >> EvaluateRules(
+        zones,
+        streaming=True,
+        window_s=settings.window_s,
+        allowed_lateness_s=settings.allowed_lateness_s,
+        bounded=False,
+    )
+    dead = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
+    lifecycle = evaluated.incidents | "LifecycleJson" >> beam.Map(lifecycle_json)
+    _ = lifecycle | "WriteIncidents" >> WriteMinuteFiles(
+        sinks.incidents_dir.rstrip("/") + "/incidents", "incidents", lifecycle_sort_key, "start_time"
+    )
+    _ = dead | "WriteDeadLetters" >> WriteMinuteFiles(
+        sinks.incidents_dir.rstrip("/") + "/dead-letters", "dead-letters", dead_letter_sort_key, "event_time"
+    )
+    summaries = evaluated[SUMMARIES] | "MergeSummaries" >> MergeSummariesContinuously()
+    summary_rows = summaries | "SummaryJson" >> beam.Map(summary_to_json, window_s=settings.window_s)
+    _ = summary_rows | "WriteSummaries" >> WriteMinuteFiles(
+        sinks.incidents_dir.rstrip("/") + "/summaries", "summaries", summary_sort_key, "window_start"
+    )
+    if sinks.incidents_topic:
+        from apache_beam.io.kafka import WriteToKafka
+
+        _ = (
+            lifecycle
+            | "KafkaRecord"
+            >> beam.Map(
+                lambda row: (row["incident_id"].encode(), json.dumps(row).encode())
+            ).with_output_types(tuple[bytes, bytes])
+            | "WriteIncidentsToKafka"
+            >> WriteToKafka(
+                producer_config={"bootstrap.servers": sinks.kafka_bootstrap}, topic=sinks.incidents_topic
+            )
+        )
+    if sinks.pushgateway:
+        _ = (
+            (
+                summary_rows | "TagSummaries" >> beam.Map(lambda row: ("summary", row)),
+                lifecycle | "TagIncidents" >> beam.Map(lambda row: ("incident", row)),
+                dead | "TagDeadLetters" >> beam.Map(lambda row: ("dead_letter", row)),
+            )
+            | "MetricsInputs" >> beam.Flatten()
+            | "OneCollector" >> beam.WindowInto(GlobalWindows())
+            | "ToCollector" >> beam.Map(lambda update: ("pilotzone", update))
+            | "PushMetrics" >> beam.ParDo(_PushMetricsFn(zones, sinks))
+        )
+
+
+class MergeSummariesContinuously(beam.PTransform):
+    """Partials → the running total of each (zone, operator, class, window), on every partial.
+
+    Global windows with a per-element trigger, accumulating: a partial that arrives late (a
+    vehicle's upload after a long outage) still lands in its window's total instead of being
+    dropped, and each emission supersedes the previous one for that key.
+    """
+
+    def expand(self, partials: beam.PCollection) -> beam.PCollection:
+        return (
+            partials
+            | "Continuously"
+            >> beam.WindowInto(
+                GlobalWindows(),
+                trigger=trigger.Repeatedly(trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+            )
+            | "ByKey" >> beam.Map(lambda s: (summary_key(s), s))
+            | "Merge" >> beam.CombinePerKey(merge_all)
+            | "Values" >> beam.Values()
+        )
+
+
+@dataclass
+class _CollectorState:
+    """What the collector knows: latest rows by key, dead letters by reason."""
+
+    summaries: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    pushed_at: float = 0.0
+
+    def add(self, kind: str, row: dict[str, Any]) -> None:
+        if kind == "summary":
+            key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+            self.summaries[key] = row
+        elif kind == "incident":
+            known = self.incidents.get(row["incident_id"])
+            if known is None or lifecycle_sort_key(row)[-1] >= lifecycle_sort_key(known)[-1]:
+                self.incidents[row["incident_id"]] = row
+        else:
+            self.dead_letters[row["reason"]] = self.dead_letters.get(row["reason"], 0) + row["records"]
+
+    def figures(self) -> PipelineFigures:
+        samples = sum(row["samples"] for row in self.summaries.values())
+        totals = {f"dead_letters_{reason}": n for reason, n in self.dead_letters.items()}
+        totals["records_read"] = samples + sum(self.dead_letters.values())
+        ends = [row["window_end"] for row in self.summaries.values() if row["samples"]]
+        if ends:
+            # The collector sees windows, not samples: the end of the latest window with data
+            # stands in for the latest event time evaluated (the watermark gauge).
+            totals["event_time_ms_max"] = parse_rfc3339_ms(max(ends))
+        return PipelineFigures(list(self.summaries.values()), list(self.incidents.values()), totals)
+
+
+class _PushMetricsFn(beam.DoFn):
+    """The single collector of a stream: keeps the figures, pushes at most every ``push_interval_s``.
+
+    Pushes ride on arriving updates (summaries arrive every window while vehicles drive)
+    rather than on a processing-time timer, which not every runner fires for a draining
+    pipeline; the end-of-window timer pushes the final figures when the pipeline drains.
+    """
+
+    STATE = ReadModifyWriteStateSpec("figures", PickleCoder())
+    FINAL = TimerSpec("final", TimeDomain.WATERMARK)
+
+    def __init__(self, zones: Sequence[Zone], sinks: StreamSinks) -> None:
+        self.zones = list(zones)
+        self.sinks = sinks
+
+    def process(
+        self,
+        element: tuple[str, tuple[str, dict[str, Any]]],
+        state: Any = beam.DoFn.StateParam(STATE),
+        final: Any = beam.DoFn.TimerParam(FINAL),
+    ) -> Iterator[Any]:
+        figures: _CollectorState = state.read() or _CollectorState()
+        kind, row = element[1]
+        figures.add(kind, row)
+        now = time.time()
+        if now - figures.pushed_at >= self.sinks.push_interval_s and self._push(figures, running=True):
+            figures.pushed_at = now
+        state.write(figures)
+        final.set(GlobalWindow().max_timestamp())
+        return iter(())
+
+    @on_timer(FINAL)
+    def on_final(self, state: Any = beam.DoFn.StateParam(STATE)) -> Iterator[Any]:
+        figures = state.read()
+        if figures is not None:
+            self._push(figures, running=False)
+        return iter(())
+
+    def _push(self, figures: _CollectorState, *, running: bool) -> bool:
+        """Replace the Pushgateway group with the figures; False (and a warning) if unreachable."""
+        assert self.sinks.pushgateway is not None
+        families = pipeline_families(self.zones, figures.figures(), time.time(), running=running)
+        try:
+            push(registry_of(SnapshotCollector(families)), self.sinks.pushgateway, self.sinks.pipeline_name)
+        except OSError as exc:  # the next update retries; the figures stay in state
+            LOG.warning("could not push metrics to %s: %s", self.sinks.pushgateway, exc)
+            return False
+        return True

@@ -1,0 +1,188 @@
+"""``pilotzone stream``: sources, options, and a watched folder giving the replay's incidents."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.cli import build_parser, main
+from pipelines.cli_stream import beam_arguments
+from pipelines.decode import DecodeTelemetry
+from pipelines.report import read_jsonl
+from pipelines.streaming import ReadPayloads, SourceOptions, kafka_consumer_config, kafka_source
+from tests.factories import confluent_message, track
+from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
+from tests.pipelines.test_metrics import samples_of
+from tests.servers import http_get, pushgateway
+from zones.loader import Zone, load_zones
+
+
+@pytest.fixture(scope="module")
+def zones() -> list[Zone]:
+    return load_zones([EVERY_KIND_ZONE])
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, zones: list[Zone]) -> Path:
+    return every_kind_fleet(
+        zones, tmp_path_factory.mktemp("fleet") / "sim", vehicles=12, duration_s=300, seed=5
+    )
+
+
+def _rows(folder: Path) -> list[dict[str, Any]]:
+    return [row for path in sorted(folder.glob("*.jsonl")) for row in read_jsonl(path)]
+
+
+def _final_states(lifecycle: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    rank = {"OPENED": 0, "UPDATED": 1, "CLOSED": 2}
+    final: dict[str, dict[str, Any]] = {}
+    for row in lifecycle:
+        known = final.get(row["incident_id"])
+        if known is None or rank[row["status"]] >= rank[known["status"]]:
+            final[row["incident_id"]] = row
+    return {key: {k: v for k, v in row.items() if k != "status"} for key, row in final.items()}
+
+
+def test_watched_folder_stream_gives_the_replays_incidents_summaries_and_metrics(
+    tmp_path: Path, fleet: Path
+) -> None:
+    pattern = str(fleet / "telemetry" / "**" / "*.avro")
+    common = ["--zones", str(EVERY_KIND_ZONE), "--allowed-lateness", "3600", "--quiet"]
+    replay = tmp_path / "replay"
+    assert main(["run", *common, "--input", pattern, "--incidents", str(replay / "incidents.jsonl"),
+                 "--metrics-file", str(replay / "metrics.txt")]) == 0  # fmt: skip
+    with pushgateway(tmp_path) as gateway:
+        status = main(
+            ["stream", *common, "--source", "folder", "--watch", pattern, "--poll", "1", "--run-for", "3",
+             "--incidents-dir", str(tmp_path / "stream"), "--pushgateway", gateway, "--pipeline-name", "gw"]
+        )  # fmt: skip
+        pushed = samples_of(http_get(f"{gateway}/metrics").decode())
+    assert status == 0
+    lifecycle = _rows(tmp_path / "stream" / "incidents")
+    assert {row["status"] for row in lifecycle} >= {"OPENED", "CLOSED"}
+    # Draining the stream flushes every vehicle but opens no gap: stopping is not silence.
+    assert _final_states(lifecycle) == {
+        row["incident_id"]: row for row in read_jsonl(replay / "incidents.jsonl")
+    }
+    latest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in _rows(tmp_path / "stream" / "summaries"):
+        key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+        if key not in latest or row["samples"] >= latest[key]["samples"]:
+            latest[key] = row
+    assert sorted(latest.values(), key=json.dumps) == sorted(
+        read_jsonl(replay / "summaries.jsonl"), key=json.dumps
+    )
+    expected = samples_of((replay / "metrics.txt").read_text())
+    for name in ("pilotzone_incidents_total", "pilotzone_samples_total", "pilotzone_distance_meters_total",
+                 "pilotzone_violation_seconds_total", "pilotzone_dead_letters_total", "pilotzone_records_read_total"):  # fmt: skip
+        ours = {labels: v for (n, labels), v in expected.items() if n == name}
+        theirs = {
+            tuple(sorted(set(labels) - {("instance", ""), ("job", "pilotzone"), ("pipeline", "gw")})): v
+            for (n, labels), v in pushed.items()
+            if n == name and ("pipeline", "gw") in labels
+        }
+        assert theirs == pytest.approx(ours), name
+    assert any(n == "pilotzone_pipeline_running" and v == 0 for (n, _), v in pushed.items())
+
+
+def test_broker_payloads_decode_like_files() -> None:
+    """A Kafka or Pub/Sub message holds one Confluent-framed record; it decodes as uploaded."""
+    records = track(3, vehicle_id="veh-k", operator_id="op-taxi")
+    messages = [confluent_message(record, schema_id=1) for record in records]  # id 1: telemetry v1
+
+    def vehicles(chunk: tuple[str, Any]) -> Iterator[tuple[str, int]]:
+        yield chunk[0], len(chunk[1])
+
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        payloads = (
+            pipeline
+            | beam.Create([(b"key", m) for m in messages])
+            | beam.Map(lambda kv: ("kafka://t", kv[1]))
+        )
+        decoded = payloads | DecodeTelemetry()
+        assert_that(decoded.chunks | beam.FlatMap(vehicles), equal_to([("veh-k", 1)] * 3))
+
+
+def test_kafka_source_is_configured_for_resumable_create_time_reads() -> None:
+    options = SourceOptions(
+        kind="kafka", kafka_bootstrap="127.0.0.1:9092", kafka_topic="telemetry", kafka_group="gj"
+    )
+    assert kafka_consumer_config(options) == {
+        "bootstrap.servers": "127.0.0.1:9092",
+        "group.id": "gj",
+        "auto.offset.reset": "earliest",
+    }
+    source = kafka_source(options)
+    assert type(source).__name__ == "ReadFromKafka"
+    payload = source._payload  # the configuration the expansion service receives
+    assert b"telemetry" in payload and b"CreateTime" in payload and b"127.0.0.1:9092" in payload
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (SourceOptions(kind="folder"), "--source folder needs --watch GLOB"),
+        (SourceOptions(kind="kafka", kafka_topic="t"), "--source kafka needs --kafka-bootstrap HOST:PORT"),
+        (SourceOptions(kind="pubsub"), "--source pubsub needs --pubsub-subscription"),
+        (SourceOptions(kind="mqtt"), "unknown source 'mqtt'"),
+    ],
+)
+def test_missing_source_settings_are_named(options: SourceOptions, problem: str) -> None:
+    assert any(problem in p for p in options.problems())
+    with pytest.raises(ValueError, match=problem.split(" needs", maxsplit=1)[0].replace("'", ".")):
+        ReadPayloads(options)
+
+
+def test_stream_reports_missing_options_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["stream", "--zones", str(EVERY_KIND_ZONE), "--source", "kafka", "--kafka-topic", "t",
+                   "--incidents-dir", str(tmp_path), "--incidents-topic", "inc"])  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--kafka-bootstrap HOST:PORT" in err and "--incidents-topic needs --kafka-bootstrap" in err
+
+
+def test_runner_options_name_the_engine(tmp_path: Path) -> None:
+    parse = build_parser().parse_args
+    base = ["stream", "--zones", "z", "--source", "folder", "--watch", "x", "--incidents-dir", "o"]
+    flink = parse([*base, "--runner", "flink", "--flink-master", "jm:8081", "--environment-type", "EXTERNAL",
+                   "--environment-config", "localhost:50000"])  # fmt: skip
+    assert beam_arguments(flink) == [
+        "--runner=FlinkRunner", "--streaming", "--flink_master=jm:8081",
+        "--environment_type=EXTERNAL", "--environment_config=localhost:50000",
+    ]  # fmt: skip
+    dataflow = parse([*base, "--runner", "dataflow", "--", "--project=p", "--region=asia-northeast3"])
+    assert beam_arguments(dataflow) == [
+        "--runner=DataflowRunner",
+        "--streaming",
+        "--project=p",
+        "--region=asia-northeast3",
+    ]
+    with pytest.raises(ValueError, match="--flink-master"):
+        beam_arguments(parse([*base, "--runner", "flink"]))
+
+
+def test_options_come_from_the_environment_and_flags_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PILOTZONE_ZONES", "a.yaml,b.yaml")
+    monkeypatch.setenv("PILOTZONE_SOURCE", "kafka")
+    monkeypatch.setenv("PILOTZONE_KAFKA_TOPIC", "telemetry")
+    monkeypatch.setenv("PILOTZONE_INCIDENTS_DIR", "/data/out")
+    monkeypatch.setenv("PILOTZONE_METRICS_PORT", "9464")
+    monkeypatch.setenv("PILOTZONE_QUIET", "true")
+    args = build_parser().parse_args(["stream", "--kafka-topic", "from-flag"])
+    assert [str(p) for p in args.zones] == ["a.yaml", "b.yaml"]
+    assert (args.source, args.kafka_topic, args.incidents_dir, args.metrics_port, args.quiet) == (
+        "kafka", "from-flag", "/data/out", 9464, True,
+    )  # fmt: skip
+    assert (
+        "PILOTZONE_KAFKA_TOPIC"
+        in build_parser()._subparsers._group_actions[0].choices["stream"].format_help()
+    )
