@@ -51,6 +51,14 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument(
         "--summaries", type=Path, metavar="FILE.jsonl", help="window summaries (default: beside incidents)"
     )
+    run.add_argument(
+        "--spill-buckets",
+        type=int,
+        metavar="N",
+        help="group vehicles on disk in N buckets to bound memory (1: in memory; default: one bucket per "
+        "128 MiB of input)",
+    )
+    run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
     _add_metrics_arguments(run, port=None, linger_s=60.0)
     environment_defaults(run)
     run.set_defaults(func=run_command)
@@ -224,6 +232,8 @@ def _replay(args: argparse.Namespace, input_pattern: str, incidents: Path, out_d
         runner=args.runner,
         workers=args.workers,
         progress=not args.quiet,
+        spill_buckets=getattr(args, "spill_buckets", None),
+        spill_dir=None if getattr(args, "spill_dir", None) is None else str(args.spill_dir),
     )
     exporter = Exporter(zones, _export_settings(args))
     try:

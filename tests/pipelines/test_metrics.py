@@ -374,3 +374,17 @@ def test_unreachable_pushgateway_is_a_clear_error(
     assert status == 1
     assert "could not push metrics to http://127.0.0.1:" in capsys.readouterr().err
     assert (tmp_path / "incidents.jsonl").exists(), "the incident log is written before pushing"
+
+
+def test_spilling_vehicles_to_disk_exports_exactly_what_memory_does(
+    tmp_path: Path, fleet: Path, one_worker: Path
+) -> None:
+    spilled = run(fleet, tmp_path, "--spill-buckets", "3", "--spill-dir", str(tmp_path), "--metrics-file",
+                  str(tmp_path / "metrics.txt"))  # fmt: skip
+    assert _processing_time_free(samples_of((spilled / "metrics.txt").read_text())) == _processing_time_free(
+        samples_of((one_worker / "metrics.txt").read_text())
+    )
+    assert (spilled / "incidents.jsonl").read_bytes() == (one_worker / "incidents.jsonl").read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("pilotzone-spill-")], (
+        "spill folder removed"
+    )
