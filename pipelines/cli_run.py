@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
+import json
 import logging
 import sys
 import time
@@ -22,6 +24,8 @@ from pipelines.metrics import (
     PipelineFigures,
 )
 from zones.loader import ZoneConfigError, load_zones
+
+LOG = logging.getLogger("pilotzone.run")
 
 SHIPPED_ZONES = Path(__file__).resolve().parent.parent / "zones" / "configs"
 
@@ -112,6 +116,12 @@ def environment_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_metrics_arguments(parser: argparse.ArgumentParser, port: int | None, linger_s: float) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines as text or as one JSON object per line for log collectors (text)",
+    )
     metrics = parser.add_argument_group(
         "metrics",
         "Prometheus metrics of the run (catalog in the README). The endpoint serves the zone configs' "
@@ -245,7 +255,19 @@ def _replay(args: argparse.Namespace, input_pattern: str, incidents: Path, out_d
         )
         return 2
     try:
+        LOG.info(
+            "replay of %s on %s, zones %s",
+            input_pattern,
+            settings.runner,
+            ", ".join(f"{zone.zone_id} {zone.version}" for zone in zones),
+        )
         counters = run_replay(zones, input_pattern, outputs, settings)
+        LOG.info(
+            "replay done: %d records read, %d decoded, %d dead-lettered",
+            counters.get("records_read", 0),
+            counters.get("records_decoded", 0),
+            counters.get("records_dead_lettered", 0),
+        )
         assert outputs.dead_letter_jsonl is not None and outputs.summaries_jsonl is not None
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
         print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
@@ -279,7 +301,7 @@ def _publish(exporter: Exporter, args: argparse.Namespace, figures: PipelineFigu
 
 def run_command(args: argparse.Namespace) -> int:
     """``pilotzone run``: replay and print the summary; 2 for unusable configs or input."""
-    _configure_logging(args.quiet)
+    _configure_logging(args.quiet, args.log_format)
     try:
         return _replay(args, args.input, args.incidents, args.incidents.parent)
     except OSError as exc:
@@ -292,7 +314,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from pipelines.cli_simulate import print_progress
     from pipelines.simulate import SimulationOptions, simulate
 
-    _configure_logging(args.quiet)
+    _configure_logging(args.quiet, args.log_format)
     config = SHIPPED_ZONES / f"{args.zone}.yaml"
     if not config.exists():
         print(
@@ -330,11 +352,29 @@ def demo_command(args: argparse.Namespace) -> int:
     return _replay(replay_args, str(telemetry / "telemetry" / "**" / "*.avro"), out / "incidents.jsonl", out)
 
 
-def _configure_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: what log collectors (Loki, Cloud Logging, Elastic) index as is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _configure_logging(quiet: bool, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
     # Beam logs every bundle at INFO; keep the operator's terminal for our progress lines.
     logging.getLogger("apache_beam").setLevel(logging.WARNING)

@@ -121,7 +121,7 @@ def stream_command(args: argparse.Namespace) -> int:
     from pipelines.replay import ReplaySettings
     from pipelines.streaming import ReadPayloads, SourceOptions, StreamSinks, build_stream
 
-    _configure_logging(args.quiet)
+    _configure_logging(args.quiet, args.log_format)
     try:
         zones = load_zones(args.zones)
     except ZoneConfigError as exc:

@@ -85,3 +85,18 @@ def test_demo_twice_reuses_its_simulation_and_gives_the_same_log(
     manifest = json.loads(next((tmp_path / "demo").glob("simulation-*/manifest.json")).read_text())
     assert manifest["zones"][0]["zone_id"] == "gwangju"
     assert "compliance ratio" in capsys.readouterr().out
+
+
+def test_json_logs_are_one_object_per_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in").mkdir()
+    write_container(tmp_path / "in" / "a.avro", track(5, vehicle_id="veh-log", operator_id="op-taxi"))
+    status = main(
+        ["run", "--zones", str(EVERY_KIND_ZONE), "--input", str(tmp_path / "in" / "*.avro"),
+         "--incidents", str(tmp_path / "out" / "incidents.jsonl"), "--log-format", "json"]
+    )  # fmt: skip
+    assert status == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    assert entries, "the run logs at least its progress"
+    assert all(set(entry) >= {"time", "level", "logger", "message"} for entry in entries)
+    assert any(entry["logger"].startswith("pilotzone") for entry in entries)
