@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from pipelines.metrics import (
     ExportSettings,
     PipelineFigures,
 )
-from zones.loader import ZoneConfigError, load_zones
+from zones.loader import Zone, ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.run")
 
@@ -170,6 +171,20 @@ def _add_metrics_arguments(parser: argparse.ArgumentParser, port: int | None, li
     )
 
 
+def start_exporter(zones: Sequence[Zone], args: argparse.Namespace) -> Exporter | None:
+    """The run's metrics exporter, its endpoint open; ``None`` (with the reason printed) if the port is taken."""
+    exporter = Exporter(zones, _export_settings(args))
+    try:
+        exporter.start()
+    except OSError as exc:
+        print(
+            f"pilotzone: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
+            file=sys.stderr,
+        )
+        return None
+    return exporter
+
+
 def _export_settings(args: argparse.Namespace) -> ExportSettings:
     """The metrics outputs the options ask for (raises ValueError for an unusable auth file)."""
     endpoint = None
@@ -245,14 +260,8 @@ def _replay(args: argparse.Namespace, input_pattern: str, incidents: Path, out_d
         spill_buckets=getattr(args, "spill_buckets", None),
         spill_dir=None if getattr(args, "spill_dir", None) is None else str(args.spill_dir),
     )
-    exporter = Exporter(zones, _export_settings(args))
-    try:
-        exporter.start()
-    except OSError as exc:
-        print(
-            f"pilotzone: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
-            file=sys.stderr,
-        )
+    exporter = start_exporter(zones, args)
+    if exporter is None:
         return 2
     try:
         LOG.info(

@@ -18,8 +18,8 @@ from typing import Any
 from pipelines.cli_run import (
     _add_metrics_arguments,
     _configure_logging,
-    _export_settings,
     environment_defaults,
+    start_exporter,
 )
 from zones.loader import ZoneConfigError, load_zones
 
@@ -117,7 +117,6 @@ def stream_command(args: argparse.Namespace) -> int:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.metrics import Exporter
     from pipelines.replay import ReplaySettings
     from pipelines.streaming import ReadPayloads, SourceOptions, StreamSinks, build_stream
 
@@ -157,14 +156,8 @@ def stream_command(args: argparse.Namespace) -> int:
         print("pilotzone stream: " + "; ".join(problems), file=sys.stderr)
         return 2
     settings = ReplaySettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness, progress=False)
-    exporter = Exporter(zones, _export_settings(args))
-    try:
-        exporter.start()
-    except OSError as exc:
-        print(
-            f"pilotzone: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
-            file=sys.stderr,
-        )
+    exporter = start_exporter(zones, args)
+    if exporter is None:
         return 2
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     LOG.info("stream %s from %s on %s, zones %s", args.pipeline_name, args.source, args.runner,

@@ -18,10 +18,9 @@ import pytest
 from pipelines.metrics import EndpointOptions, Exporter, ExportSettings, PipelineFigures
 from pipelines.replay import ReplaySettings, run_replay
 from pipelines.report import read_jsonl
-from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 from tests.pipelines.streams import outputs_in
 from tests.servers import free_port, prometheus, promql, pushgateway, wait_for
-from zones.loader import Zone, load_zones
+from zones.loader import Zone
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
@@ -29,15 +28,12 @@ PIPELINE = "it-replay"
 
 
 @pytest.fixture(scope="module")
-def zones() -> list[Zone]:
-    return load_zones([EVERY_KIND_ZONE])
-
-
-@pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory, zones: list[Zone]) -> Iterator[dict[str, Any]]:
+def scraped(
+    tmp_path_factory: pytest.TempPathFactory, every_kind_zones: list[Zone], small_fleet: Path
+) -> Iterator[dict[str, Any]]:
     """Run the pipeline with an endpoint and a push while Prometheus scrapes both."""
     folder = tmp_path_factory.mktemp("prometheus")
-    fleet = every_kind_fleet(zones, folder / "sim", vehicles=12, duration_s=300, seed=5)
+    zones, fleet = every_kind_zones, small_fleet
     port = free_port()
     with pushgateway(folder) as gateway:
         config = {
@@ -156,14 +152,14 @@ def test_pipeline_health_in_prometheus_equals_the_dead_letters(scraped: dict[str
     assert read == {(): float(samples + sum(reasons.values()))}
 
 
-def test_config_version_is_queryable(scraped: dict[str, Any], zones: list[Zone]) -> None:
+def test_config_version_is_queryable(scraped: dict[str, Any], every_kind_zones: list[Zone]) -> None:
     got = _vector(
         scraped["url"],
         'pilotzone_zone_config_info{job="pilotzone",pipeline=""}',
         "pilot_zone",
         "config_version",
     )
-    assert got == {(zone.zone_id, zone.version): 1.0 for zone in zones}
+    assert got == {(zone.zone_id, zone.version): 1.0 for zone in every_kind_zones}
 
 
 def test_shipped_rules_load_and_evaluate_without_errors(scraped: dict[str, Any]) -> None:

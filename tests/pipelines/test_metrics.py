@@ -28,7 +28,7 @@ from pipelines.metrics import (
     registry_of,
 )
 from pipelines.report import read_jsonl
-from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
+from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.servers import executable, http_get, pushgateway
 from zones.loader import Zone, load_zones
 
@@ -172,18 +172,6 @@ def test_families_sum_the_summaries_and_count_the_incident_log() -> None:
 # -- a real run: promtool, one worker vs two, the endpoint and the Pushgateway ----------------
 
 
-@pytest.fixture(scope="module")
-def zones() -> list[Zone]:
-    return load_zones([EVERY_KIND_ZONE])
-
-
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, zones: list[Zone]) -> Path:
-    return every_kind_fleet(
-        zones, tmp_path_factory.mktemp("fleet") / "sim", vehicles=12, duration_s=300, seed=5
-    )
-
-
 def run(fleet: Path, out: Path, *options: str) -> Path:
     """``pilotzone run`` over the fleet with ``options``; returns the output folder."""
     status = main(
@@ -206,9 +194,9 @@ def run(fleet: Path, out: Path, *options: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def one_worker(tmp_path_factory: pytest.TempPathFactory, fleet: Path) -> Path:
+def one_worker(tmp_path_factory: pytest.TempPathFactory, small_fleet: Path) -> Path:
     out = tmp_path_factory.mktemp("one")
-    return run(fleet, out, "--metrics-file", str(out / "metrics.txt"))
+    return run(small_fleet, out, "--metrics-file", str(out / "metrics.txt"))
 
 
 def _processing_time_free(samples: Samples) -> Samples:
@@ -225,10 +213,10 @@ def _processing_time_free(samples: Samples) -> Samples:
 
 
 def test_two_worker_processes_export_exactly_what_one_does(
-    tmp_path: Path, fleet: Path, one_worker: Path
+    tmp_path: Path, small_fleet: Path, one_worker: Path
 ) -> None:
     two = run(
-        fleet,
+        small_fleet,
         tmp_path,
         "--runner",
         "direct-multiprocess",
@@ -307,7 +295,7 @@ def _registry_from(openmetrics: bytes) -> Any:
     return registry_of(SnapshotCollector(list(parse_openmetrics(openmetrics.decode()))))
 
 
-def test_endpoint_serves_over_tls_with_basic_auth(tmp_path: Path, zones: list[Zone]) -> None:
+def test_endpoint_serves_over_tls_with_basic_auth(tmp_path: Path, every_kind_zones: list[Zone]) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -318,7 +306,7 @@ def test_endpoint_serves_over_tls_with_basic_auth(tmp_path: Path, zones: list[Zo
     endpoint = EndpointOptions(
         port=0, tls_cert=cert, tls_key=key, basic_auth=BasicAuth.from_file(tmp_path / "auth")
     )
-    exporter = Exporter(zones, ExportSettings(endpoint=endpoint))
+    exporter = Exporter(every_kind_zones, ExportSettings(endpoint=endpoint))
     exporter.start()
     try:
         assert exporter.endpoint is not None and exporter.endpoint.url.startswith("https://127.0.0.1:")
@@ -345,11 +333,11 @@ def test_basic_auth_file_must_hold_user_and_password(tmp_path: Path) -> None:
 
 
 def test_pushgateway_holds_the_final_figures_once_however_often_pushed(
-    tmp_path: Path, fleet: Path, one_worker: Path
+    tmp_path: Path, small_fleet: Path, one_worker: Path
 ) -> None:
     with pushgateway(tmp_path) as url:
         for attempt in ("first", "again"):
-            run(fleet, tmp_path / attempt, "--pushgateway", url, "--pipeline-name", "gwangju-replay")
+            run(small_fleet, tmp_path / attempt, "--pushgateway", url, "--pipeline-name", "gwangju-replay")
         pushed = samples_of(http_get(f"{url}/metrics").decode())
     group = (("instance", ""), ("job", "pilotzone"), ("pipeline", "gwangju-replay"))
     ours = {
@@ -362,12 +350,12 @@ def test_pushgateway_holds_the_final_figures_once_however_often_pushed(
 
 
 def test_unreachable_pushgateway_is_a_clear_error(
-    tmp_path: Path, fleet: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, small_fleet: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.servers import free_port
 
     status = main(
-        ["run", "--zones", str(EVERY_KIND_ZONE), "--input", str(fleet / "telemetry" / "**" / "*.avro"),
+        ["run", "--zones", str(EVERY_KIND_ZONE), "--input", str(small_fleet / "telemetry" / "**" / "*.avro"),
          "--incidents", str(tmp_path / "incidents.jsonl"), "--quiet",
          "--pushgateway", f"http://127.0.0.1:{free_port()}"]
     )  # fmt: skip
@@ -377,9 +365,9 @@ def test_unreachable_pushgateway_is_a_clear_error(
 
 
 def test_spilling_vehicles_to_disk_exports_exactly_what_memory_does(
-    tmp_path: Path, fleet: Path, one_worker: Path
+    tmp_path: Path, small_fleet: Path, one_worker: Path
 ) -> None:
-    spilled = run(fleet, tmp_path, "--spill-buckets", "3", "--spill-dir", str(tmp_path), "--metrics-file",
+    spilled = run(small_fleet, tmp_path, "--spill-buckets", "3", "--spill-dir", str(tmp_path), "--metrics-file",
                   str(tmp_path / "metrics.txt"))  # fmt: skip
     assert _processing_time_free(samples_of((spilled / "metrics.txt").read_text())) == _processing_time_free(
         samples_of((one_worker / "metrics.txt").read_text())

@@ -18,22 +18,9 @@ from pipelines.decode import DecodeTelemetry
 from pipelines.report import read_jsonl
 from pipelines.streaming import ReadPayloads, SourceOptions, kafka_consumer_config, kafka_source
 from tests.factories import confluent_message, track
-from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
+from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.pipelines.test_metrics import samples_of
 from tests.servers import http_get, pushgateway
-from zones.loader import Zone, load_zones
-
-
-@pytest.fixture(scope="module")
-def zones() -> list[Zone]:
-    return load_zones([EVERY_KIND_ZONE])
-
-
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, zones: list[Zone]) -> Path:
-    return every_kind_fleet(
-        zones, tmp_path_factory.mktemp("fleet") / "sim", vehicles=12, duration_s=300, seed=5
-    )
 
 
 def _rows(folder: Path) -> list[dict[str, Any]]:
@@ -51,9 +38,9 @@ def _final_states(lifecycle: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_watched_folder_stream_gives_the_replays_incidents_summaries_and_metrics(
-    tmp_path: Path, fleet: Path
+    tmp_path: Path, small_fleet: Path
 ) -> None:
-    pattern = str(fleet / "telemetry" / "**" / "*.avro")
+    pattern = str(small_fleet / "telemetry" / "**" / "*.avro")
     common = ["--zones", str(EVERY_KIND_ZONE), "--allowed-lateness", "3600", "--quiet"]
     replay = tmp_path / "replay"
     assert main(["run", *common, "--input", pattern, "--incidents", str(replay / "incidents.jsonl"),

@@ -1,0 +1,24 @@
+"""Fixtures shared across test packages: the every-kind test zone and a small simulated fleet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
+from zones.loader import Zone, load_zones
+
+
+@pytest.fixture(scope="session")
+def every_kind_zones() -> list[Zone]:
+    """The test zone with a rule of every kind."""
+    return load_zones([EVERY_KIND_ZONE])
+
+
+@pytest.fixture(scope="session")
+def small_fleet(tmp_path_factory: pytest.TempPathFactory, every_kind_zones: list[Zone]) -> Path:
+    """12 vehicles for 5 minutes with every rule kind and contract defects injected (simulated once)."""
+    return every_kind_fleet(
+        every_kind_zones, tmp_path_factory.mktemp("fleet") / "sim", vehicles=12, duration_s=300, seed=5
+    )
