@@ -311,7 +311,25 @@ def _dashboard(
     )
 
 
-_SEVERITY_LEGEND = "{{pilot_zone}} · {{severity}}"
+def _incident_count_stat(
+    panel_id: int,
+    title: str,
+    description: str,
+    series: str,
+    *,
+    thresholds: dashboard_builders.ThresholdsConfig | None = None,
+) -> stat.Panel:
+    """Whole incidents per zone and severity: the legend names the labels the sum keeps, none is 0."""
+    return _stat(
+        panel_id,
+        title,
+        description,
+        "short",
+        [Query(f"sum by (pilot_zone, severity) ({series})", "{{pilot_zone}} · {{severity}}")],
+        thresholds=thresholds,
+        decimals=0,
+        no_value="0",
+    )
 
 
 def overview() -> dashboard_builders.Dashboard:
@@ -384,45 +402,31 @@ def overview() -> dashboard_builders.Dashboard:
             )
         )
         .with_panel(
-            _stat(
+            _incident_count_stat(
                 5,
                 "Incidents opened in the selected range, by severity",
                 "Incidents the monitor opened per zone and severity in the selected range (every rule, "
                 "every operator). The zone-detail dashboard breaks them down by rule.",
-                "short",
-                [
-                    Query(
-                        "sum by (pilot_zone, severity) (increase(pilotzone_incidents_total[$__range]))",
-                        _SEVERITY_LEGEND,
-                    )
-                ],
-                decimals=0,
-                no_value="0",
+                "increase(pilotzone_incidents_total[$__range])",
             )
         )
         .with_panel(
-            _stat(
+            _incident_count_stat(
                 6,
                 "Open incidents now",
                 "Incidents without an end time when the monitor last published its figures, per zone and "
                 "severity.",
-                "short",
-                [Query("sum by (pilot_zone, severity) (pilotzone_open_incidents)", _SEVERITY_LEGEND)],
+                "pilotzone_open_incidents",
                 thresholds=_thresholds((None, "green"), (1, "orange")),
-                decimals=0,
-                no_value="0",
             )
         )
         .with_panel(
-            _stat(
+            _incident_count_stat(
                 7,
                 "Regulator reports due",
                 "Incidents whose report to the regulator is still due (deadline ahead), per zone and severity.",
-                "short",
-                [Query("sum by (pilot_zone, severity) (pilotzone_reports_due)", _SEVERITY_LEGEND)],
+                "pilotzone_reports_due",
                 thresholds=_thresholds((None, "green"), (1, "orange")),
-                decimals=0,
-                no_value="0",
             )
         )
         .with_panel(

@@ -1,4 +1,4 @@
-"""Real servers (Prometheus, Pushgateway) started on 127.0.0.1 for tests, with bounded waits."""
+"""Real servers (Prometheus, Pushgateway) started on 127.0.0.1 for tests, with bounded waits, and their tools."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def executable(name: str) -> str:
     path = shutil.which(name)
     assert path is not None, f"{name} is not installed: {INSTALL_HINT}"
     return path
+
+
+def run_tool(*args: str | Path) -> str:
+    """Run a Prometheus or Alertmanager tool (promtool, amtool); fail with its output unless it exits 0."""
+    command = [executable(str(args[0])), *map(str, args[1:])]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    output = f"{result.stdout}\n{result.stderr}".strip()
+    assert result.returncode == 0, f"{' '.join(command)} exited {result.returncode}:\n{output}"
+    return output
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.25) -> Any:

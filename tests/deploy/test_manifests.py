@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from pipelines.flex_launcher import stream_arguments
-from tests.servers import executable
+from tests.servers import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -602,14 +602,7 @@ def test_prometheus_loads_the_repositorys_config_and_rules() -> None:
 
 
 def test_promtool_accepts_the_config_the_stack_mounts() -> None:
-    result = subprocess.run(
-        [executable("promtool"), "check", "config", str(PROMETHEUS_CONFIG)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_tool("promtool", "check", "config", PROMETHEUS_CONFIG)
 
 
 def test_alertmanager_loads_the_repositorys_config() -> None:
@@ -829,14 +822,7 @@ def test_promtool_accepts_each_prometheus_rule(name: str, tmp_path: Path) -> Non
     """prometheus-operator writes each resource to one rule file: it must pass as one."""
     rules = tmp_path / "groups.yml"
     rules.write_text(yaml.safe_dump({"groups": prometheus_rules()[name]["spec"]["groups"]}), encoding="utf-8")
-    result = subprocess.run(
-        [executable("promtool"), "check", "rules", str(rules)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_tool("promtool", "check", "rules", rules)
 
 
 def test_the_generator_notices_a_changed_rule(tmp_path: Path) -> None:

@@ -3,11 +3,12 @@
 Prometheus's and Alertmanager's own checkers run for real (``promtool check rules``, ``promtool
 test rules`` with the unit tests in ``deploy/prometheus/tests``, ``promtool check config``,
 ``amtool check-config``, ``amtool config routes test``); they are not optional, so a machine
-without them fails with how to install them. On top of that, a small PromQL reader checks what
-the tools cannot know: every series a rule reads (expressions and the queries inside alert
-templates) is in the metric catalog or is a recording rule, with the catalog's labels and the
-telemetry contract's label values; and every rule has unit tests. The reader has its own tests
-with expressions it must reject, so a check that stopped finding problems would fail.
+without them fails with how to install them. On top of that, the PromQL reader in
+``tests/promql.py`` checks what the tools cannot know: every series a rule reads (expressions and
+the queries inside alert templates) is in the metric catalog or is a recording rule, with the
+catalog's labels and the telemetry contract's label values; and every rule has unit tests. The
+check has its own tests with expressions it must reject, so a check that stopped finding problems
+would fail.
 """
 
 from __future__ import annotations
@@ -15,20 +16,19 @@ from __future__ import annotations
 import functools
 import json
 import re
-import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pipelines.catalog import BY_NAME, CATALOG, COUNTER, HISTOGRAM
+from pipelines.catalog import CATALOG
 from schemas.batch import DRIVING_MODES
-from tests.servers import executable, free_port, http_get, server, wait_for
+from tests.promql import assert_reported, catalog_labels, is_counter, read
+from tests.servers import executable, free_port, http_get, run_tool, server, wait_for
 from zones.model import Severity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,15 +112,6 @@ def rule_queries(rule: dict[str, Any]) -> list[str]:
 # --- Running the tools -------------------------------------------------------------------------
 
 
-def run_tool(*args: str | Path) -> str:
-    """Run a Prometheus or Alertmanager tool; fail with its output unless it exits 0."""
-    command = [executable(str(args[0])), *map(str, args[1:])]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    output = f"{result.stdout}\n{result.stderr}".strip()
-    assert result.returncode == 0, f"{' '.join(command)} exited {result.returncode}:\n{output}"
-    return output
-
-
 def test_promtool_checks_the_rule_files() -> None:
     output = run_tool("promtool", "check", "rules", RECORDING, ALERTS)
     assert output.count("SUCCESS") == 2, output
@@ -142,159 +133,31 @@ def test_amtool_checks_the_alertmanager_config() -> None:
     assert "3 receivers" in output and "2 inhibit rules" in output, output
 
 
-@pytest.mark.parametrize("alert", [rule["alert"] for rule in alert_rules()])
-def test_each_alert_routes_to_the_receiver_of_its_severity(alert: str) -> None:
-    rule = next(rule for rule in alert_rules() if rule["alert"] == alert)
-    severity = rule["labels"]["severity"]
-    labels = [f"alertname={alert}", f"severity={severity}", "pilot_zone=gwangju"]
+def assert_routes_to(receiver: str, *labels: str) -> None:
+    """amtool routes an alert with ``labels`` to ``receiver`` under the shipped config."""
     run_tool(
         "amtool",
         "config",
         "routes",
         "test",
         f"--config.file={ALERTMANAGER_CONFIG}",
-        f"--verify.receivers={RECEIVERS[severity]}",
+        f"--verify.receivers={receiver}",
         *labels,
     )
 
 
+@pytest.mark.parametrize("alert", [rule["alert"] for rule in alert_rules()])
+def test_each_alert_routes_to_the_receiver_of_its_severity(alert: str) -> None:
+    rule = next(rule for rule in alert_rules() if rule["alert"] == alert)
+    severity = rule["labels"]["severity"]
+    assert_routes_to(RECEIVERS[severity], f"alertname={alert}", f"severity={severity}", "pilot_zone=gwangju")
+
+
 def test_alerts_without_a_severity_still_reach_the_operators() -> None:
-    run_tool(
-        "amtool",
-        "config",
-        "routes",
-        "test",
-        f"--config.file={ALERTMANAGER_CONFIG}",
-        "--verify.receivers=operators",
-        "alertname=Unlabelled",
-    )
+    assert_routes_to("operators", "alertname=Unlabelled")
 
 
-# --- A small PromQL reader ---------------------------------------------------------------------
-
-_TOKEN = re.compile(
-    r"""(?P<space>\s+)
-    |(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
-    |(?P<number>(?:0x[0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)(?:(?:ms|[smhdwy])\d*)*)
-    |(?P<ident>[A-Za-z_:][\w:]*)
-    |(?P<op>=~|!~|!=|==|<=|>=|[-+*/%^<>=@])
-    |(?P<punct>[(){}\[\],])""",
-    re.VERBOSE,
-)
-_GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
-_KEYWORDS = {"and", "or", "unless", "atan2", "bool", "offset", "inf", "nan", *_GROUPING}
-_AGGREGATIONS = {
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "group",
-    "stddev",
-    "stdvar",
-    "count",
-    "count_values",
-    "bottomk",
-    "topk",
-    "quantile",
-}
-
-
-@dataclass(frozen=True)
-class Selector:
-    """One series selector: name, matchers ``(label, op, value)``, and how it is read."""
-
-    name: str
-    matchers: tuple[tuple[str, str, str], ...]
-    call: str | None
-    """The innermost function or aggregation around it (None at top level or in parentheses)."""
-    range_vector: bool
-
-
-@dataclass
-class Reading:
-    selectors: list[Selector] = field(default_factory=list)
-    grouping_labels: list[str] = field(default_factory=list)
-
-
-def tokens(expr: str) -> list[tuple[str, str]]:
-    found, position = [], 0
-    while position < len(expr):
-        match = _TOKEN.match(expr, position)
-        if match is None:
-            raise ValueError(f"cannot read {expr[position:]!r} in {expr!r}")
-        if match.lastgroup != "space":
-            found.append((match.lastgroup or "", match.group()))
-        position = match.end()
-    return found
-
-
-def read(expr: str) -> Reading:
-    """Series selectors and grouping labels of a PromQL expression (promtool checked its syntax)."""
-    reading = Reading()
-    toks = tokens(expr)
-    frames: list[tuple[str, str]] = []  # ("call", function) | ("labels", keyword) | ("paren", "")
-    pending_aggregation: str | None = None
-    index = 0
-    while index < len(toks):
-        kind, text = toks[index]
-        following = toks[index + 1][1] if index + 1 < len(toks) else ""
-        previous = toks[index - 1] if index else ("", "")
-        if text == "[":
-            index = toks.index(("punct", "]"), index)
-        elif text == "{":
-            raise ValueError(f"selector without a metric name in {expr!r}")
-        elif text == "(":
-            if previous[0] == "ident" and previous[1] in _GROUPING:
-                frames.append(("labels", previous[1]))
-            elif previous[0] == "ident" and previous[1] not in _KEYWORDS:
-                frames.append(("call", previous[1]))
-            elif pending_aggregation and previous[1] == ")":
-                frames.append(("call", pending_aggregation))
-                pending_aggregation = None
-            else:
-                frames.append(("paren", ""))
-        elif text == ")":
-            if not frames:
-                raise ValueError(f"unbalanced parentheses in {expr!r}")
-            frames.pop()
-        elif kind == "ident" and frames and frames[-1][0] == "labels":
-            reading.grouping_labels.append(text)
-        elif kind == "ident" and text in _AGGREGATIONS and following in {"by", "without"}:
-            pending_aggregation = text
-        elif kind == "ident" and text.lower() not in _KEYWORDS and following != "(":
-            end, matchers = index, []
-            if following == "{":
-                end = toks.index(("punct", "}"), index)
-                inside = [t for t in toks[index + 2 : end] if t != ("punct", ",")]
-                for start in range(0, len(inside), 3):
-                    (_, label), (_, op), (_, value) = inside[start : start + 3]
-                    matchers.append((label, op, json.loads(value) if value[0] == '"' else value[1:-1]))
-            after = toks[end + 1][1] if end + 1 < len(toks) else ""
-            call = frames[-1][1] if frames and frames[-1][0] == "call" else None
-            reading.selectors.append(Selector(text, tuple(matchers), call, after == "["))
-            index = end
-        index += 1
-    if frames:
-        raise ValueError(f"unbalanced parentheses in {expr!r}")
-    return reading
-
-
-def catalog_labels(name: str) -> tuple[str, ...] | None:
-    """Labels of a series the catalog defines (histograms through ``_bucket/_sum/_count``)."""
-    spec = BY_NAME.get(name)
-    if spec is not None and spec.type != HISTOGRAM:
-        return spec.labels
-    for suffix in ("_bucket", "_sum", "_count"):
-        spec = BY_NAME.get(name.removesuffix(suffix))
-        if name.endswith(suffix) and spec is not None and spec.type == HISTOGRAM:
-            return (*spec.labels, "le") if suffix == "_bucket" else spec.labels
-    return None
-
-
-def is_counter(name: str) -> bool:
-    """Counters, and the histogram series, which are cumulative too."""
-    spec = BY_NAME.get(name)
-    return (spec is not None and spec.type == COUNTER) or (catalog_labels(name) is not None and spec is None)
+# --- Rule expressions against the catalog ------------------------------------------------------
 
 
 ALL_LABELS = frozenset(
@@ -307,7 +170,7 @@ def problems(
 ) -> list[str]:
     """Everything wrong with one rule expression against the catalog and the contract."""
     reading = read(expr)
-    found = []
+    found = list(reading.errors)
     for selector in reading.selectors:
         labels = catalog_labels(selector.name)
         if labels is None and selector.name not in recorded:
@@ -321,11 +184,7 @@ def problems(
                 for alternative in value.split("|") if op == "=~" else [value]:
                     if alternative not in LABEL_VALUES[label]:
                         found.append(f"{label}={alternative!r} is not a value of {label}")
-        if (
-            is_counter(selector.name)
-            and selector.name not in raw_counters_allowed
-            and not (selector.call in {"rate", "increase"} and selector.range_vector)
-        ):
+        if is_counter(selector.name) and selector.name not in raw_counters_allowed and not selector.rated:
             found.append(f"counter {selector.name} outside rate()/increase()")
     for label in reading.grouping_labels:
         if label not in ALL_LABELS:
@@ -355,32 +214,11 @@ def problems(
         ),
         ("sum by (zone) (pilotzone_active_vehicles)", ["grouping label 'zone' is on no metric"]),
         ("a:pilotzone_unknown:sum > 0", ["a:pilotzone_unknown:sum is neither"]),
+        ('{__name__="pilotzone_open_incidents"} > 0', ["selector without a metric name"]),
     ],
 )
 def test_the_rule_reader_rejects(expr: str, expected: list[str]) -> None:
-    found = problems(expr)
-    assert len(found) == len(expected), found
-    for problem, start in zip(found, expected, strict=True):
-        assert problem.startswith(start), found
-
-
-def test_the_rule_reader_finds_selectors_and_how_they_are_read() -> None:
-    reading = read(
-        'sum by (pilot_zone) (increase(pilotzone_incidents_total{severity="CRITICAL", rule=~"a|b"}[5m]'
-        " offset 1m)) / on (pilot_zone) group_left () (max by (pilot_zone) (x:y:z) > 1e6)"
-        " and absent(pilotzone_pipeline_running)"
-    )
-    assert reading.selectors == [
-        Selector(
-            "pilotzone_incidents_total",
-            (("severity", "=", "CRITICAL"), ("rule", "=~", "a|b")),
-            "increase",
-            True,
-        ),
-        Selector("x:y:z", (), "max", False),
-        Selector("pilotzone_pipeline_running", (), "absent", False),
-    ]
-    assert reading.grouping_labels == ["pilot_zone", "pilot_zone", "pilot_zone"]
+    assert_reported(problems(expr), expected)
 
 
 def test_the_rule_reader_accepts_recording_rules_and_allowed_raw_counters() -> None:
@@ -613,45 +451,47 @@ def inhibited(url: str) -> dict[tuple[str, str], bool]:
 
 
 @pytest.mark.integration
-def test_a_critical_alert_inhibits_the_warnings_of_its_zone_only(alertmanager: str) -> None:
+@pytest.mark.parametrize(
+    "alerts",
+    [
+        pytest.param(
+            [
+                ("CriticalIncidentOpened", "critical", "gwangju", False),
+                ("ZoneTelemetryStale", "warning", "gwangju", True),
+                ("ZoneTelemetryStale", "warning", "sejong", False),
+                ("ReportDeadlineApproaching", "warning", "gwangju", True),
+                # Neither names a zone: a zone-less critical must not silence every zone-less warning.
+                ("PipelineStoppedReporting", "critical", "", False),
+                ("DeadLettersHigh", "warning", "", False),
+            ],
+            id="a-critical-alert-inhibits-the-warnings-of-its-zone-only",
+        ),
+        pytest.param(
+            [
+                ("PipelineStalled", "critical", "", False),
+                ("ZoneTelemetryStale", "warning", "gwangju", True),
+                ("ZoneTelemetryStale", "warning", "sejong", True),
+                ("DeadLettersHigh", "warning", "", False),
+            ],
+            id="a-stalled-pipeline-inhibits-every-stale-zone",
+        ),
+    ],
+)
+def test_inhibition_silences_exactly_the_alerts_a_critical_one_explains(
+    alertmanager: str, alerts: list[tuple[str, str, str, bool]]
+) -> None:
+    """Each alert is ``(alertname, severity, pilot_zone, inhibited?)``; one without a zone comes
+    from the pipeline's job instead."""
     post_alerts(
         alertmanager,
         [
-            {"alertname": "CriticalIncidentOpened", "severity": "critical", "pilot_zone": "gwangju"},
-            {"alertname": "ZoneTelemetryStale", "severity": "warning", "pilot_zone": "gwangju"},
-            {"alertname": "ZoneTelemetryStale", "severity": "warning", "pilot_zone": "sejong"},
-            {"alertname": "ReportDeadlineApproaching", "severity": "warning", "pilot_zone": "gwangju"},
-            # Neither names a zone: a zone-less critical must not silence every zone-less warning.
-            {"alertname": "PipelineStoppedReporting", "severity": "critical", "job": "pilotzone"},
-            {"alertname": "DeadLettersHigh", "severity": "warning", "job": "pilotzone"},
+            {
+                "alertname": name,
+                "severity": severity,
+                **({"pilot_zone": zone} if zone else {"job": "pilotzone"}),
+            }
+            for name, severity, zone, _ in alerts
         ],
     )
-    expected = {
-        ("CriticalIncidentOpened", "gwangju"): False,
-        ("ZoneTelemetryStale", "gwangju"): True,
-        ("ZoneTelemetryStale", "sejong"): False,
-        ("ReportDeadlineApproaching", "gwangju"): True,
-        ("PipelineStoppedReporting", ""): False,
-        ("DeadLettersHigh", ""): False,
-    }
-    wait_for(lambda: inhibited(alertmanager) == expected, 15, "the zone's warnings to be inhibited")
-
-
-@pytest.mark.integration
-def test_a_stalled_pipeline_inhibits_every_stale_zone(alertmanager: str) -> None:
-    post_alerts(
-        alertmanager,
-        [
-            {"alertname": "PipelineStalled", "severity": "critical", "job": "pilotzone"},
-            {"alertname": "ZoneTelemetryStale", "severity": "warning", "pilot_zone": "gwangju"},
-            {"alertname": "ZoneTelemetryStale", "severity": "warning", "pilot_zone": "sejong"},
-            {"alertname": "DeadLettersHigh", "severity": "warning", "job": "pilotzone"},
-        ],
-    )
-    expected = {
-        ("PipelineStalled", ""): False,
-        ("ZoneTelemetryStale", "gwangju"): True,
-        ("ZoneTelemetryStale", "sejong"): True,
-        ("DeadLettersHigh", ""): False,
-    }
-    wait_for(lambda: inhibited(alertmanager) == expected, 15, "stale zones to be inhibited")
+    expected = {(name, zone): held for name, _, zone, held in alerts}
+    wait_for(lambda: inhibited(alertmanager) == expected, 15, "exactly the explained alerts to be inhibited")

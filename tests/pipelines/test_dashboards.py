@@ -1,18 +1,16 @@
 """The Grafana dashboards: committed JSON is what the code generates, and every query reads the catalog.
 
 Grafana cannot run here, so the checks are on the JSON Grafana would load: data source and
-units on every panel, stable uids and ids, and a small PromQL reader that finds every metric
-selector, the functions around it and the labels it uses. The reader has its own tests with
-queries that must be rejected, so a check that stopped finding problems would fail.
+units on every panel, stable uids and ids, and, through the PromQL reader in ``tests/promql.py``,
+every metric selector, the functions around it and the labels it uses. The check has its own
+tests with queries that must be rejected, so a check that stopped finding problems would fail.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import pytest
 import yaml
 from grafana_foundation_sdk.models import units
 
-from pipelines.catalog import BY_NAME, CATALOG, COUNTER, HISTOGRAM
+from pipelines.catalog import BY_NAME, CATALOG
 from pipelines.cli import main
 from pipelines.dashboards import (
     DASHBOARD_UIDS,
@@ -32,6 +30,7 @@ from pipelines.dashboards import (
     render,
     substitute,
 )
+from tests.promql import HISTOGRAM_SERIES, assert_reported, catalog_labels, is_counter, read
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -39,7 +38,6 @@ COMMITTED = GRAFANA / "dashboards"
 MOUNTED_DASHBOARDS = "/var/lib/grafana/dashboards/pilotzone"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 GRAFANA_UNITS = {value for value in vars(units).values() if isinstance(value, str)}
-HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
 
 @pytest.fixture(scope="module")
@@ -63,137 +61,17 @@ def every_panel(dashboards: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[s
             yield uid, panel
 
 
-# --- A small PromQL reader ---------------------------------------------------------------------
-
-_TOKEN = re.compile(
-    r"""
-    (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
-  | (?P<duration>(?:[0-9]+(?:ms|[smhdwy]))+)(?![A-Za-z0-9_])
-  | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
-  | (?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
-  | (?P<variable>\$\{?\w+\}?)
-  | (?P<punct>[(){}\[\],])
-  | (?P<operator>==|!=|=~|!~|>=|<=|[-+*/%^<>=])
-  | (?P<space>\s+)
-    """,
-    re.VERBOSE,
-)
-_GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
-_KEYWORDS = {*_GROUPING, "bool", "and", "or", "unless", "offset", "inf", "nan", "atan2"}
-_AGGREGATIONS = {
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
-    "bottomk", "topk", "quantile", "limitk", "limit_ratio",
-}  # fmt: skip
-
-
-@dataclass
-class Selector:
-    """One metric selector and what surrounds it."""
-
-    name: str
-    matcher_labels: list[str]
-    enclosing_call: str | None
-    """The function whose argument this selector is, or None at top level or inside plain parentheses."""
-    range_vector: bool
-
-
-@dataclass
-class ParsedExpr:
-    selectors: list[Selector] = field(default_factory=list)
-    grouping_labels: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-def tokens(expr: str) -> list[tuple[str, str]]:
-    result, position = [], 0
-    while position < len(expr):
-        match = _TOKEN.match(expr, position)
-        if match is None:
-            raise ValueError(f"cannot read {expr[position:]!r} in {expr!r}")
-        kind = match.lastgroup or ""
-        if kind != "space":
-            result.append((kind, match.group()))
-        position = match.end()
-    return result
-
-
-def parse(expr: str) -> ParsedExpr:
-    """Metric selectors with their enclosing function, matcher labels and grouping labels."""
-    parsed = ParsedExpr()
-    toks = tokens(expr)
-    frames: list[tuple[str, str]] = []  # ("call", function) | ("labels", keyword) | ("paren", "")
-    pending_aggregation: str | None = None
-    index = 0
-    while index < len(toks):
-        kind, text = toks[index]
-        following = toks[index + 1][1] if index + 1 < len(toks) else ""
-        previous = toks[index - 1] if index else ("", "")
-        if text == "[":
-            index = toks.index(("punct", "]"), index)
-        elif text == "{":
-            parsed.errors.append(f"selector without a metric name in {expr!r}")
-            index = toks.index(("punct", "}"), index)
-        elif text == "(":
-            if previous[0] == "ident" and previous[1] in _GROUPING:
-                frames.append(("labels", previous[1]))
-            elif previous[0] == "ident" and previous[1] not in _KEYWORDS:
-                frames.append(("call", previous[1]))
-            elif pending_aggregation and previous[1] == ")":
-                frames.append(("call", pending_aggregation))
-                pending_aggregation = None
-            else:
-                frames.append(("paren", ""))
-        elif text == ")":
-            frames.pop()
-        elif kind == "ident" and frames and frames[-1][0] == "labels":
-            parsed.grouping_labels.append(text)
-        elif kind == "ident" and text in _AGGREGATIONS and following in {"by", "without"}:
-            pending_aggregation = text
-        elif kind == "ident" and text not in _KEYWORDS and following != "(":
-            matcher_labels = []
-            end = index
-            if following == "{":
-                end = toks.index(("punct", "}"), index)
-                matcher_labels = [
-                    name
-                    for (k, name), (_, op) in itertools.pairwise(toks[index + 2 : end])
-                    if k == "ident" and op in {"=", "!=", "=~", "!~"}
-                ]
-            after = toks[end + 1][1] if end + 1 < len(toks) else ""
-            enclosing = frames[-1][1] if frames and frames[-1][0] == "call" else None
-            parsed.selectors.append(Selector(text, matcher_labels, enclosing, after == "["))
-            index = end
-        index += 1
-    if frames:
-        parsed.errors.append(f"unbalanced parentheses in {expr!r}")
-    return parsed
-
-
-def catalog_labels(name: str) -> tuple[str, ...] | None:
-    """Labels of a series name the catalog defines (histograms through their three series)."""
-    if name in BY_NAME and BY_NAME[name].type != HISTOGRAM:
-        return BY_NAME[name].labels
-    for suffix in HISTOGRAM_SERIES:
-        spec = BY_NAME.get(name.removesuffix(suffix))
-        if name.endswith(suffix) and spec is not None and spec.type == HISTOGRAM:
-            return (*spec.labels, "le") if suffix == "_bucket" else spec.labels
-    return None
-
-
-def is_counter(name: str) -> bool:
-    """Counters and the histogram series that are counters too (all three are cumulative)."""
-    spec = BY_NAME.get(name)
-    return name.endswith(("_total", *HISTOGRAM_SERIES)) or (spec is not None and spec.type == COUNTER)
+# --- Queries against the catalog ----------------------------------------------------------------
 
 
 def problems(expr: str, legend: str = "") -> list[str]:
     """Everything wrong with one panel query against the catalog."""
-    parsed = parse(expr)
-    found = list(parsed.errors)
-    if not parsed.selectors:
+    reading = read(expr)
+    found = list(reading.errors)
+    if not reading.selectors:
         found.append(f"no metric in {expr!r}")
     known: set[str] = set()
-    for selector in parsed.selectors:
+    for selector in reading.selectors:
         labels = catalog_labels(selector.name)
         if labels is None:
             found.append(f"{selector.name} is not in the metric catalog")
@@ -202,11 +80,9 @@ def problems(expr: str, legend: str = "") -> list[str]:
         for label in selector.matcher_labels:
             if label not in labels:
                 found.append(f"{selector.name} has no label {label!r}")
-        if is_counter(selector.name) and not (
-            selector.enclosing_call in {"rate", "increase"} and selector.range_vector
-        ):
+        if is_counter(selector.name) and not selector.rated:
             found.append(f"counter {selector.name} outside rate()/increase() in {expr!r}")
-    for label in [*parsed.grouping_labels, *re.findall(r"\{\{\s*(\w+)\s*\}\}", legend)]:
+    for label in [*reading.grouping_labels, *re.findall(r"\{\{\s*(\w+)\s*\}\}", legend)]:
         if label not in known:
             found.append(f"label {label!r} is on none of the metrics of {expr!r}")
     return found
@@ -249,10 +125,7 @@ def problems(expr: str, legend: str = "") -> list[str]:
     ],
 )
 def test_the_query_reader_rejects(expr: str, expected: list[str]) -> None:
-    found = problems(expr)
-    assert len(found) == len(expected), found
-    for problem, start in zip(found, expected, strict=True):
-        assert problem.startswith(start), found
+    assert_reported(problems(expr), expected)
 
 
 @pytest.mark.parametrize(
@@ -430,7 +303,7 @@ def test_every_catalog_metric_is_on_some_dashboard(dashboards: dict[str, dict[st
         selector.name.removesuffix(suffix)
         for board in dashboards.values()
         for _, expr in panel_queries(board)
-        for selector in parse(expr).selectors
+        for selector in read(expr).selectors
         for suffix in ("", *HISTOGRAM_SERIES)
     }
     assert {spec.name for spec in CATALOG} - referenced == set()
