@@ -146,6 +146,13 @@ def stream_command(args: argparse.Namespace) -> int:
         push_interval_s=args.push_interval,
     )
     problems = source.problems()
+    if args.source == "folder" and args.watch and "://" not in args.watch:
+        prefix = args.watch.split("*", 1)[0]  # the folder part before the first wildcard
+        base = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
+        if not base.is_dir():
+            problems.append(
+                f"--watch {args.watch}: folder {base} does not exist (create it, or fix the path)"
+            )
     if args.incidents_topic and not args.kafka_bootstrap:
         problems.append("--incidents-topic needs --kafka-bootstrap HOST:PORT")
     try:

@@ -173,3 +173,22 @@ def test_options_come_from_the_environment_and_flags_win(monkeypatch: pytest.Mon
         "PILOTZONE_KAFKA_TOPIC"
         in build_parser()._subparsers._group_actions[0].choices["stream"].format_help()
     )
+
+
+def test_watching_a_missing_folder_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["stream", "--zones", str(EVERY_KIND_ZONE), "--source", "folder", "--watch",
+                   str(tmp_path / "nowhere" / "**" / "*.avro"), "--incidents-dir", str(tmp_path / "out")])  # fmt: skip
+    assert status == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_pubsub_source_builds_into_the_same_decode_step() -> None:
+    pipeline = beam.Pipeline(runner="FnApiRunner")
+    payloads = pipeline | ReadPayloads(
+        SourceOptions(kind="pubsub", pubsub_subscription="projects/pilot-zones/subscriptions/telemetry")
+    )
+    _ = payloads | DecodeTelemetry()
+    labels = [t.full_label for t in pipeline._current_transform().parts[0].parts]
+    assert any("PubSub" in label for label in labels) and any("Payload" in label for label in labels)
