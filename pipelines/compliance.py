@@ -55,6 +55,7 @@ from pipelines.coders import TelemetryBatchCoder  # noqa: F401  (registers the c
 from pipelines.decode import DEAD_LETTER, METRICS_NAMESPACE, dead_letter_record
 from schemas.batch import TelemetryBatch
 from zones.evaluate import (
+    STATUSES,
     EvaluationOutput,
     IncidentRecord,
     VehicleEvaluator,
@@ -475,7 +476,7 @@ class FinalIncidentStates(beam.PTransform):
         )
 
 
-_STATUS_RANK = {"OPENED": 0, "UPDATED": 1, "CLOSED": 2}
+_STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
 
 
 def _latest_state(records: Iterable[IncidentRecord]) -> IncidentRecord:

@@ -9,7 +9,6 @@ and can be checked from the counters.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -24,6 +23,7 @@ from pipelines.catalog import DELAY_BUCKETS_S, delay_bucket_counter
 from schemas.batch import TelemetryBatch
 from schemas.checks import Finding, record_findings, unusable_rows
 from schemas.decode import DeadLetter, TelemetryDecoder
+from zones.evaluate import rfc3339_ms
 
 DEAD_LETTER = "dead_letter"
 """Tag of the dead-letter output of ``DecodeTelemetry``."""
@@ -43,12 +43,6 @@ def record_delays(time_ms: np.ndarray, now_ms: int) -> None:
         Metrics.counter(METRICS_NAMESPACE, delay_bucket_counter(index)).inc(int(buckets[index]))
     Metrics.counter(METRICS_NAMESPACE, "delay_ms_sum").inc(int(delays.sum()))
     Metrics.distribution(METRICS_NAMESPACE, "event_time_ms").update(int(time_ms.max()))
-
-
-def rfc3339_ms(time_ms: int) -> str:
-    """UTC time as RFC 3339 with milliseconds and ``Z``, the form of every time in our outputs."""
-    moment = dt.datetime.fromtimestamp(time_ms / 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time_ms % 1000:03d}Z"
 
 
 def dead_letter_record(

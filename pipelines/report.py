@@ -13,8 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipelines.decode import rfc3339_ms
-from zones.evaluate import WindowSummary
+from zones.evaluate import WindowSummary, rfc3339_ms
 
 
 def summary_to_json(summary: WindowSummary, window_s: int = 60) -> dict[str, Any]:

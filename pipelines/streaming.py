@@ -65,7 +65,7 @@ from pipelines.replay import (
     summary_sort_key,
 )
 from pipelines.report import summary_to_json
-from zones.evaluate import IncidentRecord
+from zones.evaluate import STATUSES, IncidentRecord
 from zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.stream")
@@ -173,7 +173,7 @@ def lifecycle_json(record: IncidentRecord) -> dict[str, Any]:
 
 def lifecycle_sort_key(row: dict[str, Any]) -> tuple[str, str, int]:
     """Within a file: by start time and id, then in lifecycle order."""
-    return (*incident_sort_key(row), ("OPENED", "UPDATED", "CLOSED").index(row["status"]))
+    return (*incident_sort_key(row), STATUSES.index(row["status"]))
 
 
 class WriteMinuteFiles(beam.PTransform):
@@ -337,7 +337,7 @@ class _CollectorState:
             self.summaries[key] = row
         elif kind == "incident":
             known = self.incidents.get(row["incident_id"])
-            if known is None or lifecycle_sort_key(row)[-1] >= lifecycle_sort_key(known)[-1]:
+            if known is None or STATUSES.index(row["status"]) >= STATUSES.index(known["status"]):
                 self.incidents[row["incident_id"]] = row
         else:
             self.dead_letters[row["reason"]] = self.dead_letters.get(row["reason"], 0) + row["records"]

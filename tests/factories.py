@@ -36,6 +36,27 @@ BASE_SAMPLE: dict[str, Any] = {
 }
 
 
+INCIDENT_LOG_KEYS = [
+    "incident_id",
+    "pilot_zone",
+    "area",
+    "rule_id",
+    "kind",
+    "severity",
+    "vehicle_id",
+    "operator_id",
+    "start_time",
+    "end_time",
+    "peak_value",
+    "latitude",
+    "longitude",
+    "config_version",
+    "report_deadline",
+    "explanation",
+]
+"""The incident log's keys in order, as the pipeline issue specifies them (the contract)."""
+
+
 def sample(**overrides: Any) -> dict[str, Any]:
     """One valid telemetry sample with some fields replaced."""
     return {**BASE_SAMPLE, **overrides}

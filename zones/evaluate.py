@@ -302,29 +302,6 @@ class IncidentRecord:
     """The vehicle's class when the incident started. Not part of the log or the Avro record;
     the pipeline uses it to key corrections of the window summaries."""
 
-    def to_json(self) -> dict[str, Any]:
-        """The incident log's line format: times as RFC 3339 UTC strings, no status."""
-        return {
-            "incident_id": self.incident_id,
-            "pilot_zone": self.pilot_zone,
-            "area": self.area,
-            "rule_id": self.rule_id,
-            "kind": self.kind,
-            "severity": self.severity,
-            "vehicle_id": self.vehicle_id,
-            "operator_id": self.operator_id,
-            "start_time": rfc3339_ms(self.start_ms),
-            "end_time": None if self.end_ms is None else rfc3339_ms(self.end_ms),
-            "peak_value": self.peak_value,
-            "latitude": self.latitude,
-            "longitude": self.longitude,
-            "config_version": self.config_version,
-            "report_deadline": None
-            if self.report_deadline_ms is None
-            else rfc3339_ms(self.report_deadline_ms),
-            "explanation": self.explanation,
-        }
-
     def to_avro(self) -> dict[str, Any]:
         """A record of the ``Incident`` Avro schema (times as integer milliseconds)."""
         return {
@@ -346,6 +323,16 @@ class IncidentRecord:
             "report_deadline": self.report_deadline_ms,
             "explanation": self.explanation,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """The incident log's line format: the Avro record's fields in its order, without
+        ``status``, times as RFC 3339 UTC strings."""
+        line = self.to_avro()
+        del line["status"]
+        for key in ("start_time", "end_time", "report_deadline"):
+            if line[key] is not None:
+                line[key] = rfc3339_ms(line[key])
+        return line
 
 
 def _thousandths(value: float) -> int:

@@ -19,7 +19,7 @@ from pipelines.replay import (
     run_replay,
 )
 from pipelines.report import read_jsonl
-from tests.factories import container_bytes
+from tests.factories import INCIDENT_LOG_KEYS, container_bytes
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 from zones.loader import Zone, load_zones
@@ -70,24 +70,7 @@ def test_every_injected_violation_is_found_and_nothing_else(
 def test_incident_log_lines_have_the_documented_keys(replayed: tuple[Path, dict[str, int]]) -> None:
     folder, _ = replayed
     first = (folder / "incidents.jsonl").read_text(encoding="utf-8").splitlines()[0]
-    assert list(json.loads(first)) == [
-        "incident_id",
-        "pilot_zone",
-        "area",
-        "rule_id",
-        "kind",
-        "severity",
-        "vehicle_id",
-        "operator_id",
-        "start_time",
-        "end_time",
-        "peak_value",
-        "latitude",
-        "longitude",
-        "config_version",
-        "report_deadline",
-        "explanation",
-    ]
+    assert list(json.loads(first)) == INCIDENT_LOG_KEYS
 
 
 def test_every_record_is_decoded_or_dead_lettered(fleet: Path, replayed: tuple[Path, dict[str, int]]) -> None:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from schemas.batch import TelemetryBatch
 from schemas.contract import incident_schema
-from tests.factories import T0_MS, sample
+from tests.factories import INCIDENT_LOG_KEYS, T0_MS, sample
 from tests.zones import geometries as g
 from zones import geo
 from zones.evaluate import (
@@ -827,24 +827,7 @@ def test_window_summary_merge_is_exactly_associative_and_commutative() -> None:
 def test_incident_json_has_the_contract_keys_in_order_and_rfc3339_times() -> None:
     incident = gap_records()[1]
     as_json = incident.to_json()
-    assert list(as_json) == [
-        "incident_id",
-        "pilot_zone",
-        "area",
-        "rule_id",
-        "kind",
-        "severity",
-        "vehicle_id",
-        "operator_id",
-        "start_time",
-        "end_time",
-        "peak_value",
-        "latitude",
-        "longitude",
-        "config_version",
-        "report_deadline",
-        "explanation",
-    ]
+    assert list(as_json) == INCIDENT_LOG_KEYS
     assert (as_json["start_time"], as_json["end_time"]) == (
         "2026-11-23T01:00:05.000Z",
         "2026-11-23T01:00:20.000Z",
