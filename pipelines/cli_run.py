@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def add_parser(subparsers: Any) -> None:
         "128 MiB of input)",
     )
     run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
-    _add_metrics_arguments(run, port=None, linger_s=60.0)
+    _add_operation_arguments(run, port=None, linger_s=60.0)
     environment_defaults(run)
     run.set_defaults(func=run_command)
 
@@ -81,7 +82,7 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
-    _add_metrics_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
+    _add_operation_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
     demo.set_defaults(func=demo_command)
 
 
@@ -95,8 +96,6 @@ def environment_defaults(parser: argparse.ArgumentParser) -> None:
     line still wins. A required option set in the environment is no longer required; a list
     option (``--zones``) takes a comma-separated value; a switch takes 1/true/yes.
     """
-    import os
-
     for action in parser._actions:
         if not action.option_strings or action.dest in {"help"}:
             continue
@@ -116,7 +115,8 @@ def environment_defaults(parser: argparse.ArgumentParser) -> None:
         action.help = f"{action.help} [from {name}]" if action.help else f"[from {name}]"
 
 
-def _add_metrics_arguments(parser: argparse.ArgumentParser, port: int | None, linger_s: float) -> None:
+def _add_operation_arguments(parser: argparse.ArgumentParser, port: int | None, linger_s: float) -> None:
+    """Options every pipeline command shares: log format and the metrics outputs."""
     parser.add_argument(
         "--log-format",
         choices=["text", "json"],

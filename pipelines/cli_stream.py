@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli_run import (
-    _add_metrics_arguments,
+    _add_operation_arguments,
     _configure_logging,
     environment_defaults,
     start_exporter,
@@ -90,7 +90,7 @@ def add_parser(subparsers: Any) -> None:
     )
     stream.add_argument("--quiet", action="store_true", help="warnings only")
     stream.add_argument("beam_options", nargs=argparse.REMAINDER, help="-- then extra Beam pipeline options")
-    _add_metrics_arguments(stream, port=None, linger_s=0.0)
+    _add_operation_arguments(stream, port=None, linger_s=0.0)
     environment_defaults(stream)
     stream.set_defaults(func=stream_command, pipeline_name="stream")
 
