@@ -1,6 +1,6 @@
 """Replay throughput against bare fastavro decoding of the same files, in one run.
 
-    python -m pipelines.benchmark --vehicles 2000 --duration 600
+    python -m pilotzone.pipelines.benchmark --vehicles 2000 --duration 600
 
 1. Builds a benchmark zone: the shipped Gwangju zone plus ``--areas`` small pick-up bays, each
    with an area-scoped dwell rule, so the spatial index and rule precedence work on a
@@ -35,9 +35,10 @@ import numpy as np
 import shapely
 import yaml
 
-from zones.loader import load_zones
+from pilotzone.zones import SHIPPED_CONFIGS
+from pilotzone.zones.loader import load_zones
 
-SHIPPED = Path(__file__).resolve().parent.parent / "zones" / "configs" / "gwangju.yaml"
+SHIPPED = SHIPPED_CONFIGS / "gwangju.yaml"
 
 
 def benchmark_zone(folder: Path, areas: int, seed: int) -> Path:
@@ -102,7 +103,7 @@ def _replay_child(
     zone_path: Path, pattern: str, out: Path, *, runner: str, buckets: int | None, results: Connection
 ) -> None:
     """The replay, in a fresh process: its counters, seconds and the process's own peak RSS."""
-    from pipelines.replay import ReplayOutputs, ReplaySettings, run_replay, spill_buckets
+    from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, run_replay, spill_buckets
 
     zones = load_zones([zone_path])
     settings = ReplaySettings(runner=runner, progress=False, spill_buckets=buckets)
@@ -146,7 +147,7 @@ def replay_in_child(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
-    from pipelines.simulate import SimulationOptions, simulate
+    from pilotzone.pipelines.simulator import SimulationOptions, simulate
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

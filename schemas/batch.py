@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.contract import TELEMETRY, schema_dict
 
 
 def _enum_symbols(schema: dict[str, Any], enum_name: str) -> tuple[str, ...]:

@@ -21,8 +21,8 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from schemas.batch import DRIVING_MODES, NO_LEVEL, TelemetryBatch
-from zones.geo import haversine_m
+from pilotzone.geo import haversine_m
+from pilotzone.schemas.batch import DRIVING_MODES, NO_LEVEL, TelemetryBatch
 
 
 class Check(StrEnum):

@@ -7,14 +7,15 @@ schemas are cached because fastavro's parsing is not free and every decode needs
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import json
 from pathlib import Path
 from typing import Any, cast
 
 import fastavro
 
-SCHEMA_DIR = Path(__file__).parent / "avro"
-"""Folder of the current ``.avsc`` files."""
+SCHEMA_DIR = Path(str(importlib.resources.files("pilotzone.schemas") / "avro"))
+"""Folder of the current ``.avsc`` files (package data, wherever the package is installed)."""
 
 HISTORY_DIR = SCHEMA_DIR / "history"
 """Every published version of each schema, ``<name>/v<N>.avsc``, for evolution checks and

@@ -34,8 +34,8 @@ from fastavro import block_reader, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import SchemaParseException, UnknownType, to_parsing_canonical_form
 
-from schemas.contract import TELEMETRY, schema_dict
-from schemas.registry import SchemaStore, UnknownSchemaError, without_logical_types
+from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.registry import SchemaStore, UnknownSchemaError, without_logical_types
 
 CONTAINER_MAGIC = b"Obj\x01"
 CONFLUENT_MAGIC = b"\x00"

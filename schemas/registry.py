@@ -21,7 +21,7 @@ from typing import Any, cast
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas.contract import HISTORY_DIR, SCHEMA_DIR, TELEMETRY, schema_dict
+from pilotzone.schemas.contract import HISTORY_DIR, SCHEMA_DIR, TELEMETRY, schema_dict
 
 REGISTRY_FILE = SCHEMA_DIR / "registry.json"
 """Confluent ids of the reference registry: ``{"<id>": "<name>/v<N>.avsc"}``."""

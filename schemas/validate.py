@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from schemas.batch import TelemetryBatch
-from schemas.checks import RECORD_CHECKS, Finding, record_findings, stream_findings, unusable_rows
-from schemas.contract import TELEMETRY, schema_dict
-from schemas.decode import HEADER_ERRORS, DeadLetter, Framing, TelemetryDecoder, detect_framing
-from schemas.decode import read_container_header as _read_header
-from schemas.registry import avro_fingerprint
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.checks import RECORD_CHECKS, Finding, record_findings, stream_findings, unusable_rows
+from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.decode import HEADER_ERRORS, DeadLetter, Framing, TelemetryDecoder, detect_framing
+from pilotzone.schemas.decode import read_container_header as _read_header
+from pilotzone.schemas.registry import avro_fingerprint
 
 TELEMETRY_SUFFIXES = (".avro", ".bin", ".msg")
 """Files picked up when a folder is given: containers and single framed messages."""

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pilotzone.zones.loader import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
-from zones.loader import Zone, load_zones
 
 
 @pytest.fixture(scope="session")

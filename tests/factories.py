@@ -12,8 +12,8 @@ from typing import Any
 
 import fastavro
 
-from schemas.contract import TELEMETRY, writer_schema
-from schemas.registry import avro_fingerprint
+from pilotzone.schemas.contract import TELEMETRY, writer_schema
+from pilotzone.schemas.registry import avro_fingerprint
 
 T0_MS = 1_795_395_600_000
 """2026-11-23T01:00:00Z (10:00 in Seoul), the base time of test samples."""

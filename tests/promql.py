@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from pipelines.catalog import BY_NAME, COUNTER, HISTOGRAM
+from pilotzone.pipelines.metrics.catalog import BY_NAME, COUNTER, HISTOGRAM
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+)

@@ -6,7 +6,7 @@
 - ``zones.rules``: which rule of each kind is in force at a place and time (inner areas
   override outer ones) and why;
 - ``zones.index``: vectorised boundary and area lookups for batches of samples;
-- ``zones.geo``: small-distance geodesy on lon/lat arrays.
+- ``pilotzone.geo``: small-distance geodesy on lon/lat arrays.
 
 Shipped zone configs live in ``zones/configs`` (``SHIPPED_CONFIGS``), their geometry in
 ``zones/data``. The pipeline, the simulator and the CLI all read zones through this package,
@@ -15,10 +15,11 @@ so a config means the same thing everywhere.
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
-from zones.index import AreaIndex, area_index
-from zones.loader import (
+from pilotzone.zones.index import AreaIndex, area_index
+from pilotzone.zones.loader import (
     Area,
     ConfigProblem,
     Zone,
@@ -27,7 +28,7 @@ from zones.loader import (
     load_zone,
     load_zones,
 )
-from zones.model import (
+from pilotzone.zones.model import (
     RULE_KINDS,
     AreaKind,
     DrivingMode,
@@ -39,7 +40,7 @@ from zones.model import (
     VehicleClass,
     ZoneConfig,
 )
-from zones.rules import (
+from pilotzone.zones.rules import (
     INDEPENDENT_KINDS,
     OVERRIDING_KINDS,
     AppliedRule,
@@ -49,7 +50,7 @@ from zones.rules import (
     winning_rule,
 )
 
-SHIPPED_CONFIGS = Path(__file__).parent / "configs"
+SHIPPED_CONFIGS = Path(str(importlib.resources.files("pilotzone.zones") / "configs"))
 """Folder of the zone configs shipped with the package (Gwangju, Seoul Gangnam-gu, Sejong)."""
 
 __all__ = [

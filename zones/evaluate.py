@@ -105,11 +105,18 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from schemas.batch import DRIVING_MODES, EVENT_KINDS, INITIATORS, NO_LEVEL, VEHICLE_CLASSES, TelemetryBatch
-from zones import geo
-from zones.index import area_index
-from zones.loader import Zone
-from zones.model import (
+from pilotzone import geo
+from pilotzone.schemas.batch import (
+    DRIVING_MODES,
+    EVENT_KINDS,
+    INITIATORS,
+    NO_LEVEL,
+    VEHICLE_CLASSES,
+    TelemetryBatch,
+)
+from pilotzone.zones.index import area_index
+from pilotzone.zones.loader import Zone
+from pilotzone.zones.model import (
     WEEKDAYS,
     DrivingModeRule,
     DwellRule,
@@ -120,7 +127,7 @@ from zones.model import (
     TelemetryGapRule,
     VehicleEventRule,
 )
-from zones.rules import independent_rules, week_minutes, winning_rule
+from pilotzone.zones.rules import independent_rules, week_minutes, winning_rule
 
 HOLD_S = 3.0
 """How long a condition must stay false before its run ends (GPS noise must not flap incidents)."""

@@ -31,7 +31,7 @@ import numpy.typing as npt
 import shapely
 
 if TYPE_CHECKING:
-    from zones.loader import Zone
+    from pilotzone.zones.loader import Zone
 
 
 class AreaIndex:

@@ -35,8 +35,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from zones import geo
-from zones.model import (
+from pilotzone import geo
+from pilotzone.zones.model import (
     RULE_KINDS,
     AreaKind,
     DrivingModeRule,
@@ -52,7 +52,7 @@ from zones.model import (
     VehicleEventRule,
     ZoneConfig,
 )
-from zones.rules import precedence_ties
+from pilotzone.zones.rules import precedence_ties
 
 T = TypeVar("T")
 

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from zones.index import area_index
-from zones.model import (
+from pilotzone.zones.index import area_index
+from pilotzone.zones.model import (
     RULE_KINDS,
     WEEKDAYS,
     AreaKind,
@@ -55,7 +55,7 @@ from zones.model import (
 )
 
 if TYPE_CHECKING:
-    from zones.loader import Zone
+    from pilotzone.zones.loader import Zone
 
 OVERRIDING_KINDS: tuple[str, ...] = (
     "speed_limit",

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines.flex_launcher import stream_arguments
+from pilotzone.pipelines.jobs.flex_launcher import stream_arguments
 from tests.servers import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,7 +330,7 @@ def worker_pool() -> dict[str, Any]:
 def pilotzone_help(command: str) -> str | None:
     """``pilotzone COMMAND --help``, or ``None`` when this build has no such command."""
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", command, "--help"],
+        [sys.executable, "-m", "pilotzone.pipelines.cli", command, "--help"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -364,7 +364,7 @@ def parse_as_container(
     """``pilotzone`` parses ``arguments`` with ``environment`` set, as in the container; argparse
     exits on anything it refuses, which fails the test with its message."""
     stream_help()
-    from pipelines.cli import build_parser
+    from pilotzone.pipelines.cli import build_parser
 
     for name in [name for name in os.environ if name.startswith("PILOTZONE_")]:
         monkeypatch.delenv(name)
@@ -497,7 +497,9 @@ def test_the_dataflow_launcher_runs_flex_launcher_and_stages_the_wheel() -> None
     environment = dict(
         pair.split("=", 1) for line in final.all("ENV") for pair in shlex.split(line) if "=" in pair
     )
-    assert f"pipelines/flex_launcher.py {environment['FLEX_TEMPLATE_PYTHON_PY_FILE']}" in final.all("COPY")
+    assert f"pipelines/jobs/flex_launcher.py {environment['FLEX_TEMPLATE_PYTHON_PY_FILE']}" in final.all(
+        "COPY"
+    )
     assert environment["FLEX_TEMPLATE_PYTHON_EXTRA_PACKAGES"] == f"/template/{WHEEL}"
     assert any(WHEEL in copy and "--from=builder" in copy for copy in final.all("COPY"))
     assert any("pip install" in run and WHEEL in run for run in final.all("RUN"))
@@ -938,7 +940,7 @@ def test_the_launcher_hands_template_parameters_to_stream_and_the_rest_to_beam()
 
 def test_every_flex_template_parameter_reaches_stream_not_beam(monkeypatch: pytest.MonkeyPatch) -> None:
     help_text = stream_help()
-    from pipelines.flex_launcher import stream_option_names
+    from pilotzone.pipelines.jobs.flex_launcher import stream_option_names
 
     options = stream_option_names()
     assert options and set(options) <= set(re.findall(r"--[a-z][a-z0-9-]*", help_text))

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines.catalog import CATALOG
-from schemas.batch import DRIVING_MODES
+from pilotzone.pipelines.metrics.catalog import CATALOG
+from pilotzone.schemas.batch import DRIVING_MODES
+from pilotzone.zones.model import Severity
 from tests.promql import assert_reported, catalog_labels, is_counter, read
 from tests.servers import executable, free_port, http_get, run_tool, server, wait_for
-from zones.model import Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"

@@ -133,5 +133,5 @@ def test_benchmark_zone_replay_is_golden(tmp_path: Path) -> None:
         compare(work / "out" / name, f"benchmark-zone/{name}")
 
 
-BENCHMARK = "pipelines.benchmark"
+BENCHMARK = "pilotzone.pipelines.benchmark"
 GWANGJU = Path(__file__).resolve().parents[2] / "zones" / "configs" / "gwangju.yaml"

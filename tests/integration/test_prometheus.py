@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from pipelines.metrics import EndpointOptions, Exporter, ExportSettings, PipelineFigures
-from pipelines.replay import ReplaySettings, run_replay
-from pipelines.report import read_jsonl
+from pilotzone.pipelines.jobs.replay import ReplaySettings, run_replay
+from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.metrics.export import EndpointOptions, Exporter, ExportSettings, PipelineFigures
+from pilotzone.zones.loader import Zone
 from tests.pipelines.streams import outputs_in
 from tests.servers import free_port, prometheus, promql, pushgateway, wait_for
-from zones.loader import Zone
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
@@ -188,7 +188,7 @@ def test_shipped_rules_load_and_evaluate_without_errors(scraped: dict[str, Any])
 
 
 def test_every_dashboard_query_evaluates(scraped: dict[str, Any]) -> None:
-    from pipelines.dashboards import concrete_queries
+    from pilotzone.pipelines.dashboards import concrete_queries
 
     queries = concrete_queries(pilot_zone="test-every-kind", interval="5m")
     # rate() and increase() need two points of the final counters in their range.

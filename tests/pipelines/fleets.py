@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines.simulate import SimulationOptions, simulate
-from zones.loader import Zone
+from pilotzone.pipelines.simulator import SimulationOptions, simulate
+from pilotzone.zones.loader import Zone
 
 EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
 RULE_KINDS = (

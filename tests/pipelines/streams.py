@@ -12,9 +12,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.utils.timestamp import Duration
 
-from pipelines.compliance import END_OF_INPUT
-from pipelines.replay import ReplayOutputs, ReplaySettings, evaluate_payloads, write_outputs
-from zones.loader import Zone
+from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, evaluate_payloads, write_outputs
+from pilotzone.pipelines.transforms.compliance import END_OF_INPUT
+from pilotzone.zones.loader import Zone
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from pipelines.cli import main
-from pipelines.report import read_jsonl
+from pilotzone.pipelines.cli import main
+from pilotzone.pipelines.jobs.report import read_jsonl
 from tests.factories import track, write_container
 
 EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"

@@ -14,15 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.replay import (
+from pilotzone.pipelines.jobs.replay import (
     ReplaySettings,
     run_replay,
 )
-from pipelines.report import read_jsonl
+from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.zones.loader import Zone, load_zones
 from tests.factories import INCIDENT_LOG_KEYS, container_bytes
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
-from zones.loader import Zone, load_zones
 
 SETTINGS = ReplaySettings(progress=False, allowed_lateness_s=3600)
 

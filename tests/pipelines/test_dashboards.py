@@ -19,9 +19,8 @@ import pytest
 import yaml
 from grafana_foundation_sdk.models import units
 
-from pipelines.catalog import BY_NAME, CATALOG
-from pipelines.cli import main
-from pipelines.dashboards import (
+from pilotzone.pipelines.cli import main
+from pilotzone.pipelines.dashboards import (
     DASHBOARD_UIDS,
     ZONE_UID,
     all_dashboards,
@@ -30,6 +29,7 @@ from pipelines.dashboards import (
     render,
     substitute,
 )
+from pilotzone.pipelines.metrics.catalog import BY_NAME, CATALOG
 from tests.promql import HISTOGRAM_SERIES, assert_reported, catalog_labels, is_counter, read
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,10 +10,10 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.decode import DecodeTelemetry, ReadTelemetry
-from schemas.decode import DeadLetter, TelemetryDecoder
+from pilotzone.pipelines.transforms.decode import DecodeTelemetry, ReadTelemetry
+from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
+from pilotzone.zones.evaluate import rfc3339_ms
 from tests.factories import T0_MS, container_bytes, track, write_container
-from zones.evaluate import rfc3339_ms
 
 RUNNER = "FnApiRunner"
 

@@ -15,9 +15,10 @@ import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipelines.catalog import BY_NAME, CATALOG, COUNTER
-from pipelines.cli import main
-from pipelines.metrics import (
+from pilotzone.pipelines.cli import main
+from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.metrics.catalog import BY_NAME, CATALOG, COUNTER
+from pilotzone.pipelines.metrics.export import (
     BasicAuth,
     EndpointOptions,
     Exporter,
@@ -27,10 +28,9 @@ from pipelines.metrics import (
     pipeline_families,
     registry_of,
 )
-from pipelines.report import read_jsonl
+from pilotzone.zones.loader import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.servers import executable, http_get, pushgateway
-from zones.loader import Zone, load_zones
 
 ROOT = Path(__file__).resolve().parents[2]
 GWANGJU = ROOT / "zones" / "configs" / "gwangju.yaml"

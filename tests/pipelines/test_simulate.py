@@ -22,17 +22,17 @@ import numpy as np
 import pytest
 import shapely
 
-from pipelines.cli import main
-from pipelines.simulate import (
+from pilotzone.pipelines.cli import main
+from pilotzone.pipelines.simulator import (
     DEFECT_KINDS,
     SimulationError,
     SimulationOptions,
     parse_inject,
     simulate,
 )
-from schemas.contract import schema_version
-from zones.loader import Zone, load_zone
-from zones.model import RULE_KINDS, DwellRule, SpeedLimitRule
+from pilotzone.schemas.contract import schema_version
+from pilotzone.zones.loader import Zone, load_zone
+from pilotzone.zones.model import RULE_KINDS, DwellRule, SpeedLimitRule
 
 HERE = Path(__file__).parent
 ZONE_FILE = HERE / "every-kind-zone.yaml"

@@ -11,13 +11,13 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from pipelines import replay
-from pipelines.replay import ReplayOutputs, ReplaySettings, run_replay, spill_buckets
-from pipelines.spill import read_spill_file, vehicle_bucket
-from schemas.batch import TelemetryBatch
+from pilotzone.pipelines.jobs import replay
+from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, run_replay, spill_buckets
+from pilotzone.pipelines.transforms.spill import read_spill_file, vehicle_bucket
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones.loader import Zone, load_zones
 from tests.factories import container_bytes, track
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
-from zones.loader import Zone, load_zones
 
 OUTPUT_FILES = ("incidents.jsonl", "summaries.jsonl", "dead-letters.jsonl")
 
@@ -87,7 +87,7 @@ def test_spilled_replay_writes_the_same_bytes_and_counts(
 
 
 def test_spill_files_hold_each_chunk_as_written() -> None:
-    from pipelines.spill import SpillPlan, _SpillFn
+    from pilotzone.pipelines.transforms.spill import SpillPlan, _SpillFn
 
     chunks = [
         ("veh-a", TelemetryBatch.from_records(track(3, vehicle_id="veh-a"))),

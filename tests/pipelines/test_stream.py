@@ -12,11 +12,11 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.cli import build_parser, main
-from pipelines.cli_stream import beam_arguments
-from pipelines.decode import DecodeTelemetry
-from pipelines.report import read_jsonl
-from pipelines.streaming import ReadPayloads, SourceOptions, kafka_consumer_config, kafka_source
+from pilotzone.pipelines.cli import build_parser, main
+from pilotzone.pipelines.cli.stream import beam_arguments
+from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.jobs.stream import ReadPayloads, SourceOptions, kafka_consumer_config, kafka_source
+from pilotzone.pipelines.transforms.decode import DecodeTelemetry
 from tests.factories import confluent_message, track
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.pipelines.test_metrics import samples_of

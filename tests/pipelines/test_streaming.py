@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from pipelines.replay import ReplaySettings, run_replay
-from pipelines.report import read_jsonl
+from pilotzone.pipelines.jobs.replay import ReplaySettings, run_replay
+from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.zones.loader import Zone, load_zones
 from tests.factories import T0_MS, container_bytes, sample
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
-from zones.loader import Zone, load_zones
 
 EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
 LATENESS_S = 30.0

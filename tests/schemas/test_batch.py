@@ -7,7 +7,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from schemas.batch import NO_LEVEL, TelemetryBatch
+from pilotzone.schemas.batch import NO_LEVEL, TelemetryBatch
 from tests.factories import sample, track
 
 

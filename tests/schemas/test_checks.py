@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from schemas.batch import TelemetryBatch
-from schemas.checks import Check, record_findings, stream_findings, unusable_rows
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.checks import Check, record_findings, stream_findings, unusable_rows
 from tests.factories import sample, track
 
 

@@ -11,7 +11,14 @@ import fastavro
 import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
-from schemas.contract import HISTORY_DIR, INCIDENT, SCHEMA_DIR, TELEMETRY, schema_dict, schema_version
+from pilotzone.schemas.contract import (
+    HISTORY_DIR,
+    INCIDENT,
+    SCHEMA_DIR,
+    TELEMETRY,
+    schema_dict,
+    schema_version,
+)
 
 SCHEMAS = (TELEMETRY, INCIDENT)
 

@@ -9,9 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.contract import TELEMETRY, schema_dict
-from schemas.decode import DeadLetter, DecodedBlock, Framing, Reason, TelemetryDecoder, detect_framing
-from schemas.registry import SchemaStore
+from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.decode import (
+    DeadLetter,
+    DecodedBlock,
+    Framing,
+    Reason,
+    TelemetryDecoder,
+    detect_framing,
+)
+from pilotzone.schemas.registry import SchemaStore
 from tests.factories import T0_MS, confluent_message, container_bytes, sample, single_object_message, track
 
 DECODER = TelemetryDecoder()

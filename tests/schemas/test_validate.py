@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from schemas.contract import TELEMETRY, schema_dict
-from schemas.validate import validate_files
+from pilotzone.pipelines.cli import main
+from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.validate import validate_files
 from tests.factories import (
     confluent_message,
     container_bytes,

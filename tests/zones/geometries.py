@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from zones import geo
+from pilotzone import geo
 
 ORIGIN = (127.0, 37.0)
 

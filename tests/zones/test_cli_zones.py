@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import cli_zones
+from pilotzone.pipelines.cli import zones as cli_zones
+from pilotzone.zones import SHIPPED_CONFIGS, load_zone
 from tests.zones import geometries as g
-from zones import SHIPPED_CONFIGS, load_zone
 
 
 def run(*argv: str) -> tuple[int, str]:

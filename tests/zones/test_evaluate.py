@@ -24,12 +24,10 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.batch import TelemetryBatch
-from schemas.contract import incident_schema
-from tests.factories import INCIDENT_LOG_KEYS, T0_MS, sample
-from tests.zones import geometries as g
-from zones import geo
-from zones.evaluate import (
+from pilotzone import geo
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.contract import incident_schema
+from pilotzone.zones.evaluate import (
     HOLD_S,
     EvaluationOutput,
     IncidentRecord,
@@ -38,8 +36,10 @@ from zones.evaluate import (
     ZonedBatch,
     assign_zones,
 )
-from zones.index import area_index
-from zones.loader import Zone, load_zone, load_zones
+from pilotzone.zones.index import area_index
+from pilotzone.zones.loader import Zone, load_zone, load_zones
+from tests.factories import INCIDENT_LOG_KEYS, T0_MS, sample
+from tests.zones import geometries as g
 
 HERE = Path(__file__).parent
 VEHICLE = "veh-1"

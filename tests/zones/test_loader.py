@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import shapely
 
-from tests.zones import geometries as g
-from zones.index import AreaIndex
-from zones.loader import (
+from pilotzone.zones.index import AreaIndex
+from pilotzone.zones.loader import (
     GAP_CLOSING_DEG,
     ConfigProblem,
     ZoneConfigError,
@@ -22,6 +21,7 @@ from zones.loader import (
     load_zone,
     load_zones,
 )
+from tests.zones import geometries as g
 
 INVALID_MUNICIPALITIES = Path(__file__).parent / "data" / "invalid-municipalities.geojson"
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from zones.model import GeometrySource, TimeWindow, ZoneConfig
-from zones.rules import schedule_contains, week_minutes
+from pilotzone.zones.model import GeometrySource, TimeWindow, ZoneConfig
+from pilotzone.zones.rules import schedule_contains, week_minutes
 
 # 2025-03-03 is a Monday.
 MON = dt.date(2025, 3, 3)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import zones
+from pilotzone import zones
 
 
 def test_importing_zones_does_not_import_apache_beam() -> None:
-    code = "import sys, zones, pipelines.cli_zones; print('apache_beam' in sys.modules)"
+    code = "import sys, pilotzone.zones, pilotzone.schemas.validate, pilotzone.pipelines.cli.zones; print('apache_beam' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pilotzone.zones.index import AreaIndex, area_index
+from pilotzone.zones.loader import Zone, load_zone
+from pilotzone.zones.model import EventKind, Initiator, VehicleClass
+from pilotzone.zones.rules import independent_rules, rules_at, winning_rule
 from tests.zones import geometries as g
-from zones.index import AreaIndex, area_index
-from zones.loader import Zone, load_zone
-from zones.model import EventKind, Initiator, VehicleClass
-from zones.rules import independent_rules, rules_at, winning_rule
 
 SEOUL = ZoneInfo("Asia/Seoul")
 TUESDAY_0815 = dt.datetime(2025, 3, 4, 8, 15, tzinfo=SEOUL)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import shapely
 
-from zones import SHIPPED_CONFIGS
-from zones.index import area_index
-from zones.loader import Zone, geodesic_area_m2, load_zones
-from zones.model import (
+from pilotzone.zones import SHIPPED_CONFIGS
+from pilotzone.zones.index import area_index
+from pilotzone.zones.loader import Zone, geodesic_area_m2, load_zones
+from pilotzone.zones.model import (
     RULE_KINDS,
     AreaKind,
     DrivingMode,
@@ -28,7 +28,7 @@ from zones.model import (
     VehicleClass,
     VehicleEventRule,
 )
-from zones.rules import rules_at, winning_rule
+from pilotzone.zones.rules import rules_at, winning_rule
 
 DATA = SHIPPED_CONFIGS.parent / "data"
 ATTRIBUTION = (

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from zones.evaluate import WindowSummary, rfc3339_ms
+from pilotzone.zones.evaluate import WindowSummary, rfc3339_ms
 
 
 def summary_to_json(summary: WindowSummary, window_s: int = 60) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from pipelines.simulate import (
+from pilotzone.pipelines.simulator import (
     DEFAULT_INJECT_RATES,
     DEFECT_KINDS,
     Progress,
@@ -17,8 +17,8 @@ from pipelines.simulate import (
     parse_inject,
     simulate,
 )
-from zones.loader import Zone, ZoneConfigError, load_zones
-from zones.model import RULE_KINDS
+from pilotzone.zones.loader import Zone, ZoneConfigError, load_zones
+from pilotzone.zones.model import RULE_KINDS
 
 
 def add_parser(subparsers: Any) -> None:

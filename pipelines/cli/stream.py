@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.cli_run import (
+from pilotzone.pipelines.cli.run import (
     _add_operation_arguments,
     _configure_logging,
     environment_defaults,
     start_exporter,
 )
-from zones.loader import ZoneConfigError, load_zones
+from pilotzone.zones.loader import ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.stream")
 
@@ -117,8 +117,8 @@ def stream_command(args: argparse.Namespace) -> int:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.replay import ReplaySettings
-    from pipelines.streaming import ReadPayloads, SourceOptions, StreamSinks, build_stream
+    from pilotzone.pipelines.jobs.replay import ReplaySettings
+    from pilotzone.pipelines.jobs.stream import ReadPayloads, SourceOptions, StreamSinks, build_stream
 
     _configure_logging(args.quiet, args.log_format)
     try:

@@ -1,7 +1,7 @@
 """Grafana dashboards for regulators and operators, built with Grafana's own foundation SDK.
 
 The dashboards are code so that every panel query can be checked against the metric catalog
-(``pipelines.catalog``) and evaluated against a real Prometheus in a test; the JSON under
+(``pilotzone.pipelines.metrics.catalog``) and evaluated against a real Prometheus in a test; the JSON under
 ``deploy/grafana/dashboards`` is generated from here by ``pilotzone dashboards`` and committed,
 so a reviewer sees what changes on screen. Queries read the raw catalog metrics, never
 recording rules, so a dashboard works against any Prometheus that scrapes the monitor.

@@ -19,11 +19,11 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
-from pipelines.catalog import DELAY_BUCKETS_S, delay_bucket_counter
-from schemas.batch import TelemetryBatch
-from schemas.checks import Finding, record_findings, unusable_rows
-from schemas.decode import DeadLetter, TelemetryDecoder
-from zones.evaluate import rfc3339_ms
+from pilotzone.pipelines.metrics.catalog import DELAY_BUCKETS_S, delay_bucket_counter
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.checks import Finding, record_findings, unusable_rows
+from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
+from pilotzone.zones.evaluate import rfc3339_ms
 
 DEAD_LETTER = "dead_letter"
 """Tag of the dead-letter output of ``DecodeTelemetry``."""

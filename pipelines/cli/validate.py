@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-from schemas.decode import TelemetryDecoder
-from schemas.registry import SchemaStore
-from schemas.validate import validate_files
+from pilotzone.schemas.decode import TelemetryDecoder
+from pilotzone.schemas.registry import SchemaStore
+from pilotzone.schemas.validate import validate_files
 
 
 def add_parser(subparsers: Any) -> None:

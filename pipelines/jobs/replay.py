@@ -1,6 +1,6 @@
 """The replay job: stored Avro telemetry in, incident log, summaries and dead letters out.
 
-``build_pipeline`` wires the transforms of ``pipelines.compliance`` between the file
+``build_pipeline`` wires the transforms of ``pilotzone.pipelines.transforms.compliance`` between the file
 sources and sinks; ``run_replay`` runs it on a runner named explicitly. The Beam
 DirectRunner picks an engine on its own (Prism when it can download it, else the FnApiRunner
 for batch), so a replay that must behave the same on every machine names the FnApiRunner.
@@ -25,7 +25,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.trigger import AccumulationMode, AfterWatermark
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.compliance import (
+from pilotzone.pipelines.jobs.report import summary_to_json
+from pilotzone.pipelines.transforms.compliance import (
     CORRECTIONS,
     SUMMARIES,
     AssignZones,
@@ -36,12 +37,16 @@ from pipelines.compliance import (
     SummarizeWindows,
     event_time_horizon,
 )
-from pipelines.decode import DEAD_LETTER, DecodeTelemetry, ReadTelemetry
-from pipelines.report import summary_to_json
-from pipelines.spill import EvaluateSpilledBuckets, SpillByVehicle, SpillPlan, chunk_time_horizon
-from schemas.contract import incident_schema
-from zones.evaluate import IncidentRecord
-from zones.loader import Zone
+from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry, ReadTelemetry
+from pilotzone.pipelines.transforms.spill import (
+    EvaluateSpilledBuckets,
+    SpillByVehicle,
+    SpillPlan,
+    chunk_time_horizon,
+)
+from pilotzone.schemas.contract import incident_schema
+from pilotzone.zones.evaluate import IncidentRecord
+from pilotzone.zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.replay")
 
@@ -70,7 +75,7 @@ class ReplaySettings:
     progress: bool = True
     extra_options: list[str] = field(default_factory=list)
     spill_buckets: int | None = None
-    """Group by vehicle on disk in this many buckets (see ``pipelines.spill``); ``None``
+    """Group by vehicle on disk in this many buckets (see ``pilotzone.pipelines.transforms.spill``); ``None``
     decides from the input's size (one bucket per ``SPILL_BUCKET_INPUT_BYTES``), and 0 or 1
     groups in memory."""
     spill_dir: str | None = None
@@ -303,7 +308,7 @@ def run_replay(
     """Run a replay to completion; returns the pipeline's counters (records read, decoded ...).
 
     Above ``SPILL_BUCKET_INPUT_BYTES`` of input (or as ``settings.spill_buckets`` says), the
-    vehicles are grouped on disk in a temporary directory (``pipelines.spill``), so memory
+    vehicles are grouped on disk in a temporary directory (``pilotzone.pipelines.transforms.spill``), so memory
     stays bounded whatever the input's size; the outputs are the same either way.
     """
     buckets = spill_buckets(input_pattern, settings)

@@ -27,7 +27,7 @@ def stream_option_names(parser: argparse.ArgumentParser | None = None) -> frozen
     option strings, which every argparse since Python 3.2 keeps in ``_option_string_actions``.
     """
     if parser is None:
-        from pipelines.cli import build_parser
+        from pilotzone.pipelines.cli import build_parser
 
         parser = build_parser()
     for action in parser._actions:
@@ -69,7 +69,7 @@ def stream_arguments(argv: Iterable[str], stream_options: frozenset[str]) -> lis
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pipelines.cli import main as pilotzone
+    from pilotzone.pipelines.cli import main as pilotzone
 
     options = stream_option_names()
     if not options:

@@ -51,10 +51,10 @@ from apache_beam.transforms.userstate import (
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from pipelines.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
-from pipelines.decode import DEAD_LETTER, METRICS_NAMESPACE, dead_letter_record
-from schemas.batch import TelemetryBatch
-from zones.evaluate import (
+from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
+from pilotzone.pipelines.transforms.decode import DEAD_LETTER, METRICS_NAMESPACE, dead_letter_record
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones.evaluate import (
     STATUSES,
     EvaluationOutput,
     IncidentRecord,
@@ -63,8 +63,8 @@ from zones.evaluate import (
     ZonedBatch,
     assign_zones,
 )
-from zones.loader import Zone
-from zones.model import TelemetryGapRule
+from pilotzone.zones.loader import Zone
+from pilotzone.zones.model import TelemetryGapRule
 
 SUMMARIES = "summaries"
 """Tag of the window-summary partials output of ``EvaluateRules``."""

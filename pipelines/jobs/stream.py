@@ -47,9 +47,15 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import FixedWindows, GlobalWindow, GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from pipelines.compliance import SUMMARIES, AssignZones, EvaluateRules, merge_all, summary_key
-from pipelines.decode import DEAD_LETTER, DecodeTelemetry
-from pipelines.metrics import (
+from pilotzone.pipelines.jobs.replay import (
+    ReplaySettings,
+    dead_letter_sort_key,
+    incident_sort_key,
+    sorted_jsonl,
+    summary_sort_key,
+)
+from pilotzone.pipelines.jobs.report import summary_to_json
+from pilotzone.pipelines.metrics.export import (
     PipelineFigures,
     SnapshotCollector,
     parse_rfc3339_ms,
@@ -57,16 +63,16 @@ from pipelines.metrics import (
     push,
     registry_of,
 )
-from pipelines.replay import (
-    ReplaySettings,
-    dead_letter_sort_key,
-    incident_sort_key,
-    sorted_jsonl,
-    summary_sort_key,
+from pilotzone.pipelines.transforms.compliance import (
+    SUMMARIES,
+    AssignZones,
+    EvaluateRules,
+    merge_all,
+    summary_key,
 )
-from pipelines.report import summary_to_json
-from zones.evaluate import STATUSES, IncidentRecord
-from zones.loader import Zone
+from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
+from pilotzone.zones.evaluate import STATUSES, IncidentRecord
+from pilotzone.zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.stream")
 

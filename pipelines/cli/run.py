@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.metrics import (
+from pilotzone.pipelines.metrics.export import (
     DEFAULT_PORT,
     BasicAuth,
     EndpointOptions,
@@ -25,11 +25,10 @@ from pipelines.metrics import (
     ExportSettings,
     PipelineFigures,
 )
-from zones.loader import Zone, ZoneConfigError, load_zones
+from pilotzone.zones import SHIPPED_CONFIGS
+from pilotzone.zones.loader import Zone, ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.run")
-
-SHIPPED_ZONES = Path(__file__).resolve().parent.parent / "zones" / "configs"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -237,8 +236,8 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _replay(args: argparse.Namespace, input_pattern: str, incidents: Path, out_dir: Path) -> int:
-    from pipelines.replay import ReplayOutputs, ReplaySettings, run_replay  # Beam loads here
-    from pipelines.report import compliance_summary, read_jsonl
+    from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, run_replay  # Beam loads here
+    from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
 
     try:
         zones = load_zones(args.zones, repair_geometry=args.repair_geometry)
@@ -320,11 +319,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 def demo_command(args: argparse.Namespace) -> int:
     """``pilotzone demo``: simulate a fleet in a shipped zone, then replay it."""
-    from pipelines.cli_simulate import print_progress
-    from pipelines.simulate import SimulationOptions, simulate
+    from pilotzone.pipelines.cli.simulate import print_progress
+    from pilotzone.pipelines.simulator import SimulationOptions, simulate
 
     _configure_logging(args.quiet, args.log_format)
-    config = SHIPPED_ZONES / f"{args.zone}.yaml"
+    config = SHIPPED_CONFIGS / f"{args.zone}.yaml"
     if not config.exists():
         print(
             f"pilotzone demo: no shipped zone {args.zone!r} (have: gwangju, seoul-gangnam, sejong)",

@@ -36,11 +36,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
-from pipelines.compliance import SUMMARIES, _EvaluateSeriesFn, batch_in_time_order
-from pipelines.decode import DEAD_LETTER
-from schemas.batch import TelemetryBatch
-from zones.evaluate import assign_zones
-from zones.loader import Zone
+from pilotzone.pipelines.transforms.compliance import SUMMARIES, _EvaluateSeriesFn, batch_in_time_order
+from pilotzone.pipelines.transforms.decode import DEAD_LETTER
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones.evaluate import assign_zones
+from pilotzone.zones.loader import Zone
 
 _FRAME = struct.Struct("<II")
 """Each spilled chunk: vehicle id length and batch length, then the two byte strings."""

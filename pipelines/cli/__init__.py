@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipelines import cli_dashboards, cli_run, cli_simulate, cli_stream, cli_validate, cli_zones
+from pilotzone.pipelines.cli import dashboards, run, simulate, stream, validate, zones
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,12 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate fleets and run the compliance pipeline.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_validate.add_parser(subparsers)
-    cli_zones.add_parser(subparsers)
-    cli_simulate.add_parser(subparsers)
-    cli_run.add_parser(subparsers)
-    cli_stream.add_parser(subparsers)
-    cli_dashboards.add_parser(subparsers)
+    validate.add_parser(subparsers)
+    zones.add_parser(subparsers)
+    simulate.add_parser(subparsers)
+    run.add_parser(subparsers)
+    stream.add_parser(subparsers)
+    dashboards.add_parser(subparsers)
     return parser
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from schemas.batch import TelemetryBatch
+from pilotzone.schemas.batch import TelemetryBatch
 
 
 class TelemetryBatchCoder(beam.coders.Coder):

@@ -54,10 +54,10 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from schemas.contract import TELEMETRY, schema_dict, schema_version, telemetry_schema, writer_schema
-from zones import geo
-from zones.loader import Zone
-from zones.model import (
+from pilotzone import geo
+from pilotzone.schemas.contract import TELEMETRY, schema_dict, schema_version, telemetry_schema, writer_schema
+from pilotzone.zones.loader import Zone
+from pilotzone.zones.model import (
     RULE_KINDS,
     DrivingMode,
     DrivingModeRule,
@@ -73,7 +73,7 @@ from zones.model import (
     TelemetryGapRule,
     VehicleEventRule,
 )
-from zones.rules import AppliedRule, rule_applies_to, week_minutes, winning_rule
+from pilotzone.zones.rules import AppliedRule, rule_applies_to, week_minutes, winning_rule
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

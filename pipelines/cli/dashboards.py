@@ -1,4 +1,4 @@
-"""``pilotzone dashboards``: regenerate the Grafana dashboards' JSON from ``pipelines.dashboards``.
+"""``pilotzone dashboards``: regenerate the Grafana dashboards' JSON from ``pilotzone.pipelines.dashboards``.
 
 The JSON is committed so that reviewers see dashboard changes as diffs and Grafana can
 provision it without Python; this command is how it is rebuilt after a change to the code.
@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
 def run_dashboards(args: argparse.Namespace) -> int:
     """Write every dashboard; 0 on success, 2 when the Grafana SDK is not installed."""
     try:
-        from pipelines.dashboards import write_dashboards
+        from pilotzone.pipelines.dashboards import write_dashboards
     except ImportError as error:
         print(
             f"pilotzone dashboards needs the Grafana foundation SDK ({error}); "

@@ -42,8 +42,16 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from pipelines.catalog import BY_NAME, COUNTER, DELAY_BUCKETS_S, GAUGE, HISTOGRAM, INFO, delay_bucket_counter
-from zones.loader import Zone
+from pilotzone.pipelines.metrics.catalog import (
+    BY_NAME,
+    COUNTER,
+    DELAY_BUCKETS_S,
+    GAUGE,
+    HISTOGRAM,
+    INFO,
+    delay_bucket_counter,
+)
+from pilotzone.zones.loader import Zone
 
 
 def parse_rfc3339_ms(text: str) -> int:
@@ -78,11 +86,11 @@ class PipelineFigures:
     """What one run computed, as the exporter needs it (all already aggregated)."""
 
     summaries: Sequence[Mapping[str, Any]]
-    """Rows of the summaries file (``pipelines.report.summary_to_json``)."""
+    """Rows of the summaries file (``pilotzone.pipelines.jobs.report.summary_to_json``)."""
     incidents: Sequence[Mapping[str, Any]]
     """Rows of the incident log (final state of each incident)."""
     totals: Mapping[str, int]
-    """Runner-aggregated counters (``pipelines.replay.runner_totals``)."""
+    """Runner-aggregated counters (``pilotzone.pipelines.jobs.replay.runner_totals``)."""
 
 
 def static_families(zones: Sequence[Zone], *, running: bool) -> list[Metric]:
