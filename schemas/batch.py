@@ -47,22 +47,8 @@ _INITIATOR_CODE = {symbol: code for code, symbol in enumerate(INITIATORS)}
 NO_LEVEL = -1
 """``autonomy_level`` and ``event_initiator`` value for a null in the record."""
 
-_RECORD_FIELDS = (
-    "vehicle_id",
-    "operator_id",
-    "vehicle_class",
-    "sequence_number",
-    "current_location_timestamp",
-    "current_location_latitude",
-    "current_location_longitude",
-    "current_location_altitude",
-    "current_location_heading",
-    "current_location_horizontal_accuracy",
-    "speed",
-    "driving_mode",
-    "active_autonomy_level",
-    "events",
-)
+_RECORD_FIELDS = tuple(field["name"] for field in _SCHEMA["fields"])
+"""The record's fields in the ``.avsc``'s order: the order ``from_records`` transposes them in."""
 _RECORD_GETTER = itemgetter(*_RECORD_FIELDS)
 
 _FORMAT_VERSION = 1
@@ -120,22 +106,21 @@ class TelemetryBatch:
             columns: list[tuple[Any, ...]] = [()] * len(_RECORD_FIELDS)
         else:
             columns = list(zip(*map(_RECORD_GETTER, records), strict=True))
-        (
-            vehicle_ids,
-            operator_ids,
-            classes,
-            sequence_numbers,
-            times,
-            latitudes,
-            longitudes,
-            altitudes,
-            headings,
-            accuracies,
-            speeds,
-            modes,
-            levels,
-            events,
-        ) = columns
+        column = dict(zip(_RECORD_FIELDS, columns, strict=True))
+        vehicle_ids = column["vehicle_id"]
+        operator_ids = column["operator_id"]
+        classes = column["vehicle_class"]
+        sequence_numbers = column["sequence_number"]
+        times = column["current_location_timestamp"]
+        latitudes = column["current_location_latitude"]
+        longitudes = column["current_location_longitude"]
+        altitudes = column["current_location_altitude"]
+        headings = column["current_location_heading"]
+        accuracies = column["current_location_horizontal_accuracy"]
+        speeds = column["speed"]
+        modes = column["driving_mode"]
+        levels = column["active_autonomy_level"]
+        events = column["events"]
         event_rows: list[int] = []
         event_kinds: list[int] = []
         event_initiators: list[int] = []
