@@ -66,7 +66,7 @@ def scraped(
                     zones,
                     str(fleet / "telemetry" / "**" / "*.avro"),
                     outputs_in(out),
-                    ReplaySettings(progress=False, allowed_lateness_s=3600),
+                    ReplaySettings(progress=False),
                 )
                 figures = PipelineFigures(
                     read_jsonl(out / "summaries.jsonl"), read_jsonl(out / "incidents.jsonl"), totals
