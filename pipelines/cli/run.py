@@ -7,26 +7,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import json
 import logging
-import os
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pilotzone.pipelines.metrics.export import (
-    DEFAULT_PORT,
-    BasicAuth,
-    EndpointOptions,
-    Exporter,
-    ExportSettings,
-    PipelineFigures,
-)
+from pilotzone.pipelines.cli.environment import environment_defaults
+from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
+from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS
+from pilotzone.pipelines.metrics.export import DEFAULT_PORT, Exporter, PipelineFigures
 from pilotzone.zones import SHIPPED_CONFIGS
 from pilotzone.zones.loader import Zone, ZoneConfigError, load_zones
+
+if TYPE_CHECKING:  # Beam loads only when a replay runs
+    from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings
 
 LOG = logging.getLogger("pilotzone.run")
 
@@ -64,7 +59,7 @@ def add_parser(subparsers: Any) -> None:
         "128 MiB of input)",
     )
     run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
-    _add_operation_arguments(run, port=None, linger_s=60.0)
+    add_operation_arguments(run, port=None, linger_s=60.0)
     environment_defaults(run)
     run.set_defaults(func=run_command)
 
@@ -81,128 +76,8 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
-    _add_operation_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
+    add_operation_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
     demo.set_defaults(func=demo_command)
-
-
-ENV_PREFIX = "PILOTZONE_"
-
-
-def environment_defaults(parser: argparse.ArgumentParser) -> None:
-    """Let every option default to ``PILOTZONE_<OPTION>`` from the environment.
-
-    Containers and Kubernetes pass settings as environment variables; a flag on the command
-    line still wins. A required option set in the environment is no longer required; a list
-    option (``--zones``) takes a comma-separated value; a switch takes 1/true/yes.
-    """
-    for action in parser._actions:
-        if not action.option_strings or action.dest in {"help"}:
-            continue
-        name = ENV_PREFIX + action.option_strings[-1].lstrip("-").replace("-", "_").upper()
-        if name not in os.environ:
-            continue
-        raw = os.environ[name]
-        convert = action.type if callable(action.type) else str
-        if isinstance(action, argparse._StoreTrueAction):
-            value: Any = raw.strip().lower() in {"1", "true", "yes", "on"}
-        elif isinstance(action, argparse._AppendAction):
-            value = [convert(part) for part in raw.split(",") if part]
-        else:
-            value = convert(raw)
-        action.default = value
-        action.required = False
-        action.help = f"{action.help} [from {name}]" if action.help else f"[from {name}]"
-
-
-def _add_operation_arguments(parser: argparse.ArgumentParser, port: int | None, linger_s: float) -> None:
-    """Options every pipeline command shares: log format and the metrics outputs."""
-    parser.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        default="text",
-        help="log lines as text or as one JSON object per line for log collectors (text)",
-    )
-    metrics = parser.add_argument_group(
-        "metrics",
-        "Prometheus metrics of the run (catalog in the README). The endpoint serves the zone configs' "
-        "versions and fleet caps while the pipeline runs and every figure once it is done.",
-    )
-    metrics.add_argument(
-        "--metrics-port",
-        type=int,
-        default=port,
-        metavar="PORT",
-        help="serve /metrics on this port" + (f" ({port})" if port else " (off unless given)"),
-    )
-    metrics.add_argument(
-        "--metrics-host", default="127.0.0.1", metavar="ADDR", help="address to listen on (127.0.0.1)"
-    )
-    metrics.add_argument(
-        "--metrics-linger",
-        type=float,
-        default=linger_s,
-        metavar="SECONDS",
-        help=f"keep serving the final figures this long after the run, for scrapes ({linger_s:g})",
-    )
-    metrics.add_argument(
-        "--metrics-tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate"
-    )
-    metrics.add_argument(
-        "--metrics-tls-key", type=Path, metavar="PEM", help="private key of --metrics-tls-cert"
-    )
-    metrics.add_argument(
-        "--metrics-auth-file",
-        type=Path,
-        metavar="FILE",
-        help="require HTTP basic authentication; the file holds one line 'user:password'",
-    )
-    metrics.add_argument(
-        "--metrics-file", type=Path, metavar="FILE", help="write the final OpenMetrics text here"
-    )
-    metrics.add_argument(
-        "--pushgateway", metavar="URL", help="push the final figures to this Pushgateway (job=pilotzone)"
-    )
-    metrics.add_argument(
-        "--pipeline-name",
-        default="replay",
-        metavar="NAME",
-        help="the 'pipeline' grouping label on the Pushgateway (replay)",
-    )
-
-
-def start_exporter(zones: Sequence[Zone], args: argparse.Namespace) -> Exporter | None:
-    """The run's metrics exporter, its endpoint open; ``None`` (with the reason printed) if the port is taken."""
-    exporter = Exporter(zones, _export_settings(args))
-    try:
-        exporter.start()
-    except OSError as exc:
-        print(
-            f"pilotzone: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
-            file=sys.stderr,
-        )
-        return None
-    return exporter
-
-
-def _export_settings(args: argparse.Namespace) -> ExportSettings:
-    """The metrics outputs the options ask for (raises ValueError for an unusable auth file)."""
-    endpoint = None
-    if args.metrics_port is not None:
-        endpoint = EndpointOptions(
-            port=args.metrics_port,
-            host=args.metrics_host,
-            tls_cert=args.metrics_tls_cert,
-            tls_key=args.metrics_tls_key,
-            basic_auth=None
-            if args.metrics_auth_file is None
-            else BasicAuth.from_file(args.metrics_auth_file),
-        )
-    return ExportSettings(
-        endpoint=endpoint,
-        metrics_file=args.metrics_file,
-        pushgateway=args.pushgateway,
-        pipeline=args.pipeline_name,
-    )
 
 
 def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -226,7 +101,7 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runner",
         default="direct",
-        choices=["direct", "direct-multiprocess"],
+        choices=list(REPLAY_RUNNERS),
         help="execution engine: direct (in-process FnApiRunner) or direct-multiprocess",
     )
     parser.add_argument(
@@ -235,31 +110,27 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def _replay(args: argparse.Namespace, input_pattern: str, incidents: Path, out_dir: Path) -> int:
-    from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, run_replay  # Beam loads here
-    from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
-
+def _load_zones(paths: list[Path], *, repair_geometry: bool = False) -> list[Zone] | None:
+    """The zones, or ``None`` with every config problem printed."""
     try:
-        zones = load_zones(args.zones, repair_geometry=args.repair_geometry)
+        return load_zones(paths, repair_geometry=repair_geometry)
     except ZoneConfigError as exc:
         print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
-        return 2
-    outputs = ReplayOutputs(
-        incidents_jsonl=incidents,
-        incidents_avro=getattr(args, "incidents_avro", None),
-        dead_letter_jsonl=getattr(args, "dead_letter", None) or out_dir / "dead-letters.jsonl",
-        summaries_jsonl=getattr(args, "summaries", None) or out_dir / "summaries.jsonl",
-    )
-    settings = ReplaySettings(
-        window_s=args.window,
-        allowed_lateness_s=args.allowed_lateness,
-        runner=args.runner,
-        workers=args.workers,
-        progress=not args.quiet,
-        spill_buckets=getattr(args, "spill_buckets", None),
-        spill_dir=None if getattr(args, "spill_dir", None) is None else str(args.spill_dir),
-    )
-    exporter = start_exporter(zones, args)
+        return None
+
+
+def _replay(
+    zones: list[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    operation: argparse.Namespace,
+) -> int:
+    """Replay, print the compliance summary and publish the metrics ``operation`` asks for."""
+    from pilotzone.pipelines.jobs.replay import run_replay  # Beam loads here
+    from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
+
+    exporter = start_exporter(zones, operation)
     if exporter is None:
         return 2
     try:
@@ -280,7 +151,7 @@ def _replay(args: argparse.Namespace, input_pattern: str, incidents: Path, out_d
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
         print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
         print(f"incident log: {outputs.incidents_jsonl}")
-        return _publish(exporter, args, PipelineFigures(summaries, logged, counters))
+        return _publish(exporter, operation, PipelineFigures(summaries, logged, counters))
     finally:
         exporter.close()
 
@@ -309,9 +180,31 @@ def _publish(exporter: Exporter, args: argparse.Namespace, figures: PipelineFigu
 
 def run_command(args: argparse.Namespace) -> int:
     """``pilotzone run``: replay and print the summary; 2 for unusable configs or input."""
-    _configure_logging(args.quiet, args.log_format)
+    from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings  # Beam loads here
+
+    configure_logging(args.quiet, args.log_format)
     try:
-        return _replay(args, args.input, args.incidents, args.incidents.parent)
+        zones = _load_zones(args.zones, repair_geometry=args.repair_geometry)
+        if zones is None:
+            return 2
+        out_dir = args.incidents.parent
+        outputs = ReplayOutputs(
+            incidents_jsonl=args.incidents,
+            incidents_avro=args.incidents_avro,
+            dead_letter_jsonl=args.dead_letter or out_dir / "dead-letters.jsonl",
+            summaries_jsonl=args.summaries or out_dir / "summaries.jsonl",
+        )
+        # --allowed-lateness is accepted for symmetry with ``stream``: a replay's input is
+        # whole before evaluation starts, so nothing in it is late.
+        settings = ReplaySettings(
+            window_s=args.window,
+            runner=args.runner,
+            workers=args.workers,
+            progress=not args.quiet,
+            spill_buckets=args.spill_buckets,
+            spill_dir=None if args.spill_dir is None else str(args.spill_dir),
+        )
+        return _replay(zones, args.input, outputs, settings, args)
     except OSError as exc:
         print(f"pilotzone run: {exc}", file=sys.stderr)
         return 2
@@ -322,7 +215,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from pilotzone.pipelines.cli.simulate import print_progress
     from pilotzone.pipelines.simulator import SimulationOptions, simulate
 
-    _configure_logging(args.quiet, args.log_format)
+    configure_logging(args.quiet, args.log_format)
     config = SHIPPED_CONFIGS / f"{args.zone}.yaml"
     if not config.exists():
         print(
@@ -341,48 +234,18 @@ def demo_command(args: argparse.Namespace) -> int:
             telemetry,
             progress=None if args.quiet else print_progress,
         )
-    replay_args = argparse.Namespace(
-        zones=[config],
-        repair_geometry=False,
-        window=60,
-        allowed_lateness=30.0,
-        runner="direct",
-        workers=1,
-        quiet=args.quiet,
-        **{
-            name: value
-            for name, value in vars(args).items()
-            if name.startswith(("metrics_", "pushgateway", "pipeline_"))
-        },
+    from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings
+
+    zones = _load_zones([config])
+    if zones is None:
+        return 2
+    operation = argparse.Namespace(**vars(args))
+    if operation.metrics_file is None:
+        operation.metrics_file = out / "metrics.txt"
+    outputs = ReplayOutputs(
+        incidents_jsonl=out / "incidents.jsonl",
+        dead_letter_jsonl=out / "dead-letters.jsonl",
+        summaries_jsonl=out / "summaries.jsonl",
     )
-    if replay_args.metrics_file is None:
-        replay_args.metrics_file = out / "metrics.txt"
-    return _replay(replay_args, str(telemetry / "telemetry" / "**" / "*.avro"), out / "incidents.jsonl", out)
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: what log collectors (Loki, Cloud Logging, Elastic) index as is."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def _configure_logging(quiet: bool, log_format: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonLogFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
-    # Beam logs every bundle at INFO; keep the operator's terminal for our progress lines.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    settings = ReplaySettings(runner="direct", workers=1, progress=not args.quiet)
+    return _replay(zones, str(telemetry / "telemetry" / "**" / "*.avro"), outputs, settings, operation)

@@ -15,17 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pilotzone.pipelines.cli.run import (
-    _add_operation_arguments,
-    _configure_logging,
-    environment_defaults,
-    start_exporter,
-)
+from pilotzone.pipelines.cli.environment import environment_defaults
+from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
+from pilotzone.pipelines.jobs.runners import RUNNERS, STREAM_RUNNERS
 from pilotzone.zones.loader import ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.stream")
-
-RUNNERS = {"direct": "FnApiRunner", "flink": "FlinkRunner", "dataflow": "DataflowRunner"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -78,7 +73,7 @@ def add_parser(subparsers: Any) -> None:
     stream.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
     stream.add_argument("--allowed-lateness", type=float, default=30.0, metavar="SECONDS", help="(30)")
     stream.add_argument(
-        "--runner", default="direct", choices=sorted(RUNNERS), help="execution engine (direct)"
+        "--runner", default="direct", choices=sorted(STREAM_RUNNERS), help="execution engine (direct)"
     )
     stream.add_argument("--flink-master", metavar="HOST:PORT", help="Flink JobManager REST address")
     stream.add_argument(
@@ -90,7 +85,7 @@ def add_parser(subparsers: Any) -> None:
     )
     stream.add_argument("--quiet", action="store_true", help="warnings only")
     stream.add_argument("beam_options", nargs=argparse.REMAINDER, help="-- then extra Beam pipeline options")
-    _add_operation_arguments(stream, port=None, linger_s=0.0)
+    add_operation_arguments(stream, port=None, linger_s=0.0)
     environment_defaults(stream)
     stream.set_defaults(func=stream_command, pipeline_name="stream")
 
@@ -117,10 +112,10 @@ def stream_command(args: argparse.Namespace) -> int:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pilotzone.pipelines.jobs.replay import ReplaySettings
     from pilotzone.pipelines.jobs.stream import ReadPayloads, SourceOptions, StreamSinks, build_stream
+    from pilotzone.pipelines.transforms.streaming import StreamSettings
 
-    _configure_logging(args.quiet, args.log_format)
+    configure_logging(args.quiet, args.log_format)
     try:
         zones = load_zones(args.zones)
     except ZoneConfigError as exc:
@@ -162,7 +157,7 @@ def stream_command(args: argparse.Namespace) -> int:
     if problems:
         print("pilotzone stream: " + "; ".join(problems), file=sys.stderr)
         return 2
-    settings = ReplaySettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness, progress=False)
+    settings = StreamSettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness)
     exporter = start_exporter(zones, args)
     if exporter is None:
         return 2

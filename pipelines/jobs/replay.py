@@ -14,7 +14,7 @@ import math
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +22,24 @@ import apache_beam as beam
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.transforms.trigger import AccumulationMode, AfterWatermark
-from apache_beam.transforms.window import GlobalWindows
 
 from pilotzone.pipelines.jobs.report import summary_to_json
+from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS, RUNNERS
+from pilotzone.pipelines.transforms.aggregate import FinalIncidentStates
 from pilotzone.pipelines.transforms.compliance import (
-    CORRECTIONS,
-    SUMMARIES,
-    AssignZones,
-    ConfirmGaps,
-    EvaluateRules,
-    FinalIncidentStates,
-    GroupByVehicle,
-    SummarizeWindows,
-    event_time_horizon,
+    ComplianceResults,
+    InMemoryReplaySettings,
+    ReplayInMemory,
+    ReplaySpilled,
+    SpilledReplaySettings,
 )
-from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry, ReadTelemetry
-from pilotzone.pipelines.transforms.spill import (
-    EvaluateSpilledBuckets,
-    SpillByVehicle,
-    SpillPlan,
-    chunk_time_horizon,
-)
+from pilotzone.pipelines.transforms.decode import ReadTelemetry
+from pilotzone.pipelines.transforms.spill import SpillPlan
 from pilotzone.schemas.contract import incident_schema
 from pilotzone.zones.evaluate import IncidentRecord
 from pilotzone.zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.replay")
-
-RUNNERS = {"direct": "FnApiRunner", "direct-multiprocess": "FnApiRunner"}
-"""Runner names accepted by ``--runner``, mapped to Beam's; distributed runners come in deploy/."""
 
 
 @dataclass(frozen=True)
@@ -64,16 +52,18 @@ class ReplayOutputs:
     summaries_jsonl: Path | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReplaySettings:
-    """How the pipeline evaluates: windows, lateness and the engine to run on."""
+    """How a replay evaluates (summary window), groups (in memory or spilled) and runs.
+
+    A replay judges no lateness: its input is whole before evaluation starts.
+    """
 
     window_s: int = 60
-    allowed_lateness_s: float = 30.0
     runner: str = "direct"
     workers: int = 1
     progress: bool = True
-    extra_options: list[str] = field(default_factory=list)
+    extra_options: tuple[str, ...] = ()
     spill_buckets: int | None = None
     """Group by vehicle on disk in this many buckets (see ``pilotzone.pipelines.transforms.spill``); ``None``
     decides from the input's size (one bucket per ``SPILL_BUCKET_INPUT_BYTES``), and 0 or 1
@@ -141,7 +131,7 @@ def dead_letter_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["source"], row["offset"], row["record"] if row["record"] is not None else -1, row["reason"])
 
 
-class _Progress(beam.DoFn):
+class LogProgressFn(beam.DoFn):
     """Logs files and bytes read every few seconds, so a long replay shows it is alive."""
 
     def __init__(self, every_s: float = 5.0) -> None:
@@ -167,84 +157,6 @@ class _Progress(beam.DoFn):
         yield element
 
 
-@dataclass(frozen=True)
-class ComplianceResults:
-    """The pipeline's results before any sink: incident lifecycle records, merged window
-    summaries and all dead letters (decode, contract, late, duplicate, unplaced)."""
-
-    incidents: beam.PCollection
-    summaries: beam.PCollection
-    dead_letters: beam.PCollection
-
-
-def evaluate_payloads(
-    payloads: beam.PCollection,
-    zones: Sequence[Zone],
-    settings: ReplaySettings,
-    *,
-    streaming: bool = False,
-    bounded: bool = True,
-    spill: SpillPlan | None = None,
-) -> ComplianceResults:
-    """Decode → assign zones → evaluate rules → summarise, for (path, bytes) payloads.
-
-    ``streaming`` selects the stateful, watermark-driven evaluation; ``bounded`` says the
-    input ends (a replay, or a test stream), so gaps opened only by its end are dropped.
-    """
-    decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
-    if spill is not None and not streaming:
-        evaluated = (
-            decoded.chunks
-            | "SpillByVehicle" >> SpillByVehicle(spill)
-            | "EvaluateRules" >> EvaluateSpilledBuckets(zones, settings.window_s)
-        )
-        horizon = decoded.chunks
-    else:
-        if streaming:
-            zoned = decoded.chunks | "AssignZones" >> AssignZones(zones)
-        else:
-            # Whole series per vehicle first: fewer, larger geometry calls (see GroupByVehicle).
-            zoned = (
-                decoded.chunks | "GroupByVehicle" >> GroupByVehicle() | "AssignZones" >> AssignZones(zones)
-            )
-        evaluated = zoned | "EvaluateRules" >> EvaluateRules(
-            zones,
-            streaming=streaming,
-            window_s=settings.window_s,
-            allowed_lateness_s=settings.allowed_lateness_s,
-            grouped=not streaming,
-        )
-        horizon = zoned
-    incidents, partials, horizon_source = evaluated.incidents, evaluated[SUMMARIES], horizon
-    dead_letters = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
-    if streaming:
-        # The aggregations below (summaries, final incident states, the horizon) are taken over
-        # the whole input: in a stream they fire once the watermark passes its end.
-        incidents, partials, horizon_source, dead_letters = (
-            pcoll
-            | f"WholeInput{name}"
-            >> beam.WindowInto(
-                GlobalWindows(), trigger=AfterWatermark(), accumulation_mode=AccumulationMode.DISCARDING
-            )
-            for name, pcoll in (
-                ("Incidents", incidents),
-                ("Summaries", partials),
-                ("Samples", horizon_source),
-                ("DeadLetters", dead_letters),
-            )
-        )
-    if bounded:
-        confirmed = incidents | "ConfirmGaps" >> ConfirmGaps(
-            zones,
-            (chunk_time_horizon if spill is not None else event_time_horizon)(horizon_source),
-            settings.window_s,
-        )
-        incidents = confirmed.incidents
-        partials = (partials, confirmed[CORRECTIONS]) | "WithCorrections" >> beam.Flatten()
-    summaries = partials | "SummarizeWindows" >> SummarizeWindows()
-    return ComplianceResults(incidents, summaries, dead_letters)
-
-
 def build_pipeline(
     pipeline: beam.Pipeline,
     zones: Sequence[Zone],
@@ -257,8 +169,13 @@ def build_pipeline(
     """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write."""
     payloads = pipeline | "ReadTelemetry" >> ReadTelemetry(input_pattern)
     if settings.progress:
-        payloads = payloads | "Progress" >> beam.ParDo(_Progress())
-    results = evaluate_payloads(payloads, zones, settings, spill=spill)
+        payloads = payloads | "Progress" >> beam.ParDo(LogProgressFn())
+    mode = (
+        ReplayInMemory(zones, InMemoryReplaySettings(settings.window_s))
+        if spill is None
+        else ReplaySpilled(zones, SpilledReplaySettings(spill, settings.window_s))
+    )
+    results = payloads | "Evaluate" >> mode
     write_outputs(results, outputs, settings.window_s)
 
 
@@ -294,12 +211,12 @@ def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: 
 
 def pipeline_options(settings: ReplaySettings) -> PipelineOptions:
     """Beam options for the named runner; multi-process mode for ``direct-multiprocess``."""
-    if settings.runner not in RUNNERS:
-        raise ValueError(f"unknown runner {settings.runner!r}: choose one of {', '.join(RUNNERS)}")
+    if settings.runner not in REPLAY_RUNNERS:
+        raise ValueError(f"unknown runner {settings.runner!r}: choose one of {', '.join(REPLAY_RUNNERS)}")
     args = [f"--runner={RUNNERS[settings.runner]}"]
     if settings.runner == "direct-multiprocess":
         args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={settings.workers}"]
-    return PipelineOptions(args + settings.extra_options)
+    return PipelineOptions(args + list(settings.extra_options))
 
 
 def run_replay(

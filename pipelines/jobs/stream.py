@@ -41,14 +41,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.io import fileio
-from apache_beam.transforms import trigger
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import FixedWindows, GlobalWindow, GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from pilotzone.pipelines.jobs.replay import (
-    ReplaySettings,
     dead_letter_sort_key,
     incident_sort_key,
     sorted_jsonl,
@@ -63,14 +61,9 @@ from pilotzone.pipelines.metrics.export import (
     push,
     registry_of,
 )
-from pilotzone.pipelines.transforms.compliance import (
-    SUMMARIES,
-    AssignZones,
-    EvaluateRules,
-    merge_all,
-    summary_key,
-)
-from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
+from pilotzone.pipelines.transforms.aggregate import MergeSummariesContinuously
+from pilotzone.pipelines.transforms.compliance import EvaluateStream
+from pilotzone.pipelines.transforms.streaming import StreamSettings
 from pilotzone.zones.evaluate import STATUSES, IncidentRecord
 from pilotzone.zones.loader import Zone
 
@@ -250,21 +243,13 @@ def build_stream(
     pipeline: beam.Pipeline,
     source: beam.PTransform,
     zones: Sequence[Zone],
-    settings: ReplaySettings,
+    settings: StreamSettings,
     sinks: StreamSinks,
 ) -> None:
-    """Wire the unbounded pipeline: source, the replay's transforms, streaming sinks."""
+    """Wire the unbounded pipeline: source, ``EvaluateStream``, streaming sinks."""
     payloads = pipeline | "ReadPayloads" >> source
-    decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
-    zoned = decoded.chunks | "AssignZones" >> AssignZones(zones)
-    evaluated = zoned | "EvaluateRules" >> EvaluateRules(
-        zones,
-        streaming=True,
-        window_s=settings.window_s,
-        allowed_lateness_s=settings.allowed_lateness_s,
-        bounded=False,
-    )
-    dead = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
+    evaluated = payloads | "Evaluate" >> EvaluateStream(zones, settings)
+    dead = evaluated.dead_letters
     lifecycle = evaluated.incidents | "LifecycleJson" >> beam.Map(lifecycle_json)
     _ = lifecycle | "WriteIncidents" >> WriteMinuteFiles(
         sinks.incidents_dir.rstrip("/") + "/incidents", "incidents", lifecycle_sort_key, "start_time"
@@ -272,7 +257,7 @@ def build_stream(
     _ = dead | "WriteDeadLetters" >> WriteMinuteFiles(
         sinks.incidents_dir.rstrip("/") + "/dead-letters", "dead-letters", dead_letter_sort_key, "event_time"
     )
-    summaries = evaluated[SUMMARIES] | "MergeSummaries" >> MergeSummariesContinuously()
+    summaries = evaluated.summaries | "MergeSummaries" >> MergeSummariesContinuously()
     summary_rows = summaries | "SummaryJson" >> beam.Map(summary_to_json, window_s=settings.window_s)
     _ = summary_rows | "WriteSummaries" >> WriteMinuteFiles(
         sinks.incidents_dir.rstrip("/") + "/summaries", "summaries", summary_sort_key, "window_start"
@@ -302,29 +287,6 @@ def build_stream(
             | "OneCollector" >> beam.WindowInto(GlobalWindows())
             | "ToCollector" >> beam.Map(lambda update: ("pilotzone", update))
             | "PushMetrics" >> beam.ParDo(_PushMetricsFn(zones, sinks))
-        )
-
-
-class MergeSummariesContinuously(beam.PTransform):
-    """Partials → the running total of each (zone, operator, class, window), on every partial.
-
-    Global windows with a per-element trigger, accumulating: a partial that arrives late (a
-    vehicle's upload after a long outage) still lands in its window's total instead of being
-    dropped, and each emission supersedes the previous one for that key.
-    """
-
-    def expand(self, partials: beam.PCollection) -> beam.PCollection:
-        return (
-            partials
-            | "Continuously"
-            >> beam.WindowInto(
-                GlobalWindows(),
-                trigger=trigger.Repeatedly(trigger.AfterCount(1)),
-                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
-            )
-            | "ByKey" >> beam.Map(lambda s: (summary_key(s), s))
-            | "Merge" >> beam.CombinePerKey(merge_all)
-            | "Values" >> beam.Values()
         )
 
 

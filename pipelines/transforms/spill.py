@@ -36,8 +36,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
-from pilotzone.pipelines.transforms.compliance import SUMMARIES, _EvaluateSeriesFn, batch_in_time_order
-from pilotzone.pipelines.transforms.decode import DEAD_LETTER
+from pilotzone.pipelines.transforms.emit import with_evaluation_outputs
+from pilotzone.pipelines.transforms.series import batch_in_time_order, evaluate_series
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones.evaluate import assign_zones
 from pilotzone.zones.loader import Zone
@@ -62,7 +62,7 @@ def vehicle_bucket(vehicle: str, buckets: int) -> int:
     return zlib.crc32(vehicle.encode("utf-8")) % buckets
 
 
-class _SpillFn(beam.DoFn):
+class SpillFn(beam.DoFn):
     """Append chunks to per-bucket files; at the end of a bundle, name the files written."""
 
     def __init__(self, plan: SpillPlan) -> None:
@@ -124,6 +124,7 @@ def read_spill_file(path: str) -> Iterator[tuple[str, TelemetryBatch]]:
         position += batch_length
 
 
+@beam.typehints.with_input_types(tuple[str, TelemetryBatch])
 class SpillByVehicle(beam.PTransform):
     """(vehicle, TelemetryBatch) chunks → (bucket, [spill files]) once all chunks are written."""
 
@@ -132,13 +133,17 @@ class SpillByVehicle(beam.PTransform):
         self.plan = plan
 
     def expand(self, chunks: beam.PCollection) -> beam.PCollection:
-        return chunks | "Spill" >> beam.ParDo(_SpillFn(self.plan)) | "FilesByBucket" >> beam.GroupByKey()
+        return chunks | "Spill" >> beam.ParDo(SpillFn(self.plan)) | "FilesByBucket" >> beam.GroupByKey()
 
 
-class _EvaluateBucketFn(_EvaluateSeriesFn):
+class EvaluateBucketFn(beam.DoFn):
     """Evaluate every vehicle of one bucket, each as one whole time-ordered series."""
 
-    def process(self, element: tuple[str, Any]) -> Iterator[Any]:
+    def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
+        self.zones = list(zones)
+        self.window_s = window_s
+
+    def process(self, element: tuple[int, Iterable[str]]) -> Iterator[Any]:
         _, paths = element
         chunks: dict[str, list[TelemetryBatch]] = {}
         # Files in name order, chunks in file order: a vehicle's chunks keep the order in
@@ -148,12 +153,12 @@ class _EvaluateBucketFn(_EvaluateSeriesFn):
                 chunks.setdefault(vehicle, []).append(batch)
         for vehicle in sorted(chunks):
             series = batch_in_time_order(chunks.pop(vehicle))
-            yield from super().process((vehicle, assign_zones(self.zones, series)))
+            yield from evaluate_series(self.zones, vehicle, assign_zones(self.zones, series), self.window_s)
 
 
 class EvaluateSpilledBuckets(beam.PTransform):
     """(bucket, [spill files]) → incidents, plus ``summaries`` and ``dead_letter`` outputs,
-    the same as ``GroupByVehicle | AssignZones | EvaluateRules(grouped=True)``."""
+    the same as ``GroupByVehicle | AssignZones | EvaluateSeries``."""
 
     def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
         super().__init__()
@@ -161,22 +166,9 @@ class EvaluateSpilledBuckets(beam.PTransform):
         self.window_s = window_s
 
     def expand(self, buckets: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return buckets | "EvaluateBuckets" >> beam.ParDo(
-            _EvaluateBucketFn(self.zones, self.window_s, ordered=True)
-        ).with_outputs(SUMMARIES, DEAD_LETTER, main="incidents")
-
-
-def chunk_time_horizon(chunks: beam.PCollection) -> beam.PCollection:
-    """The latest event time among (vehicle, TelemetryBatch) chunks (a singleton), for ``ConfirmGaps``."""
-    return (
-        chunks
-        | "LatestSample" >> beam.MapTuple(lambda _, batch: _latest(batch))
-        | "Horizon" >> beam.CombineGlobally(max).without_defaults()
-    )
-
-
-def _latest(batch: TelemetryBatch) -> int:
-    return int(batch.time_ms.max()) if len(batch) else -(2**62)
+        return buckets | "EvaluateBuckets" >> with_evaluation_outputs(
+            beam.ParDo(EvaluateBucketFn(self.zones, self.window_s))
+        )
 
 
 def spill_files(directory: str) -> Iterable[Path]:

@@ -12,8 +12,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.utils.timestamp import Duration
 
-from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, evaluate_payloads, write_outputs
-from pilotzone.pipelines.transforms.compliance import END_OF_INPUT
+from pilotzone.pipelines.jobs.replay import ReplayOutputs, write_outputs
+from pilotzone.pipelines.transforms.compliance import ReplayAsStream
+from pilotzone.pipelines.transforms.emit import END_OF_INPUT
+from pilotzone.pipelines.transforms.streaming import StreamSettings
 from pilotzone.zones.loader import Zone
 
 
@@ -64,7 +66,7 @@ def run_stream(
     # as a draining production runner (which does hold watermarks) does by itself.
     stream = stream.advance_watermark_to(END_OF_INPUT + Duration(seconds=1))
     stream = stream.advance_watermark_to_infinity()
-    settings = ReplaySettings(progress=False, allowed_lateness_s=lateness_s)
+    settings = StreamSettings(allowed_lateness_s=lateness_s)
     with TestPipeline(runner="BundleBasedDirectRunner", options=options) as pipeline:
-        results = evaluate_payloads(pipeline | stream, zones, settings, streaming=True)
+        results = pipeline | stream | ReplayAsStream(zones, settings)
         write_outputs(results, outputs_in(out), settings.window_s)

@@ -24,7 +24,7 @@ from tests.factories import INCIDENT_LOG_KEYS, container_bytes
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 
-SETTINGS = ReplaySettings(progress=False, allowed_lateness_s=3600)
+SETTINGS = ReplaySettings(progress=False)
 
 
 @pytest.fixture(scope="module")

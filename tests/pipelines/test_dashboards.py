@@ -20,16 +20,9 @@ import yaml
 from grafana_foundation_sdk.models import units
 
 from pilotzone.pipelines.cli import main
-from pilotzone.pipelines.dashboards import (
-    DASHBOARD_UIDS,
-    ZONE_UID,
-    all_dashboards,
-    concrete_queries,
-    panel_queries,
-    render,
-    substitute,
-)
+from pilotzone.pipelines.dashboards import DASHBOARD_UIDS, ZONE_UID, all_dashboards, render
 from pilotzone.pipelines.metrics.catalog import BY_NAME, CATALOG
+from tests.dashboard_queries import concrete_queries, panel_queries, substitute
 from tests.promql import HISTOGRAM_SERIES, assert_reported, catalog_labels, is_counter, read
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -87,7 +87,7 @@ def test_spilled_replay_writes_the_same_bytes_and_counts(
 
 
 def test_spill_files_hold_each_chunk_as_written() -> None:
-    from pilotzone.pipelines.transforms.spill import SpillPlan, _SpillFn
+    from pilotzone.pipelines.transforms.spill import SpillFn, SpillPlan
 
     chunks = [
         ("veh-a", TelemetryBatch.from_records(track(3, vehicle_id="veh-a"))),
@@ -95,7 +95,7 @@ def test_spill_files_hold_each_chunk_as_written() -> None:
         ("veh-a", TelemetryBatch.from_records(track(4, vehicle_id="veh-a"))),
     ]
     with tempfile.TemporaryDirectory() as directory:
-        spill = _SpillFn(SpillPlan(directory, buckets=1))
+        spill = SpillFn(SpillPlan(directory, buckets=1))
         spill.start_bundle()
         for chunk in chunks:
             spill.process(chunk)

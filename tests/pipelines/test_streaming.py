@@ -88,7 +88,7 @@ def replay_of(files: list[Upload], folder: Path, zones: list[Zone]) -> Path:
         zones,
         str(folder / "in" / "*.avro"),
         outputs_in(folder / "out"),
-        ReplaySettings(progress=False, allowed_lateness_s=LATENESS_S),
+        ReplaySettings(progress=False),
     )
     return folder / "out"
 

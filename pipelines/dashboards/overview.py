@@ -1,0 +1,218 @@
+"""The regulator overview: every pilot zone side by side."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dashboard_builders
+
+from pilotzone.pipelines.dashboards.panels import (
+    absolute_thresholds,
+    base_dashboard,
+    dashed_permits,
+    incident_count_stat,
+    row_panel,
+    stat_panel,
+    table_panel,
+    timeseries_panel,
+)
+from pilotzone.pipelines.dashboards.queries import Query, compliance_ratio, per_1000_autonomous_km
+
+OVERVIEW_UID = "pilotzone-overview"
+
+
+def overview() -> dashboard_builders.Dashboard:
+    """Regulator overview: every pilot zone side by side, one figure per question a regulator asks."""
+    board = base_dashboard(
+        OVERVIEW_UID,
+        "Pilot zones: regulator overview",
+        "Every pilot zone side by side: fleet size against the permit, compliance, incidents, "
+        "safety figures per 1,000 autonomous km and the zone-config version behind every figure.",
+        time_from="now-24h",
+        refresh="1m",
+    )
+    active = "sum by (pilot_zone) (pilotzone_active_vehicles)"
+    zone_cap = "max by (pilot_zone) (pilotzone_zone_permitted_vehicles)"
+    board = (
+        board.with_row(row_panel(100, "Fleet against permits"))
+        .with_panel(
+            dashed_permits(
+                timeseries_panel(
+                    1,
+                    "Active vehicles vs permitted, per pilot zone",
+                    "Vehicles that sent telemetry in each zone's latest summary window, next to the number "
+                    "all operators together may run at once under the zone permit. A zone without a zone-wide "
+                    "cap has no 'permitted' line.",
+                    "short",
+                    [Query(active, "{{pilot_zone}} active"), Query(zone_cap, "{{pilot_zone}} permitted")],
+                    span=16,
+                )
+            )
+        )
+        .with_panel(
+            stat_panel(
+                2,
+                "Permit use now",
+                "Active vehicles as a share of the zone-wide permit. Orange from 90 %, red at 100 % or "
+                "more: the zone runs at or above the number of vehicles its permit allows.",
+                "percentunit",
+                [Query(f"{active} / {zone_cap}", "{{pilot_zone}}")],
+                span=8,
+                height=8,
+                thresholds=absolute_thresholds((None, "green"), (0.9, "orange"), (1.0, "red")),
+            )
+        )
+        .with_row(row_panel(101, "Compliance and incidents"))
+        .with_panel(
+            stat_panel(
+                3,
+                "Compliance ratio in the selected range",
+                "1 − (time in violation of any rule ÷ vehicle operating time) per zone over the selected "
+                "range. Time in violation of two rules at once counts twice, so this is a lower bound. "
+                "Red below 95 %, orange below 99 %.",
+                "percentunit",
+                [Query(compliance_ratio("pilot_zone", "", "$__range"), "{{pilot_zone}}")],
+                span=8,
+                thresholds=absolute_thresholds((None, "red"), (0.95, "orange"), (0.99, "green")),
+                decimals=2,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                4,
+                "Compliance ratio over time",
+                "The compliance ratio per zone over a sliding window: a dip shows when vehicles spent "
+                "time in violation; the zone-detail dashboard shows which rule.",
+                "percentunit",
+                [Query(compliance_ratio("pilot_zone", "", "$__rate_interval"), "{{pilot_zone}}")],
+                span=16,
+                height=6,
+                max_value=1,
+            )
+        )
+        .with_panel(
+            incident_count_stat(
+                5,
+                "Incidents opened in the selected range, by severity",
+                "Incidents the monitor opened per zone and severity in the selected range (every rule, "
+                "every operator). The zone-detail dashboard breaks them down by rule.",
+                "increase(pilotzone_incidents_total[$__range])",
+            )
+        )
+        .with_panel(
+            incident_count_stat(
+                6,
+                "Open incidents now",
+                "Incidents without an end time when the monitor last published its figures, per zone and "
+                "severity.",
+                "pilotzone_open_incidents",
+                thresholds=absolute_thresholds((None, "green"), (1, "orange")),
+            )
+        )
+        .with_panel(
+            incident_count_stat(
+                7,
+                "Regulator reports due",
+                "Incidents whose report to the regulator is still due (deadline ahead), per zone and severity.",
+                "pilotzone_reports_due",
+                thresholds=absolute_thresholds((None, "green"), (1, "orange")),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                8,
+                "Next report deadline",
+                "The earliest regulator report deadline still ahead in each zone (Korean time).",
+                "dateTimeAsIso",
+                [
+                    Query(
+                        "min by (pilot_zone) (pilotzone_report_deadline_timestamp_seconds) * 1000",
+                        "{{pilot_zone}}",
+                    )
+                ],
+                no_value="none ahead",
+            )
+        )
+        .with_row(row_panel(102, "Safety per 1,000 autonomous km"))
+        .with_panel(
+            stat_panel(
+                9,
+                "Disengagements per 1,000 autonomous km",
+                "Disengagements reported in the selected range divided by the distance driven in "
+                "AUTONOMOUS mode, per zone. Zones without autonomous distance in the range show nothing.",
+                "short",
+                [
+                    Query(
+                        per_1000_autonomous_km("pilotzone_disengagements_total", "pilot_zone", ""),
+                        "{{pilot_zone}}",
+                    )
+                ],
+                span=12,
+                decimals=2,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                10,
+                "Remote takeovers per 1,000 autonomous km",
+                "Remote takeovers reported in the selected range divided by the distance driven in "
+                "AUTONOMOUS mode, per zone.",
+                "short",
+                [
+                    Query(
+                        per_1000_autonomous_km("pilotzone_remote_takeovers_total", "pilot_zone", ""),
+                        "{{pilot_zone}}",
+                    )
+                ],
+                span=12,
+                decimals=2,
+            )
+        )
+        .with_row(row_panel(103, "Configuration and freshness"))
+        .with_panel(
+            table_panel(
+                11,
+                "Zone-config versions behind the figures",
+                "Every zone-config version (content hash) that produced figures in the selected range, "
+                "with the first and last time it was reported within the range: an incident is judged "
+                "by the version in force at its time.",
+                "dateTimeAsIso",
+                [
+                    Query(
+                        "min by (pilot_zone, config_version) "
+                        "(min_over_time(timestamp(pilotzone_zone_config_info)[$__range:$__interval])) * 1000"
+                    ),
+                    Query(
+                        "max by (pilot_zone, config_version) "
+                        "(max_over_time(timestamp(pilotzone_zone_config_info)[$__range:$__interval])) * 1000"
+                    ),
+                ],
+                columns={
+                    "pilot_zone": "Pilot zone",
+                    "config_version": "Config version",
+                    "Value #A": "First reported",
+                    "Value #B": "Last reported",
+                },
+                span=16,
+                sort_by="Value #B",
+            )
+        )
+        .with_panel(
+            stat_panel(
+                12,
+                "Latest telemetry age",
+                "Time since the end of the latest summary window with any telemetry, per zone: every "
+                "figure above is only as recent as this. Orange after 15 minutes, red after an hour.",
+                "s",
+                [
+                    Query(
+                        "time() - max by (pilot_zone) (pilotzone_latest_telemetry_timestamp_seconds)",
+                        "{{pilot_zone}}",
+                    )
+                ],
+                span=8,
+                height=8,
+                thresholds=absolute_thresholds((None, "green"), (900, "orange"), (3600, "red")),
+                decimals=0,
+            )
+        )
+    )
+    return board

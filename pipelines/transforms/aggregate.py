@@ -1,0 +1,89 @@
+"""Merging what many vehicles emit: window summaries by key, incidents by id.
+
+Summary partials are merged by ``WindowSummary.key`` (pilot zone, operator, vehicle class,
+window start) with the summaries' own associative ``merge``, so any grouping of partials gives
+the same totals; incident lifecycle records reduce to each incident's latest state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import apache_beam as beam
+from apache_beam.transforms import trigger
+from apache_beam.transforms.window import GlobalWindows
+
+from pilotzone.zones.evaluate import STATUSES, IncidentRecord, WindowSummary
+
+
+def merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
+    """The sum of partials of one key."""
+    merged: WindowSummary | None = None
+    for summary in summaries:
+        merged = summary if merged is None else merged.merge(summary)
+    assert merged is not None, "CombinePerKey never merges an empty group"
+    return merged
+
+
+@beam.typehints.with_input_types(WindowSummary)
+@beam.typehints.with_output_types(WindowSummary)
+class SummarizeWindows(beam.PTransform):
+    """Partial window summaries of many vehicles → one summary per zone, operator, class and window."""
+
+    def expand(self, partials: beam.PCollection) -> beam.PCollection:
+        return (
+            partials
+            | "KeyByWindow" >> beam.Map(lambda s: (s.key, s))
+            | "Merge" >> beam.CombinePerKey(merge_all)
+            | "Values" >> beam.Values()
+        )
+
+
+@beam.typehints.with_input_types(WindowSummary)
+@beam.typehints.with_output_types(WindowSummary)
+class MergeSummariesContinuously(beam.PTransform):
+    """Partials → the running total of each (zone, operator, class, window), on every partial.
+
+    Global windows with a per-element trigger, accumulating: a partial that arrives late (a
+    vehicle's upload after a long outage) still lands in its window's total instead of being
+    dropped, and each emission supersedes the previous one for that key.
+    """
+
+    def expand(self, partials: beam.PCollection) -> beam.PCollection:
+        return (
+            partials
+            | "Continuously"
+            >> beam.WindowInto(
+                GlobalWindows(),
+                trigger=trigger.Repeatedly(trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+            )
+            | "ByKey" >> beam.Map(lambda s: (s.key, s))
+            | "Merge" >> beam.CombinePerKey(merge_all)
+            | "Values" >> beam.Values()
+        )
+
+
+_STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
+
+
+def latest_state(records: Iterable[IncidentRecord]) -> IncidentRecord:
+    """CLOSED beats UPDATED beats OPENED; among updates the one with the highest peak."""
+    return max(
+        records,
+        key=lambda r: (_STATUS_RANK[r.status], r.end_ms or 0, r.peak_value or 0.0, r.explanation),
+    )
+
+
+@beam.typehints.with_input_types(IncidentRecord)
+@beam.typehints.with_output_types(IncidentRecord)
+class FinalIncidentStates(beam.PTransform):
+    """Lifecycle records → the last state of each incident (what the incident log lists)."""
+
+    def expand(self, incidents: beam.PCollection) -> beam.PCollection:
+        return (
+            incidents
+            | "ById" >> beam.Map(lambda i: (i.incident_id, i))
+            | "Latest" >> beam.CombinePerKey(latest_state)
+            | "Values" >> beam.Values()
+        )
