@@ -1,11 +1,15 @@
 """What a pilot zone is and what its rules mean, in pure Python (no Apache Beam).
 
 - ``zones.model``: the zone config YAML schema as pydantic models;
+- ``zones.kinds``: one module per rule kind (its model, condition, peak, grace, phrases),
+  found through the ``KINDS`` registry;
 - ``zones.loader``: YAML to a validated ``Zone`` with resolved, checked geometry, reporting
   every problem of every file at once (``ZoneConfigError``);
 - ``zones.rules``: which rule of each kind is in force at a place and time (inner areas
   override outer ones) and why;
 - ``zones.index``: vectorised boundary and area lookups for batches of samples;
+- ``zones.evaluate``: rule evaluation on numpy columns, samples in, incidents and window
+  summaries out;
 - ``pilotzone.geo``: small-distance geodesy on lon/lat arrays.
 
 Shipped zone configs live in ``zones/configs`` (``SHIPPED_CONFIGS``), their geometry in

@@ -36,22 +36,8 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from pilotzone import geo
-from pilotzone.zones.model import (
-    RULE_KINDS,
-    AreaKind,
-    DrivingModeRule,
-    DwellRule,
-    GeometrySource,
-    LeaveBoundaryRule,
-    OperatingHoursRule,
-    PermitRule,
-    RestrictedAreaRule,
-    Rule,
-    SpeedLimitRule,
-    TelemetryGapRule,
-    VehicleEventRule,
-    ZoneConfig,
-)
+from pilotzone.zones.kinds import RULE_MODELS
+from pilotzone.zones.model import RULE_KINDS, AreaKind, GeometrySource, Rule, ZoneConfig
 from pilotzone.zones.rules import precedence_ties
 
 T = TypeVar("T")
@@ -82,17 +68,6 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 # Tags pydantic inserts into an error location for union members; they are not YAML keys.
 _UNION_TAGS = frozenset({*RULE_KINDS, "GeometrySource", "dict[str,any]"})
-_RULE_MODELS: dict[str, type[BaseModel]] = {
-    "speed_limit": SpeedLimitRule,
-    "leave_boundary": LeaveBoundaryRule,
-    "restricted_area": RestrictedAreaRule,
-    "operating_hours": OperatingHoursRule,
-    "telemetry_gap": TelemetryGapRule,
-    "driving_mode": DrivingModeRule,
-    "dwell": DwellRule,
-    "permit": PermitRule,
-    "vehicle_event": VehicleEventRule,
-}
 _REPAIR_HINT = (
     "fix the polygon in the source data, or load with --repair-geometry (repair_geometry=True) "
     "to repair it with shapely.make_valid and review the result"
@@ -835,7 +810,7 @@ def _model_at(path: Sequence[str | int], raw: Any) -> type[BaseModel] | None:
         # The rules list: each item's model is chosen by its kind.
         item = _get(raw, path[: depth + 2]) if depth + 1 < len(path) else None
         kind = item.get("kind") if isinstance(item, dict) else None
-        model = _RULE_MODELS.get(kind) if isinstance(kind, str) else None
+        model = RULE_MODELS.get(kind) if isinstance(kind, str) else None
     return model
 
 

@@ -30,45 +30,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from pilotzone.zones.index import area_index
-from pilotzone.zones.model import (
-    RULE_KINDS,
-    WEEKDAYS,
-    AreaKind,
-    DrivingModeRule,
-    DwellRule,
-    EventKind,
-    Initiator,
-    LeaveBoundaryRule,
-    OperatingHoursRule,
-    PermitRule,
-    RestrictedAreaRule,
-    Rule,
-    SpeedLimitRule,
-    TelemetryGapRule,
-    TimeWindow,
-    VehicleClass,
-    VehicleEventRule,
-    Weekday,
-)
+from pilotzone.zones.kinds import INDEPENDENT_KINDS, KINDS, OVERRIDING_KINDS, RULE_KINDS, kind_of
+from pilotzone.zones.model import AreaKind, EventKind, Initiator, Rule, VehicleClass
+from pilotzone.zones.schedule import schedule_contains, week_minutes
 
 if TYPE_CHECKING:
     from pilotzone.zones.loader import Zone
-
-OVERRIDING_KINDS: tuple[str, ...] = (
-    "speed_limit",
-    "driving_mode",
-    "dwell",
-    "operating_hours",
-    "telemetry_gap",
-    "vehicle_event",
-)
-"""Kinds where one rule wins at a point and overrides the others (vehicle_event per event)."""
-
-INDEPENDENT_KINDS: tuple[str, ...] = ("restricted_area", "leave_boundary", "permit")
-"""Kinds where every applicable rule applies on its own."""
 
 _AREA_NOUNS: dict[AreaKind, str] = {
     AreaKind.DISTRICT: "district",
@@ -81,9 +50,6 @@ _AREA_NOUNS: dict[AreaKind, str] = {
     AreaKind.CONSTRUCTION: "construction site",
     AreaKind.OTHER: "area",
 }
-
-_MINUTES_PER_DAY = 24 * 60
-_MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -120,16 +86,6 @@ class _Placement:
         return (-self.priority, self.area is None, self.area_m2, self.rule.id)
 
 
-def schedule_contains(windows: Sequence[TimeWindow] | None, local_time: dt.datetime) -> bool:
-    """Whether a wall-clock time in the zone's timezone is in any of the windows.
-
-    ``None`` (no schedule) means always; an empty list means never.
-    """
-    if windows is None:
-        return True
-    return any(window.contains(local_time) for window in windows)
-
-
 def rule_applies_to(
     rule: Rule,
     vehicle_class: VehicleClass | str,
@@ -143,12 +99,7 @@ def rule_applies_to(
     applies = rule.applies
     if applies.vehicle_classes is not None and vehicle_class not in applies.vehicle_classes:
         return False
-    if (
-        initiator is not None
-        and isinstance(rule, VehicleEventRule)
-        and rule.initiated_by is not None
-        and initiator not in rule.initiated_by
-    ):
+    if initiator is not None and not kind_of(rule).covers_initiator(rule, initiator):
         return False
     return schedule_contains(applies.schedule, local_time)
 
@@ -177,12 +128,11 @@ def winning_rule(  # noqa: PLR0917 - the pipeline calls it positionally per grou
             f"{kind!r} rules do not override each other: use independent_rules() (override kinds: "
             f"{', '.join(OVERRIDING_KINDS)})"
         )
-    if kind == "vehicle_event" and event is None:
-        raise ValueError(
-            "winning_rule for vehicle_event needs the event kind (event=EventKind.COLLISION ...)"
-        )
+    needed = KINDS[kind].subject_needed
+    if needed is not None and event is None:
+        raise ValueError(f"winning_rule for {kind} needs {needed}")
     local = zone_local_time(zone, local_time)
-    candidates = _candidates(zone, kind, None if kind != "vehicle_event" else str(event), frozenset(area_ids))
+    candidates = _candidates(zone, kind, None if needed is None else str(event), frozenset(area_ids))
     applicable = [p for p in candidates if rule_applies_to(p.rule, vehicle_class, local, initiator)]
     if not applicable:
         return None
@@ -217,7 +167,7 @@ def independent_rules(
     for rule in sorted(zone.rules_of_kind(kind), key=lambda r: r.id):
         if not rule_applies_to(rule, vehicle_class, local):
             continue
-        if kind == "leave_boundary" and inside_boundary:
+        if KINDS[kind].only_outside_boundary and inside_boundary:
             continue
         in_scope, area = _innermost_scope(zone, rule, present)
         if not in_scope:
@@ -245,11 +195,9 @@ def rules_at(
     local = zone_local_time(zone, when)
     found: list[AppliedRule] = []
     for kind in OVERRIDING_KINDS:
-        if kind == "vehicle_event":
-            events = sorted(
-                {rule.event for rule in zone.rules_of_kind(kind) if isinstance(rule, VehicleEventRule)}
-            )
-            for event in events:
+        if KINDS[kind].subject_needed is not None:
+            subjects = {KINDS[kind].subject(rule) for rule in zone.rules_of_kind(kind)}
+            for event in sorted(s for s in subjects if s is not None):
                 applied = winning_rule(zone, kind, present, local, vehicle_class, event)
                 if applied is not None:
                     found.append(applied)
@@ -272,34 +220,9 @@ def zone_local_time(zone: Zone, when: dt.datetime) -> dt.datetime:
 
 def rule_parameters(rule: Rule) -> str:
     """The key parameters of a rule, as a short phrase for people (``30 km/h``, ``max gap 10 s``)."""
-    if isinstance(rule, SpeedLimitRule):
-        tolerance = f" (+{rule.tolerance_kmh:g} tolerance)" if rule.tolerance_kmh else ""
-        return f"{rule.limit_kmh:g} km/h{tolerance}"
-    if isinstance(rule, LeaveBoundaryRule):
-        return f"stay inside the boundary, grace {rule.grace_s:g} s"
-    if isinstance(rule, RestrictedAreaRule):
-        return "no entry" + (f", grace {rule.grace_s:g} s" if rule.grace_s else "")
-    if isinstance(rule, OperatingHoursRule):
-        return "permitted " + "; ".join(describe_window(w) for w in rule.permitted)
-    if isinstance(rule, TelemetryGapRule):
-        return f"max gap {rule.max_gap_s:g} s"
-    if isinstance(rule, DrivingModeRule):
-        return "allowed " + ", ".join(str(mode) for mode in rule.allowed_modes)
-    if isinstance(rule, DwellRule):
-        return f"max {rule.max_dwell_s:g} s stopped"
-    if isinstance(rule, VehicleEventRule):
-        by = f" by {', '.join(str(i) for i in rule.initiated_by)}" if rule.initiated_by else ""
-        deadline = f", report within {rule.report_within_h:g} h" if rule.report_within_h is not None else ""
-        return f"{rule.event}{by}{deadline}"
-    if isinstance(rule, PermitRule):
-        return "operator permits"
-    raise TypeError(f"unknown rule type {type(rule).__name__}")
-
-
-def describe_window(window: TimeWindow) -> str:
-    """``mon-fri 23:00-05:00``; ``daily`` for every day, ``24:00`` for the end of the day."""
-    end = "24:00" if window.ends_at_midnight else f"{window.end:%H:%M}"
-    return f"{_describe_days(window.days)} {window.start:%H:%M}-{end}"
+    if rule.kind not in KINDS:
+        raise TypeError(f"unknown rule type {type(rule).__name__}")
+    return kind_of(rule).parameters(rule)
 
 
 def precedence_ties(rules: Sequence[Rule]) -> list[tuple[Rule, Rule, str]]:
@@ -313,8 +236,7 @@ def precedence_ties(rules: Sequence[Rule]) -> list[tuple[Rule, Rule, str]]:
     groups: dict[tuple[str, str | None], list[Rule]] = {}
     for rule in rules:
         if rule.kind in OVERRIDING_KINDS:
-            event = str(rule.event) if isinstance(rule, VehicleEventRule) else None
-            groups.setdefault((rule.kind, event), []).append(rule)
+            groups.setdefault((rule.kind, kind_of(rule).subject(rule)), []).append(rule)
     ties: list[tuple[Rule, Rule, str]] = []
     for group in groups.values():
         for first, second in itertools.combinations(sorted(group, key=lambda r: r.id), 2):
@@ -329,25 +251,6 @@ def precedence_ties(rules: Sequence[Rule]) -> list[tuple[Rule, Rule, str]]:
     return ties
 
 
-def week_minutes(windows: Sequence[TimeWindow] | None) -> npt.NDArray[np.bool_]:
-    """The minutes of a week (Monday 00:00 first) a schedule covers, as 10,080 booleans."""
-    covered = np.zeros(_MINUTES_PER_WEEK, dtype=bool)
-    if windows is None:
-        covered[:] = True
-        return covered
-    for window in windows:
-        start = window.start.hour * 60 + window.start.minute
-        end = window.end.hour * 60 + window.end.minute
-        if start == end:
-            start, end = 0, _MINUTES_PER_DAY
-        elif end < start:
-            end += _MINUTES_PER_DAY
-        for day in window.days:
-            offset = WEEKDAYS.index(day) * _MINUTES_PER_DAY
-            covered[np.arange(offset + start, offset + end) % _MINUTES_PER_WEEK] = True
-    return covered
-
-
 # --- internals -----------------------------------------------------------------------------
 
 
@@ -357,7 +260,7 @@ def _candidates(zone: Zone, kind: str, event: str | None, present: frozenset[str
     def compute() -> tuple[_Placement, ...]:
         placements: list[_Placement] = []
         for rule in zone.rules_of_kind(kind):
-            if event is not None and isinstance(rule, VehicleEventRule) and str(rule.event) != event:
+            if event is not None and kind_of(rule).subject(rule) != event:
                 continue
             in_scope, area = _innermost_scope(zone, rule, present)
             if in_scope:
@@ -417,24 +320,13 @@ def _explain_independent(zone: Zone, rule: Rule, area: str | None, vehicle_class
     head = (
         f"{rule.kind} {rule.id} ({rule_parameters(rule)} {_area_phrase(zone, area, with_name=True)}) applies"
     )
-    if isinstance(rule, RestrictedAreaRule):
-        return f"{head}: the point is inside {_area_phrase(zone, area, with_name=True).removeprefix('in ')}"
-    if isinstance(rule, LeaveBoundaryRule):
-        return f"{head}: the point is outside the zone boundary"
-    permitted = [op for op in zone.config.operators if vehicle_class in op.vehicle_classes]
-    if not permitted:
-        return f"{head}: no operator holds a permit for {vehicle_class} vehicles in this zone"
-    holders = ", ".join(op.id + (f" (max {op.max_vehicles})" if op.max_vehicles else "") for op in permitted)
-    return f"{head}: {vehicle_class} vehicles may be run here only by {holders}"
-
-
-def _describe_days(days: Sequence[Weekday]) -> str:
-    indices = sorted({WEEKDAYS.index(day) for day in days})
-    if len(indices) == 7:
-        return "daily"
-    if len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
-        return f"{WEEKDAYS[indices[0]]}-{WEEKDAYS[indices[-1]]}"
-    return ",".join(str(WEEKDAYS[i]) for i in indices)
+    why = kind_of(rule).why_in_force(
+        rule,
+        place=_area_phrase(zone, area, with_name=True),
+        vehicle_class=str(vehicle_class),
+        operators=zone.config.operators,
+    )
+    return f"{head}: {why}"
 
 
 def _shared_scope(first: Rule, second: Rule) -> str | None:
@@ -453,7 +345,4 @@ def _classes_overlap(first: Rule, second: Rule) -> bool:
 
 
 def _initiators_overlap(first: Rule, second: Rule) -> bool:
-    if not isinstance(first, VehicleEventRule) or not isinstance(second, VehicleEventRule):
-        return True
-    a, b = first.initiated_by, second.initiated_by
-    return a is None or b is None or bool(set(a) & set(b))
+    return first.kind != second.kind or kind_of(first).initiators_overlap(first, second)

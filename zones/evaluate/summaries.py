@@ -1,0 +1,160 @@
+"""Window summaries: additive per-window partials, and the integer accumulators behind them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilotzone.schemas.batch import DRIVING_MODES, VEHICLE_CLASSES
+
+
+def _thousandths(value: float) -> int:
+    return round(value * 1000)
+
+
+def _add_thousandths(a: float, b: float) -> float:
+    # Values are kept as k/1000 (ms, mm); adding the integers makes merging exactly associative.
+    return (_thousandths(a) + _thousandths(b)) / 1000
+
+
+def _merge_counts(a: dict[Any, float], b: dict[Any, float]) -> dict[Any, float]:
+    merged = dict(a)
+    for key, value in b.items():
+        merged[key] = _add_thousandths(merged[key], value) if key in merged else value
+    return dict(sorted(merged.items()))
+
+
+@dataclass
+class WindowSummary:
+    """Additive partial of one (pilot_zone, operator, vehicle class, window); partials are summed.
+
+    Seconds and metres are multiples of 1/1000 (ms, mm) and ``merge`` adds them as integers,
+    so merging is exactly associative and commutative, and totals do not depend on the order
+    in which a runner combines partials.
+    """
+
+    pilot_zone: str
+    operator_id: str
+    vehicle_class: str
+    window_start_ms: int
+    samples: int = 0
+    vehicle_ids: frozenset[str] = frozenset()
+    vehicle_seconds: float = 0.0
+    distance_m_by_mode: dict[str, float] = field(default_factory=dict)
+    violation_s_by_rule: dict[str, float] = field(default_factory=dict)
+    incidents_opened: dict[tuple[str, str], int] = field(default_factory=dict)
+    disengagements: int = 0
+    remote_takeovers: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """What partials are merged by."""
+        return (self.pilot_zone, self.operator_id, self.vehicle_class, self.window_start_ms)
+
+    def merge(self, other: WindowSummary) -> WindowSummary:
+        """The sum of two partials of the same key (a new object; neither input changes)."""
+        if self.key != other.key:
+            raise ValueError(f"cannot merge window summaries of different keys: {self.key} and {other.key}")
+        opened = dict(self.incidents_opened)
+        for key, count in other.incidents_opened.items():
+            opened[key] = opened.get(key, 0) + count
+        return WindowSummary(
+            pilot_zone=self.pilot_zone,
+            operator_id=self.operator_id,
+            vehicle_class=self.vehicle_class,
+            window_start_ms=self.window_start_ms,
+            samples=self.samples + other.samples,
+            vehicle_ids=self.vehicle_ids | other.vehicle_ids,
+            vehicle_seconds=_add_thousandths(self.vehicle_seconds, other.vehicle_seconds),
+            distance_m_by_mode=_merge_counts(self.distance_m_by_mode, other.distance_m_by_mode),
+            violation_s_by_rule=_merge_counts(self.violation_s_by_rule, other.violation_s_by_rule),
+            incidents_opened=dict(sorted(opened.items())),
+            disengagements=self.disengagements + other.disengagements,
+            remote_takeovers=self.remote_takeovers + other.remote_takeovers,
+        )
+
+
+@dataclass
+class WindowAccumulator:
+    """Integer accumulators of one window partial (ms and mm, so sums are exact)."""
+
+    samples: int = 0
+    vehicle_ms: int = 0
+    distance_mm: dict[int, int] = field(default_factory=dict)
+    violation_ms: dict[str, int] = field(default_factory=dict)
+    opened: dict[tuple[str, str], int] = field(default_factory=dict)
+    disengagements: int = 0
+    remote_takeovers: int = 0
+
+
+WindowKey = tuple[int, str, int, int]
+"""(vehicle zone position, operator id, vehicle class code, window start ms)."""
+
+
+class Windows:
+    """One vehicle's window partials not yet emitted (picklable: it travels in Beam state)."""
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self.open: dict[WindowKey, WindowAccumulator] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.open)
+
+    def at(self, zone_pos: int, operator: str, cls: int, time_ms: int) -> WindowAccumulator:
+        """The accumulator of the window holding ``time_ms`` (created when first needed)."""
+        start = time_ms - time_ms % self.window_ms
+        key = (zone_pos, operator, cls, start)
+        acc = self.open.get(key)
+        if acc is None:
+            acc = self.open[key] = WindowAccumulator()
+        return acc
+
+    def add_violation(  # noqa: PLR0917 - the run's key, its rule and the span
+        self, zone_pos: int, operator: str, cls: int, rule_id: str, start_ms: int, until_ms: int
+    ) -> None:
+        """Add violation time ``[start_ms, until_ms)`` of a rule, clipped to windows."""
+        start = start_ms
+        while start < until_ms:
+            window_end = start - start % self.window_ms + self.window_ms
+            piece_end = min(until_ms, window_end)
+            acc = self.at(zone_pos, operator, cls, start)
+            acc.violation_ms[rule_id] = acc.violation_ms.get(rule_id, 0) + piece_end - start
+            start = piece_end
+
+    def count_opened(  # noqa: PLR0917 - the window's key, then what was opened
+        self, zone_pos: int, operator: str, cls: int, start_ms: int, kind: str, severity: str
+    ) -> None:
+        """Count an incident opened at ``start_ms``, by kind and severity."""
+        acc = self.at(zone_pos, operator, cls, start_ms)
+        key = (kind, severity)
+        acc.opened[key] = acc.opened.get(key, 0) + 1
+
+    def pop(self, zone_ids: Sequence[str], vehicle_id: str, safe_ms: int | None) -> list[WindowSummary]:
+        """Remove and return the windows that end by ``safe_ms`` (None: all), in key order."""
+        if safe_ms is None:
+            ready = sorted(self.open)
+        else:
+            ready = sorted(key for key in self.open if key[3] + self.window_ms <= safe_ms)
+        return [_summary(key, self.open.pop(key), zone_ids, vehicle_id) for key in ready]
+
+
+def _summary(
+    key: WindowKey, acc: WindowAccumulator, zone_ids: Sequence[str], vehicle_id: str
+) -> WindowSummary:
+    zone_pos, operator, cls, start = key
+    return WindowSummary(
+        pilot_zone=zone_ids[zone_pos],
+        operator_id=operator,
+        vehicle_class=VEHICLE_CLASSES[cls],
+        window_start_ms=start,
+        samples=acc.samples,
+        vehicle_ids=frozenset({vehicle_id}) if acc.samples else frozenset(),
+        vehicle_seconds=acc.vehicle_ms / 1000,
+        distance_m_by_mode={DRIVING_MODES[m]: mm / 1000 for m, mm in sorted(acc.distance_mm.items())},
+        violation_s_by_rule={r: ms / 1000 for r, ms in sorted(acc.violation_ms.items())},
+        incidents_opened=dict(sorted(acc.opened.items())),
+        disengagements=acc.disengagements,
+        remote_takeovers=acc.remote_takeovers,
+    )
