@@ -114,8 +114,7 @@ from pilotzone.schemas.batch import (
     VEHICLE_CLASSES,
     TelemetryBatch,
 )
-from pilotzone.zones.index import area_index
-from pilotzone.zones.loader import Zone
+from pilotzone.zones.compiled import area_index, per_zone
 from pilotzone.zones.model import (
     WEEKDAYS,
     DrivingModeRule,
@@ -128,6 +127,7 @@ from pilotzone.zones.model import (
     VehicleEventRule,
 )
 from pilotzone.zones.rules import independent_rules, week_minutes, winning_rule
+from pilotzone.zones.zone import Zone
 
 HOLD_S = 3.0
 """How long a condition must stay false before its run ends (GPS noise must not flap incidents)."""
@@ -456,12 +456,8 @@ class _ZoneTables:
     origin: tuple[float, float, float, float]  # lon0, lat0, metres per degree lon, lat
 
 
+@per_zone
 def _zone_tables(zone: Zone) -> _ZoneTables:
-    tables: _ZoneTables = zone.cached("evaluate.tables", lambda: _build_zone_tables(zone))
-    return tables
-
-
-def _build_zone_tables(zone: Zone) -> _ZoneTables:
     rules = zone.rules
     week = tuple(None if r.applies.schedule is None else week_minutes(r.applies.schedule) for r in rules)
     scheduled = [w for w in week if w is not None]
@@ -613,8 +609,16 @@ def _group_rules(zone: Zone, key: tuple[tuple[int, ...], int, int, bool], minute
             areas, vehicle_class, local, in_force, area, explanation, gap_rule, gap_ms, in_rule_area
         )
 
-    group: _GroupRules = zone.cached(("evaluate.group", key), compute)
-    return group
+    groups = _groups_of(zone)
+    if key not in groups:
+        groups[key] = compute()
+    return groups[key]
+
+
+@per_zone
+def _groups_of(zone: Zone) -> dict[tuple[tuple[int, ...], int, int, bool], _GroupRules]:
+    """The groups ``_group_rules`` has computed for a zone, by group key (empty at first)."""
+    return {}
 
 
 @dataclass(frozen=True)

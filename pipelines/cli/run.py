@@ -25,8 +25,7 @@ from pilotzone.pipelines.metrics.export import (
     ExportSettings,
     PipelineFigures,
 )
-from pilotzone.zones import SHIPPED_CONFIGS
-from pilotzone.zones.loader import Zone, ZoneConfigError, load_zones
+from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.run")
 

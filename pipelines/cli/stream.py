@@ -21,7 +21,7 @@ from pilotzone.pipelines.cli.run import (
     environment_defaults,
     start_exporter,
 )
-from pilotzone.zones.loader import ZoneConfigError, load_zones
+from pilotzone.zones import ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.stream")
 

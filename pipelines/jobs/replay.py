@@ -45,8 +45,8 @@ from pilotzone.pipelines.transforms.spill import (
     chunk_time_horizon,
 )
 from pilotzone.schemas.contract import incident_schema
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord
-from pilotzone.zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.replay")
 

@@ -71,8 +71,8 @@ from pilotzone.pipelines.transforms.compliance import (
     summary_key,
 )
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import STATUSES, IncidentRecord
-from pilotzone.zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.stream")
 

@@ -54,6 +54,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER, METRICS_NAMESPACE, dead_letter_record
 from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import (
     STATUSES,
     EvaluationOutput,
@@ -63,7 +64,6 @@ from pilotzone.zones.evaluate import (
     ZonedBatch,
     assign_zones,
 )
-from pilotzone.zones.loader import Zone
 from pilotzone.zones.model import TelemetryGapRule
 
 SUMMARIES = "summaries"

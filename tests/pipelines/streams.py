@@ -14,7 +14,7 @@ from apache_beam.utils.timestamp import Duration
 
 from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, evaluate_payloads, write_outputs
 from pilotzone.pipelines.transforms.compliance import END_OF_INPUT
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 
 
 @dataclass(frozen=True)
