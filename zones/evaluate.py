@@ -424,7 +424,7 @@ class EvaluationOutput:
     """Rows of a vehicle in no zone (dead-letter reason ``outside_all_zones``)."""
 
 
-# --- per-zone tables (cached on the zone) -------------------------------------------------
+# --- per-zone tables (built once per zone by per_zone) -------------------------------------
 
 
 @dataclass(frozen=True)
