@@ -35,8 +35,7 @@ import numpy as np
 import shapely
 import yaml
 
-from pilotzone.zones import SHIPPED_CONFIGS
-from pilotzone.zones.loader import load_zones
+from pilotzone.zones import SHIPPED_CONFIGS, load_zones
 
 SHIPPED = SHIPPED_CONFIGS / "gwangju.yaml"
 

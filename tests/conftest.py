@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pilotzone.zones.loader import Zone, load_zones
+from pilotzone.zones import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 
 

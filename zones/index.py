@@ -24,21 +24,20 @@ snapped coordinates hit them. NaN coordinates are in nothing.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 
-if TYPE_CHECKING:
-    from pilotzone.zones.loader import Zone
+from pilotzone.zones.zone import Zone
 
 
 class AreaIndex:
     """Spatial lookups for one zone: boundary membership and areas per point.
 
     Immutable once built; area positions returned by ``areas_containing`` index
-    ``area_ids`` (config order).
+    ``area_ids`` (config order). ``zones.compiled.area_index`` gives the one built for a
+    zone; constructing one directly builds a new one.
     """
 
     def __init__(self, zone: Zone) -> None:
@@ -175,12 +174,6 @@ class _AreaGrid:
                 mine = candidates[areas[candidates] == position]
                 keep[mine] = shapely.intersects_xy(self.prepared[position], px[mine], py[mine])
         return samples[keep], areas[keep]
-
-
-def area_index(zone: Zone) -> AreaIndex:
-    """The zone's ``AreaIndex``, built on first use and kept with the zone."""
-    index: AreaIndex = zone.cached("area_index", lambda: AreaIndex(zone))
-    return index
 
 
 def _coordinates(

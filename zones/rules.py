@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from pilotzone.zones.index import area_index
+from pilotzone.zones.compiled import CompiledZone, Placement, compile_zone
 from pilotzone.zones.kinds import INDEPENDENT_KINDS, KINDS, OVERRIDING_KINDS, RULE_KINDS, kind_of
 from pilotzone.zones.model import AreaKind, EventKind, Initiator, Rule, VehicleClass
 from pilotzone.zones.schedule import schedule_contains, week_minutes
-
-if TYPE_CHECKING:
-    from pilotzone.zones.loader import Zone
+from pilotzone.zones.zone import Zone
 
 _AREA_NOUNS: dict[AreaKind, str] = {
     AreaKind.DISTRICT: "district",
@@ -68,22 +65,6 @@ class AppliedRule:
     def kind(self) -> str:
         """The rule's kind (``speed_limit`` ...)."""
         return self.rule.kind
-
-
-@dataclass(frozen=True)
-class _Placement:
-    """A rule as a candidate at one set of areas: its scope there and its precedence key."""
-
-    rule: Rule
-    area: str | None
-    area_m2: float
-
-    @property
-    def priority(self) -> int:
-        return self.rule.priority or 0
-
-    def key(self) -> tuple[int, bool, float, str]:
-        return (-self.priority, self.area is None, self.area_m2, self.rule.id)
 
 
 def rule_applies_to(
@@ -121,7 +102,8 @@ def winning_rule(  # noqa: PLR0917 - the pipeline calls it positionally per grou
     zone's wall-clock time). For ``vehicle_event`` give the ``event`` (and optionally the
     ``initiator``, so that a rule limited to other initiators does not apply). Returns None
     if no rule of the kind applies. The candidates for an area set are computed once per
-    zone and cached, so calling this per (vehicle, area set, time) group is cheap.
+    zone (``CompiledZone.candidates``), so calling this per (vehicle, area set, time) group
+    is cheap.
     """
     if kind not in OVERRIDING_KINDS:
         raise ValueError(
@@ -131,16 +113,14 @@ def winning_rule(  # noqa: PLR0917 - the pipeline calls it positionally per grou
     needed = KINDS[kind].subject_needed
     if needed is not None and event is None:
         raise ValueError(f"winning_rule for {kind} needs {needed}")
-    local = zone_local_time(zone, local_time)
-    candidates = _candidates(zone, kind, None if needed is None else str(event), frozenset(area_ids))
+    compiled = compile_zone(zone)
+    local = compiled.local_time(local_time)
+    candidates = compiled.candidates(kind, None if needed is None else str(event), frozenset(area_ids))
     applicable = [p for p in candidates if rule_applies_to(p.rule, vehicle_class, local, initiator)]
     if not applicable:
         return None
     winner, others = applicable[0], applicable[1:]
-    explanation: str = zone.cached(
-        ("explanation", tuple(p.rule.id for p in applicable), tuple(p.area for p in applicable)),
-        lambda: _explain_winner(zone, winner, others, event),
-    )
+    explanation = _explain_winner(compiled, winner, others, event)
     return AppliedRule(winner.rule, winner.area, tuple(p.rule.id for p in others), explanation)
 
 
@@ -161,18 +141,19 @@ def independent_rules(
     """
     if kind not in INDEPENDENT_KINDS:
         raise ValueError(f"{kind!r} rules override each other: use winning_rule()")
-    local = zone_local_time(zone, local_time)
+    compiled = compile_zone(zone)
+    local = compiled.local_time(local_time)
     present = frozenset(area_ids)
     applied: list[AppliedRule] = []
-    for rule in sorted(zone.rules_of_kind(kind), key=lambda r: r.id):
+    for rule in sorted(compiled.rules_of_kind(kind), key=lambda r: r.id):
         if not rule_applies_to(rule, vehicle_class, local):
             continue
         if KINDS[kind].only_outside_boundary and inside_boundary:
             continue
-        in_scope, area = _innermost_scope(zone, rule, present)
+        in_scope, area = compiled.innermost_scope(rule, present)
         if not in_scope:
             continue
-        applied.append(AppliedRule(rule, area, (), _explain_independent(zone, rule, area, vehicle_class)))
+        applied.append(AppliedRule(rule, area, (), _explain_independent(compiled, rule, area, vehicle_class)))
     return applied
 
 
@@ -188,15 +169,15 @@ def rules_at(
     """
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError("when must be timezone-aware (for example 2025-03-04T08:15:00+09:00)")
-    index = area_index(zone)
+    compiled = compile_zone(zone)
     lon_a, lat_a = np.array([lon], dtype=np.float64), np.array([lat], dtype=np.float64)
-    present = index.area_sets(lon_a, lat_a)[0]
-    inside = bool(index.inside_boundary(lon_a, lat_a)[0])
-    local = zone_local_time(zone, when)
+    present = compiled.index.area_sets(lon_a, lat_a)[0]
+    inside = bool(compiled.index.inside_boundary(lon_a, lat_a)[0])
+    local = compiled.local_time(when)
     found: list[AppliedRule] = []
     for kind in OVERRIDING_KINDS:
         if KINDS[kind].subject_needed is not None:
-            subjects = {KINDS[kind].subject(rule) for rule in zone.rules_of_kind(kind)}
+            subjects = {KINDS[kind].subject(rule) for rule in compiled.rules_of_kind(kind)}
             for event in sorted(s for s in subjects if s is not None):
                 applied = winning_rule(zone, kind, present, local, vehicle_class, event)
                 if applied is not None:
@@ -213,9 +194,7 @@ def rules_at(
 
 def zone_local_time(zone: Zone, when: dt.datetime) -> dt.datetime:
     """``when`` as wall-clock time in the zone's timezone (a naive time is taken as already local)."""
-    if when.tzinfo is None:
-        return when
-    return when.astimezone(zone.cached("tz", lambda: zone.config.tz))
+    return compile_zone(zone).local_time(when)
 
 
 def rule_parameters(rule: Rule) -> str:
@@ -254,37 +233,7 @@ def precedence_ties(rules: Sequence[Rule]) -> list[tuple[Rule, Rule, str]]:
 # --- internals -----------------------------------------------------------------------------
 
 
-def _candidates(zone: Zone, kind: str, event: str | None, present: frozenset[str]) -> tuple[_Placement, ...]:
-    """The rules of a kind whose scope covers an area set, in precedence order (cached)."""
-
-    def compute() -> tuple[_Placement, ...]:
-        placements: list[_Placement] = []
-        for rule in zone.rules_of_kind(kind):
-            if event is not None and kind_of(rule).subject(rule) != event:
-                continue
-            in_scope, area = _innermost_scope(zone, rule, present)
-            if in_scope:
-                area_m2 = zone.areas[area].area_m2 if area is not None else math.inf
-                placements.append(_Placement(rule, area, area_m2))
-        placements.sort(key=_Placement.key)
-        return tuple(placements)
-
-    result: tuple[_Placement, ...] = zone.cached(("candidates", kind, event, present), compute)
-    return result
-
-
-def _innermost_scope(zone: Zone, rule: Rule, present: Collection[str]) -> tuple[bool, str | None]:
-    """Whether the rule's areas cover the area set, and the smallest of its areas there."""
-    areas = rule.applies.areas
-    if areas is None:
-        return True, None
-    inside = [area for area in areas if area in present and area in zone.areas]
-    if not inside:
-        return False, None
-    return True, min(inside, key=lambda a: (zone.areas[a].area_m2, a))
-
-
-def _area_phrase(zone: Zone, area: str | None, *, with_name: bool) -> str:
+def _area_phrase(zone: CompiledZone, area: str | None, *, with_name: bool) -> str:
     if area is None:
         return "zone-wide"
     info = zone.areas[area]
@@ -292,12 +241,12 @@ def _area_phrase(zone: Zone, area: str | None, *, with_name: bool) -> str:
     return f"in {_AREA_NOUNS[info.kind]} {area}{name}"
 
 
-def _rule_phrase(zone: Zone, placement: _Placement, *, with_name: bool) -> str:
+def _rule_phrase(zone: CompiledZone, placement: Placement, *, with_name: bool) -> str:
     parameters = rule_parameters(placement.rule)
     return f"{placement.rule.id} ({parameters} {_area_phrase(zone, placement.area, with_name=with_name)})"
 
 
-def _explain_winner(zone: Zone, winner: _Placement, others: Sequence[_Placement], event: Any) -> str:
+def _explain_winner(zone: CompiledZone, winner: Placement, others: Sequence[Placement], event: Any) -> str:
     head = f"{winner.rule.kind} {_rule_phrase(zone, winner, with_name=True)} applies"
     if not others:
         what = f"{winner.rule.kind} rule for {event}" if event is not None else f"{winner.rule.kind} rule"
@@ -316,7 +265,9 @@ def _explain_winner(zone: Zone, winner: _Placement, others: Sequence[_Placement]
     return f"{head}: {reason}, takes precedence over {listed}"
 
 
-def _explain_independent(zone: Zone, rule: Rule, area: str | None, vehicle_class: VehicleClass | str) -> str:
+def _explain_independent(
+    zone: CompiledZone, rule: Rule, area: str | None, vehicle_class: VehicleClass | str
+) -> str:
     head = (
         f"{rule.kind} {rule.id} ({rule_parameters(rule)} {_area_phrase(zone, area, with_name=True)}) applies"
     )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pilotzone.pipelines.metrics.export import BasicAuth, EndpointOptions, Exporter, ExportSettings
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 
 
 def add_operation_arguments(parser: argparse.ArgumentParser, port: int | None, linger_s: float) -> None:

@@ -17,8 +17,7 @@ from pilotzone.pipelines.cli.environment import environment_defaults
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS
 from pilotzone.pipelines.metrics.export import DEFAULT_PORT, Exporter, PipelineFigures
-from pilotzone.zones import SHIPPED_CONFIGS
-from pilotzone.zones.loader import Zone, ZoneConfigError, load_zones
+from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
 
 if TYPE_CHECKING:  # Beam loads only when a replay runs
     from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings

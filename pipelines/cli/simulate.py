@@ -17,7 +17,7 @@ from pilotzone.pipelines.simulator import (
     parse_inject,
     simulate,
 )
-from pilotzone.zones.loader import Zone, ZoneConfigError, load_zones
+from pilotzone.zones import Zone, ZoneConfigError, load_zones
 from pilotzone.zones.model import RULE_KINDS
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from pilotzone.pipelines.cli.environment import environment_defaults
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
 from pilotzone.pipelines.jobs.runners import RUNNERS, STREAM_RUNNERS
-from pilotzone.zones.loader import ZoneConfigError, load_zones
+from pilotzone.zones import ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.stream")
 

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from pilotzone.zones.loader import ConfigProblem, Zone, ZoneConfigError, geodesic_area_m2, load_zones
+from pilotzone.zones import ConfigProblem, Zone, ZoneConfigError, geodesic_area_m2, load_zones
 from pilotzone.zones.model import RULE_KINDS, Rule, VehicleClass
 from pilotzone.zones.rules import AppliedRule, rule_parameters, rules_at
 
@@ -206,7 +206,7 @@ def _choose_zone(zones: list[Zone], zone_id: str | None, lon: float, lat: float)
         return f"no zone {zone_id!r} in the configs given (zones: {', '.join(z.zone_id for z in zones)})"
     if len(zones) == 1:
         return zones[0]
-    from pilotzone.zones.index import area_index
+    from pilotzone.zones import area_index
 
     containing = [z for z in zones if area_index(z).inside_boundary([lon], [lat])[0]]
     if len(containing) == 1:

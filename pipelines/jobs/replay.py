@@ -36,8 +36,8 @@ from pilotzone.pipelines.transforms.compliance import (
 from pilotzone.pipelines.transforms.decode import ReadTelemetry
 from pilotzone.pipelines.transforms.spill import SpillPlan
 from pilotzone.schemas.contract import incident_schema
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord
-from pilotzone.zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.replay")
 

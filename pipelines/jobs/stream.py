@@ -64,8 +64,8 @@ from pilotzone.pipelines.metrics.export import (
 from pilotzone.pipelines.transforms.aggregate import MergeSummariesContinuously
 from pilotzone.pipelines.transforms.compliance import EvaluateStream
 from pilotzone.pipelines.transforms.streaming import StreamSettings
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import STATUSES, IncidentRecord
-from pilotzone.zones.loader import Zone
 
 LOG = logging.getLogger("pilotzone.stream")
 

@@ -51,7 +51,7 @@ from pilotzone.pipelines.metrics.catalog import (
     INFO,
     delay_bucket_counter,
 )
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 
 
 def parse_rfc3339_ms(text: str) -> int:

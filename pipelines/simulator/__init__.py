@@ -56,7 +56,7 @@ from shapely.geometry.base import BaseGeometry
 
 from pilotzone import geo
 from pilotzone.schemas.contract import TELEMETRY, schema_dict, schema_version, telemetry_schema, writer_schema
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 from pilotzone.zones.model import (
     RULE_KINDS,
     DrivingMode,

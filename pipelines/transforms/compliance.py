@@ -43,7 +43,7 @@ from pilotzone.pipelines.transforms.gaps import (
 from pilotzone.pipelines.transforms.series import AssignZones, EvaluateSeries, GroupByVehicle
 from pilotzone.pipelines.transforms.spill import EvaluateSpilledBuckets, SpillByVehicle, SpillPlan
 from pilotzone.pipelines.transforms.streaming import EvaluateByWatermark, StreamSettings
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 
 
 class ComplianceResults(NamedTuple):

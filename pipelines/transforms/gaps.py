@@ -18,8 +18,8 @@ from apache_beam.metrics import Metrics
 from pilotzone.pipelines.transforms.decode import METRICS_NAMESPACE
 from pilotzone.pipelines.transforms.emit import INCIDENTS
 from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord, WindowSummary
-from pilotzone.zones.loader import Zone
 from pilotzone.zones.model import TelemetryGapRule
 
 CORRECTIONS = "corrections"

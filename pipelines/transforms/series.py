@@ -18,8 +18,8 @@ import numpy as np
 from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
 from pilotzone.pipelines.transforms.emit import END_OF_INPUT_MS, emit_evaluation, with_evaluation_outputs
 from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import VehicleEvaluator, ZonedBatch, assign_zones
-from pilotzone.zones.loader import Zone
 
 
 def in_time_order(chunks: Iterable[ZonedBatch]) -> ZonedBatch:

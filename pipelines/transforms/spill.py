@@ -39,8 +39,8 @@ from apache_beam.transforms.window import GlobalWindows
 from pilotzone.pipelines.transforms.emit import with_evaluation_outputs
 from pilotzone.pipelines.transforms.series import batch_in_time_order, evaluate_series
 from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import assign_zones
-from pilotzone.zones.loader import Zone
 
 _FRAME = struct.Struct("<II")
 """Each spilled chunk: vehicle id length and batch length, then the two byte strings."""

@@ -45,8 +45,8 @@ from pilotzone.pipelines.transforms.emit import (
 )
 from pilotzone.pipelines.transforms.gaps import max_gaps_ms
 from pilotzone.pipelines.transforms.series import in_time_order
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import VehicleEvaluator, ZonedBatch
-from pilotzone.zones.loader import Zone
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pytest
 from pilotzone.pipelines.jobs.replay import ReplaySettings, run_replay
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.metrics.export import EndpointOptions, Exporter, ExportSettings, PipelineFigures
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 from tests.pipelines.streams import outputs_in
 from tests.servers import free_port, prometheus, promql, pushgateway, wait_for
 

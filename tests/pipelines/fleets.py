@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pilotzone.pipelines.simulator import SimulationOptions, simulate
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 
 EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
 RULE_KINDS = (

@@ -16,7 +16,7 @@ from pilotzone.pipelines.jobs.replay import ReplayOutputs, write_outputs
 from pilotzone.pipelines.transforms.compliance import ReplayAsStream
 from pilotzone.pipelines.transforms.emit import END_OF_INPUT
 from pilotzone.pipelines.transforms.streaming import StreamSettings
-from pilotzone.zones.loader import Zone
+from pilotzone.zones import Zone
 
 
 @dataclass(frozen=True)

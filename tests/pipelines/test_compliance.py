@@ -19,7 +19,7 @@ from pilotzone.pipelines.jobs.replay import (
     run_replay,
 )
 from pilotzone.pipelines.jobs.report import read_jsonl
-from pilotzone.zones.loader import Zone, load_zones
+from pilotzone.zones import Zone, load_zones
 from tests.factories import INCIDENT_LOG_KEYS, container_bytes
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream

@@ -28,7 +28,7 @@ from pilotzone.pipelines.metrics.export import (
     pipeline_families,
     registry_of,
 )
-from pilotzone.zones.loader import Zone, load_zones
+from pilotzone.zones import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.servers import executable, http_get, pushgateway
 

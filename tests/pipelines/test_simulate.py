@@ -31,7 +31,7 @@ from pilotzone.pipelines.simulator import (
     simulate,
 )
 from pilotzone.schemas.contract import schema_version
-from pilotzone.zones.loader import Zone, load_zone
+from pilotzone.zones import Zone, load_zone
 from pilotzone.zones.model import RULE_KINDS, DwellRule, SpeedLimitRule
 
 HERE = Path(__file__).parent

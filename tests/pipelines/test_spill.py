@@ -15,7 +15,7 @@ from pilotzone.pipelines.jobs import replay
 from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, run_replay, spill_buckets
 from pilotzone.pipelines.transforms.spill import read_spill_file, vehicle_bucket
 from pilotzone.schemas.batch import TelemetryBatch
-from pilotzone.zones.loader import Zone, load_zones
+from pilotzone.zones import Zone, load_zones
 from tests.factories import container_bytes, track
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 

@@ -9,7 +9,7 @@ import pytest
 
 from pilotzone.pipelines.jobs.replay import ReplaySettings, run_replay
 from pilotzone.pipelines.jobs.report import read_jsonl
-from pilotzone.zones.loader import Zone, load_zones
+from pilotzone.zones import Zone, load_zones
 from tests.factories import T0_MS, container_bytes, sample
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 

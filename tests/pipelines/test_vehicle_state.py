@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pilotzone.pipelines.transforms.streaming import VehicleState
+from pilotzone.zones import Zone, load_zones
 from pilotzone.zones.evaluate import VehicleEvaluator
-from pilotzone.zones.loader import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 
 

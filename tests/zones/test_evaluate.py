@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from pilotzone import geo
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.contract import incident_schema
+from pilotzone.zones import Zone, area_index, load_zone, load_zones
 from pilotzone.zones.evaluate import (
     HOLD_S,
     EvaluationOutput,
@@ -36,8 +37,6 @@ from pilotzone.zones.evaluate import (
     ZonedBatch,
     assign_zones,
 )
-from pilotzone.zones.index import area_index
-from pilotzone.zones.loader import Zone, load_zone, load_zones
 from tests.factories import INCIDENT_LOG_KEYS, T0_MS, sample
 from tests.zones import geometries as g
 

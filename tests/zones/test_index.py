@@ -10,8 +10,7 @@ import numpy.typing as npt
 import pytest
 import shapely
 
-from pilotzone.zones.index import AreaIndex, area_index
-from pilotzone.zones.loader import Area, Zone, geodesic_area_m2
+from pilotzone.zones import Area, AreaIndex, Zone, area_index, geodesic_area_m2
 from pilotzone.zones.model import AreaKind, ZoneConfig
 from tests.zones import geometries as g
 
@@ -135,7 +134,7 @@ def test_area_sets_per_point(thousand_areas: tuple[Zone, list[shapely.Polygon]])
 
 
 def test_inside_boundary_counts_edges_and_rejects_nan(tmp_path: Path) -> None:
-    from pilotzone.zones.loader import load_zone
+    from pilotzone.zones import load_zone
 
     zone = load_zone(g.write_yaml(tmp_path / "zone.yaml", g.base_config()))
     corner = g.BOUNDARY["coordinates"][0][0]

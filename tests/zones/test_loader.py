@@ -12,15 +12,9 @@ from typing import Any
 import pytest
 import shapely
 
+from pilotzone.zones import ConfigProblem, ZoneConfigError, geodesic_area_m2, load_zone, load_zones
+from pilotzone.zones.geometry import GAP_CLOSING_DEG
 from pilotzone.zones.index import AreaIndex
-from pilotzone.zones.loader import (
-    GAP_CLOSING_DEG,
-    ConfigProblem,
-    ZoneConfigError,
-    geodesic_area_m2,
-    load_zone,
-    load_zones,
-)
 from tests.zones import geometries as g
 
 INVALID_MUNICIPALITIES = Path(__file__).parent / "data" / "invalid-municipalities.geojson"

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import shapely
 
-from pilotzone.zones import SHIPPED_CONFIGS
-from pilotzone.zones.index import area_index
-from pilotzone.zones.loader import Zone, geodesic_area_m2, load_zones
+from pilotzone.zones import SHIPPED_CONFIGS, Zone, area_index, geodesic_area_m2, load_zones
 from pilotzone.zones.model import (
     RULE_KINDS,
     AreaKind,

@@ -18,11 +18,11 @@ import shapely
 
 from pilotzone import geo
 from pilotzone.schemas.batch import DRIVING_MODES, EVENT_KINDS
+from pilotzone.zones.compiled import area_index
 from pilotzone.zones.evaluate.records import EvaluationOutput
 from pilotzone.zones.evaluate.summaries import Windows
 from pilotzone.zones.evaluate.tables import GroupRules, Plan, group_rules
 from pilotzone.zones.evaluate.zoning import ZonedBatch, csr_take
-from pilotzone.zones.index import area_index
 from pilotzone.zones.kinds.base import BoolArray, FloatArray, IntArray
 
 _MS_PER_HOUR = 3_600_000

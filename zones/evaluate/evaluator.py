@@ -33,7 +33,7 @@ from pilotzone.zones.evaluate.writer import IncidentWriter
 from pilotzone.zones.evaluate.zoning import ZonedBatch
 from pilotzone.zones.kinds.base import BoolArray, Fixes, IntArray
 from pilotzone.zones.kinds.dwell import stop_states
-from pilotzone.zones.loader import Zone
+from pilotzone.zones.zone import Zone
 
 DUPLICATE_HORIZON_S = 300.0
 """Sequence numbers are remembered for this long (event time) to recognise duplicates."""

@@ -21,14 +21,14 @@ import shapely
 
 from pilotzone import geo
 from pilotzone.schemas.batch import EVENT_KINDS, INITIATORS, NO_LEVEL, VEHICLE_CLASSES
-from pilotzone.zones.index import area_index
+from pilotzone.zones.compiled import area_index, per_zone
 from pilotzone.zones.kinds import KINDS, RuleKind, kind_of
 from pilotzone.zones.kinds.base import BoolArray, ZoneFacts
 from pilotzone.zones.kinds.restricted_area import Crossable
-from pilotzone.zones.loader import Zone
 from pilotzone.zones.model import Rule
 from pilotzone.zones.rules import AppliedRule, independent_rules, winning_rule
 from pilotzone.zones.schedule import MINUTES_PER_WEEK, week_minutes
+from pilotzone.zones.zone import Zone
 
 DEFAULT_OBSERVATION_GAP_S = 30.0
 """Where no telemetry_gap rule is in force, fixes further apart than this are not one stretch."""
@@ -59,12 +59,9 @@ class _ZoneTables:
     origin: tuple[float, float, float, float]  # lon0, lat0, metres per degree lon, lat
 
 
+@per_zone
 def _zone_tables(zone: Zone) -> _ZoneTables:
-    tables: _ZoneTables = zone.cached("evaluate.tables", lambda: _build_zone_tables(zone))
-    return tables
-
-
-def _build_zone_tables(zone: Zone) -> _ZoneTables:
+    """The zone's lookup tables, built once per zone (``per_zone``); they never refer to it."""
     rules = zone.rules
     week = tuple(None if r.applies.schedule is None else week_minutes(r.applies.schedule) for r in rules)
     scheduled = [w for w in week if w is not None]
@@ -200,8 +197,16 @@ def group_rules(zone: Zone, key: tuple[tuple[int, ...], int, int, bool], minute:
             areas, vehicle_class, local, in_force, area, explanation, gap_rule, gap_ms, in_rule_area
         )
 
-    group: GroupRules = zone.cached(("evaluate.group", key), compute)
-    return group
+    groups = _groups_of(zone)
+    if key not in groups:
+        groups[key] = compute()
+    return groups[key]
+
+
+@per_zone
+def _groups_of(zone: Zone) -> dict[tuple[tuple[int, ...], int, int, bool], GroupRules]:
+    """The rules in force per (area set, vehicle class, minute pattern, gap) group, filled as met."""
+    return {}
 
 
 @dataclass(frozen=True)

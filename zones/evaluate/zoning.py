@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pilotzone.schemas.batch import TelemetryBatch
-from pilotzone.zones.index import area_index
-from pilotzone.zones.loader import Zone
+from pilotzone.zones.compiled import area_index
+from pilotzone.zones.zone import Zone
 
 IntArray = npt.NDArray[np.int64]
 

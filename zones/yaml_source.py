@@ -1,0 +1,214 @@
+"""A zone config's YAML: parsed with YAML 1.2 scalars, with every value's line kept.
+
+A problem is only useful if it says where to look, so the loader keeps the YAML node tree
+next to the data: ``YamlDocument.problem`` turns a field path (``["rules", 2, "limit_kmh"]``)
+into a ``ConfigProblem`` with the line and a readable location (``rules[2] (speed-school).limit_kmh``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pilotzone.zones.problems import ConfigProblem
+
+FieldPath = Sequence[str | int]
+"""Keys and list positions from the document's root to one value."""
+
+
+class ConfigYamlLoader(yaml.SafeLoader):
+    """YAML with the 1.2 core scalars: ``22:00`` stays text, ``on``/``no`` stay text.
+
+    PyYAML follows YAML 1.1, where ``22:00`` is the base-60 integer 1320 and ``no`` is
+    ``false``; in a file full of clock times and short ids that is a trap.
+    """
+
+
+ConfigYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag.rsplit(":", 1)[-1] not in {"bool", "int", "float"}]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+ConfigYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F]+|0o[0-7]+)$"),
+    list("-+0123456789"),
+)
+ConfigYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*\.[0-9_]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """One parsed YAML file: its data, and the node tree that knows each value's line."""
+
+    path: Path
+    root: yaml.Node | None
+    data: Any
+
+    def value_at(self, path: FieldPath) -> Any:
+        """The value at ``path``; None where the path leaves the data."""
+        return value_at(self.data, path)
+
+    def describe(self, path: FieldPath) -> str:
+        """``path`` as people read it (see ``describe_path``)."""
+        return describe_path(path, self.data)
+
+    def problem(self, path: FieldPath, message: str) -> ConfigProblem:
+        """A problem with the field at ``path``, with its line and readable location."""
+        return ConfigProblem(
+            str(self.path), describe_path(path, self.data), message, line_of(self.root, path)
+        )
+
+
+def read_yaml_document(path: Path) -> YamlDocument | ConfigProblem:
+    """The file parsed as one YAML document, or the problem that stops it from being read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return ConfigProblem(str(path), "", f"cannot read file: {exc.strerror}")
+    except UnicodeDecodeError:
+        return ConfigProblem(str(path), "", "not UTF-8 text: save the config as UTF-8")
+    loader = ConfigYamlLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        column = f", column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        return ConfigProblem(
+            str(path),
+            f"line {line}{column}" if line is not None else "",
+            f"YAML syntax error: {what}; fix the YAML (check indentation, colons and quotes)",
+            line,
+        )
+    except yaml.YAMLError as exc:
+        return ConfigProblem(str(path), "", f"YAML error: {exc}")
+    finally:
+        loader.dispose()
+    return YamlDocument(path, root, data)
+
+
+def duplicate_key_problems(document: YamlDocument) -> list[ConfigProblem]:
+    """A problem for every key that appears twice in one mapping.
+
+    PyYAML keeps the last of two equal keys silently; a doubled ``limit_kmh`` must be seen.
+    """
+    problems: list[ConfigProblem] = []
+
+    def visit(node: yaml.Node | None, path: list[str | int]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is None or key == "<<":
+                    continue
+                if key in seen:
+                    problems.append(
+                        ConfigProblem(
+                            str(document.path),
+                            document.describe([*path, key]),
+                            f"key {key!r} appears twice (first on line {seen[key]}): YAML keeps only the last one, "
+                            "delete one of them",
+                            key_node.start_mark.line + 1,
+                        )
+                    )
+                else:
+                    seen[key] = key_node.start_mark.line + 1
+                visit(value_node, [*path, key])
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                visit(item, [*path, index])
+
+    visit(document.root, [])
+    return problems
+
+
+def describe_path(path: FieldPath, raw: Any) -> str:
+    """A field path as people read it: ``rules[2] (speed-school).limit_kmh``.
+
+    List items that carry an ``id`` are named by it as well as by position, because a
+    position alone is hard to find in a long config.
+    """
+    text = ""
+    node = raw
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            item = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                text += f" ({item['id']})"
+            node = item
+        else:
+            text += f".{part}" if text else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return text
+
+
+def value_at(raw: Any, path: FieldPath) -> Any:
+    """The value at ``path`` in parsed YAML data; None where the path leaves the data."""
+    node = raw
+    for part in path:
+        node = child_of(node, part)
+    return node
+
+
+def child_of(node: Any, part: str | int) -> Any:
+    """One step down: a list item by position or a mapping value by key; None if absent."""
+    if isinstance(part, int):
+        return node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+    return node.get(part) if isinstance(node, dict) else None
+
+
+def line_of(root: yaml.Node | None, path: FieldPath) -> int | None:
+    """The 1-based line of the field at ``path``: its key's line, or a list item's first line.
+
+    For a missing field this is the line of the deepest part that exists (the mapping the
+    field is missing from).
+    """
+    if root is None:
+        return None
+    node: yaml.Node = root
+    line = int(root.start_mark.line)
+    for part in path:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == part:
+                    child, line = value_node, int(key_node.start_mark.line)
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            child = node.value[part]
+            line = int(child.start_mark.line)
+        if child is None:
+            break
+        node = child
+    return line + 1
+
+
+__all__ = [
+    "ConfigYamlLoader",
+    "FieldPath",
+    "YamlDocument",
+    "child_of",
+    "describe_path",
+    "duplicate_key_problems",
+    "line_of",
+    "read_yaml_document",
+    "value_at",
+]
