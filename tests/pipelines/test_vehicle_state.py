@@ -38,3 +38,9 @@ def test_detaching_leaves_the_live_state_whole_and_reading_reattaches(zones: lis
     assert state.evaluator.zones == zones
     assert back.evaluator.zones is zones
     assert (back.frontier_ms, back.last_fix_ms, back.evaluator.vehicle_id) == (5, 4, "veh-a")
+
+
+def test_evaluators_read_back_from_state_share_one_plan(every_kind_zones: list[Zone]) -> None:
+    from pilotzone.zones.evaluate.tables import plan_for
+
+    assert plan_for(tuple(every_kind_zones)) is plan_for(tuple(every_kind_zones))

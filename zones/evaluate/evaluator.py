@@ -28,7 +28,7 @@ from pilotzone.zones.evaluate.gaps import gap_incidents, gap_opened
 from pilotzone.zones.evaluate.records import EvaluationOutput
 from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker
 from pilotzone.zones.evaluate.summaries import Windows, WindowSummary
-from pilotzone.zones.evaluate.tables import Plan
+from pilotzone.zones.evaluate.tables import Plan, plan_for
 from pilotzone.zones.evaluate.writer import IncidentWriter
 from pilotzone.zones.evaluate.zoning import ZonedBatch
 from pilotzone.zones.kinds.base import BoolArray, Fixes, IntArray
@@ -74,7 +74,7 @@ class VehicleEvaluator:
     @property
     def _plan(self) -> Plan:
         if self._plan_cache is None:
-            self._plan_cache = Plan(self.zones)
+            self._plan_cache = plan_for(tuple(self.zones))
         return self._plan_cache
 
     def _writer(self) -> IncidentWriter:

@@ -10,6 +10,7 @@ those of ``pilotzone zones explain``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,3 +246,14 @@ class Plan:
     def prepared(self, ref: RuleRef) -> Any:
         """The rule's kind tables."""
         return self.tables[ref.zone_pos].prepared[ref.local]
+
+
+@functools.lru_cache(maxsize=16)
+def plan_for(zones: tuple[Zone, ...]) -> Plan:
+    """One plan per set of zones in a process, shared by every evaluator of those zones.
+
+    A streaming job reads each vehicle's evaluator back from Beam state for every bundle; a
+    shared plan makes that a lookup instead of flattening every zone's rules again. Zones
+    compare by identity, and a process holds a handful of zone sets, so the cache is small.
+    """
+    return Plan(zones)
