@@ -3,13 +3,13 @@
 # Beam's Java IO expansion service, which turns the pipeline's ReadFromKafka into Java KafkaIO
 # when the job is submitted (deploy/k8s/kafka-expansion-service.yaml):
 #
-#   docker build -f deploy/docker/kafka-expansion.Dockerfile -t pilotzone-kafka-expansion:2.77.0 deploy/docker
+#   docker build -f deploy/docker/kafka-expansion.Dockerfile -t pilotzone-kafka-expansion:2.73.0 deploy/docker
 #
 # Running it as its own service keeps Java out of the pipeline image: the driver is given its
 # address (`pilotzone stream --kafka-expansion-service`) instead of downloading the jar and
 # starting Java itself. The jar comes
 # from Maven Central at build time, so the pod needs no internet access at run time.
-ARG BEAM_VERSION=2.77.0
+ARG BEAM_VERSION=2.73.0
 
 FROM eclipse-temurin:17.0.15_6-jre-jammy
 ARG BEAM_VERSION
