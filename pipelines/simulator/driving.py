@@ -23,10 +23,7 @@ from pilotzone.pipelines.simulator.profiles import AUTONOMOUS, MANUAL, MODE_CODE
 from pilotzone.pipelines.simulator.routing import build_route
 from pilotzone.pipelines.simulator.track import BoolArray, FloatArray, Identity, Track
 from pilotzone.pipelines.simulator.zone_model import ZoneModel
-from pilotzone.zones.model import (
-    EventKind,
-    VehicleEventRule,
-)
+from pilotzone.zones.model import EventKind, VehicleEventRule
 
 
 @dataclass
@@ -202,12 +199,14 @@ def pick_sample(
 
 
 def covered_events(model: ZoneModel) -> set[str]:
+    """Events some vehicle_event rule of the zone covers: background events must avoid them."""
     return {
         r.event.value for r in model.zone.rules_of_kind("vehicle_event") if isinstance(r, VehicleEventRule)
     }
 
 
 def mode_weights(modes: Sequence[int]) -> list[float]:
+    """How often each usable mode is a vehicle's usual one: mostly autonomous, as in a pilot zone."""
     weights = [0.88 if m == AUTONOMOUS else 0.12 for m in modes]
     total = sum(weights)
     return [w / total for w in weights]

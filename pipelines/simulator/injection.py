@@ -22,11 +22,7 @@ from pilotzone.pipelines.simulator.opportunities import (
 )
 from pilotzone.pipelines.simulator.profiles import MODE_CODE, PROFILES
 from pilotzone.pipelines.simulator.zone_model import SPEED_MARGIN_KMH, Policy, ZoneModel
-from pilotzone.zones.model import (
-    EventKind,
-    Initiator,
-    VehicleEventRule,
-)
+from pilotzone.zones.model import EventKind, Initiator, VehicleEventRule
 
 
 @dataclass

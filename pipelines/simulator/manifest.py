@@ -14,13 +14,13 @@ from pilotzone.pipelines.simulator.vehicle import VehicleResult
 from pilotzone.pipelines.simulator.writer import GROUND_TRUTH_FILE, SLICE_FORMAT, TELEMETRY_DIR
 from pilotzone.schemas.contract import TELEMETRY, schema_dict, schema_version
 from pilotzone.zones.evaluate import rfc3339_ms
-from pilotzone.zones.model import (
-    RULE_KINDS,
-)
+from pilotzone.zones.model import RULE_KINDS
 
 
 @dataclass
 class ZoneTotals:
+    """What came out in one zone, summed over its vehicles as their results arrive."""
+
     vehicles: int = 0
     samples: int = 0
     files: int = 0
@@ -37,6 +37,8 @@ class ZoneTotals:
 
 @dataclass
 class Totals:
+    """What came out in every zone; results are added in task order, so the sums are deterministic."""
+
     zones: list[ZoneTotals]
     samples: int = 0
 

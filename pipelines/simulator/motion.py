@@ -18,6 +18,8 @@ DS_M = 1.0
 
 @dataclass
 class Dense:
+    """A route as points every ``DS_M`` metres, with heading, curvature, speed cap, tag and stops."""
+
     x: FloatArray
     y: FloatArray
     step: FloatArray
@@ -79,6 +81,7 @@ def densify(
 
 
 def moving_average(values: FloatArray, window: int) -> FloatArray:
+    """A centred moving average that keeps the ends in place (edge padding)."""
     if window <= 1:
         return values
     padded = np.pad(values, window // 2, mode="edge")
@@ -118,6 +121,8 @@ def scheduled_stops(
 
 @dataclass
 class Motion:
+    """Speed at each dense point, and time as a piecewise-linear map to dense-point index (knots)."""
+
     v: FloatArray
     knot_t: FloatArray
     knot_i: FloatArray

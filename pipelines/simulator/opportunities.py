@@ -7,12 +7,7 @@ from collections.abc import Sequence
 
 from pilotzone.pipelines.simulator.profiles import MANUAL, MODE_CODE, PROFILES
 from pilotzone.pipelines.simulator.zone_model import Policy, ZoneModel
-from pilotzone.zones.model import (
-    DwellRule,
-    EventKind,
-    Rule,
-    VehicleEventRule,
-)
+from pilotzone.zones.model import DwellRule, EventKind, Rule, VehicleEventRule
 
 
 def rule_values(rules: Sequence[Rule], name: str) -> list[float]:
@@ -95,6 +90,7 @@ def mode_options(model: ZoneModel, vehicle_class: str) -> list[tuple[str | None,
 
 
 def restricted_areas(model: ZoneModel, vehicle_class: str) -> list[str]:
+    """Restricted areas a class can enter without breaking another area's rules."""
     policy = model.policy(vehicle_class)
     return areas_for(policy, "restricted")
 

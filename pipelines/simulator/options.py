@@ -12,9 +12,7 @@ import fastavro
 
 from pilotzone.schemas.contract import telemetry_schema
 from pilotzone.zones.loader import Zone
-from pilotzone.zones.model import (
-    RULE_KINDS,
-)
+from pilotzone.zones.model import RULE_KINDS
 
 DEFAULT_INJECT_RATES: dict[str, float] = {
     "speed_limit": 0.05,

@@ -22,13 +22,13 @@ from pilotzone.pipelines.simulator.opportunities import (
 from pilotzone.pipelines.simulator.options import SimulationError, SimulationOptions
 from pilotzone.pipelines.simulator.profiles import PROFILES
 from pilotzone.pipelines.simulator.zone_model import ZoneModel
-from pilotzone.zones.model import (
-    RULE_KINDS,
-)
+from pilotzone.zones.model import RULE_KINDS
 
 
 @dataclass(frozen=True)
 class Task:
+    """One vehicle to simulate: its zone, index in the zone, injected kinds and whether it gets a defect."""
+
     zone_pos: int
     index: int
     kinds: tuple[str, ...]
@@ -37,6 +37,8 @@ class Task:
 
 @dataclass
 class ZonePlan:
+    """A zone's tasks, the injections asked for per kind, and the kinds that cannot be injected (why)."""
+
     model: ZoneModel
     tasks: list[Task]
     requested: dict[str, int]
@@ -97,10 +99,12 @@ def plan_zone(model: ZoneModel, options: SimulationOptions, zone_pos: int) -> Zo
 
 
 def zone_key(zone_id: str) -> int:
+    """A stable number for a zone id, to seed random streams (``hash()`` varies per process)."""
     return int.from_bytes(hashlib.sha256(zone_id.encode()).digest()[:4], "big")
 
 
 def why_not(model: ZoneModel, vehicle_class: str) -> list[str]:
+    """Why a class cannot drive in the zone without a finding during the window."""
     policy = model.policy(vehicle_class)
     reasons = list(policy.problems)
     if not policy.hours_ok:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotzone.zones.model import (
-    DrivingMode,
-)
+from pilotzone.zones.model import DrivingMode
 
 MODES: tuple[str, ...] = tuple(mode.value for mode in DrivingMode)
 MODE_CODE = {mode: code for code, mode in enumerate(MODES)}

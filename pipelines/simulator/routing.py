@@ -20,6 +20,8 @@ from pilotzone.pipelines.simulator.zone_model import MARGIN_M
 
 @dataclass
 class Route:
+    """A route as waypoints with, per leg, a speed cap, the excursion it belongs to and a stop."""
+
     points: FloatArray
     """Waypoints, (k + 1, 2) metres in the zone frame."""
     cap_kmh: FloatArray
@@ -148,6 +150,7 @@ def random_points(rng: np.random.Generator, region: BaseGeometry, count: int) ->
 
 
 def segments_inside(region: BaseGeometry, starts: FloatArray, ends: FloatArray) -> BoolArray:
+    """Whether each straight segment lies inside a region, vectorised over the segments."""
     lines = shapely.linestrings(np.stack((starts, ends), axis=1))
     return np.asarray(shapely.contains(region, lines), dtype=np.bool_)
 

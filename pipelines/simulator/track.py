@@ -47,6 +47,8 @@ class Track:
 
 @dataclass(frozen=True)
 class Finding:
+    """One violation (or defect) in a track, as one line of the ground truth will tell it."""
+
     kind: str
     rule_id: str
     area: str | None

@@ -19,10 +19,14 @@ from pilotzone.pipelines.simulator.writer import ground_truth_line, to_records, 
 from pilotzone.pipelines.simulator.zone_model import ZoneModel
 
 MAX_ATTEMPTS = 8
+"""Attempts at a vehicle before the last one is written as it came out; kinds that have not
+come out by half of them are given up."""
 
 
 @dataclass
 class VehicleResult:
+    """What one vehicle produced, small enough to send back from a worker process."""
+
     ground_truth: list[str]
     samples: int
     files: int

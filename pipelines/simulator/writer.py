@@ -30,6 +30,8 @@ SLICE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 @dataclass
 class Record:
+    """One Avro-ready sample with the time it was due (slices follow the due time, not the reported one)."""
+
     nominal_ms: int
     value: dict[str, Any]
 
@@ -82,6 +84,7 @@ def to_records(track: Track) -> list[Record]:
 
 
 def ground_truth_line(model: ZoneModel, identity: Identity, finding: Finding) -> str:
+    """One finding as a compact JSON line of ``ground_truth.jsonl``."""
     line = {
         "vehicle_id": identity.vehicle_id,
         "operator_id": identity.operator_id,

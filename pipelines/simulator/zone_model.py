@@ -17,19 +17,14 @@ from pilotzone.pipelines.simulator.options import SimulationOptions, default_sta
 from pilotzone.pipelines.simulator.profiles import AUTONOMOUS, MANUAL, MODES, PROFILES, ClassProfile
 from pilotzone.pipelines.simulator.track import BoolArray, FloatArray, IntArray
 from pilotzone.zones.loader import Zone
-from pilotzone.zones.model import (
-    DrivingModeRule,
-    DwellRule,
-    OperatingHoursRule,
-    Rule,
-    SpeedLimitRule,
-)
+from pilotzone.zones.model import DrivingModeRule, DwellRule, OperatingHoursRule, Rule, SpeedLimitRule
 from pilotzone.zones.rules import AppliedRule, rule_applies_to, week_minutes, winning_rule
 
 MARGIN_M = 30.0
 """How far baseline tracks keep from the boundary and from areas they avoid: corner smoothing
 plus several sigma of GPS noise."""
 SPEED_MARGIN_KMH = 3.0
+"""How far below the lowest limit that can apply a baseline vehicle keeps its speed cap."""
 
 
 def in_frame(frame: LocalFrame, geometry: BaseGeometry) -> BaseGeometry:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pilotzone.pipelines.simulator.oracle.samples import SentSamples, Verdict
+from pilotzone.zones.model import DwellRule
 
 
 def find(samples: SentSamples) -> Verdict:
@@ -12,7 +13,9 @@ def find(samples: SentSamples) -> Verdict:
     t_ms = samples.t_ms
     pos, area = samples.winners("dwell")
     # Indexed by rule position; the extra last entry answers for "no rule" (position -1).
-    below = np.array([getattr(r, "stopped_below_kmh", -np.inf) for r in samples.rules] + [-np.inf])
+    below = np.array(
+        [r.stopped_below_kmh if isinstance(r, DwellRule) else -np.inf for r in samples.rules] + [-np.inf]
+    )
     return samples.report(
         "dwell",
         samples.speed < below[pos],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pilotzone.pipelines.simulator.oracle.samples import SentSamples, Verdict
+from pilotzone.zones.model import SpeedLimitRule
 
 
 def find(samples: SentSamples) -> Verdict:
@@ -13,7 +14,8 @@ def find(samples: SentSamples) -> Verdict:
     pos, area = samples.winners("speed_limit")
     # Indexed by rule position; the extra last entry answers for "no rule" (position -1).
     limit = np.array(
-        [getattr(r, "limit_kmh", np.inf) + getattr(r, "tolerance_kmh", 0.0) for r in samples.rules] + [np.inf]
+        [r.limit_kmh + r.tolerance_kmh if isinstance(r, SpeedLimitRule) else np.inf for r in samples.rules]
+        + [np.inf]
     )
     return samples.report(
         "speed_limit",
