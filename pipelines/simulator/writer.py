@@ -22,6 +22,7 @@ from pilotzone.pipelines.simulator.zone_model import ZoneModel
 from pilotzone.schemas.contract import TELEMETRY, writer_schema
 from pilotzone.zones.evaluate import rfc3339_ms
 
+# The layout of a simulation folder (the manifest spells it out for its readers).
 GROUND_TRUTH_FILE = "ground_truth.jsonl"
 MANIFEST_FILE = "manifest.json"
 TELEMETRY_DIR = "telemetry"
