@@ -7,6 +7,8 @@ Geometry stays in longitude/latitude degrees (GeoJSON order: x = longitude, y = 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -43,6 +45,35 @@ def offset(
         np.asarray(lon, dtype=np.float64) + np.asarray(east_m, dtype=np.float64) / m_lon,
         np.asarray(lat, dtype=np.float64) + np.asarray(north_m, dtype=np.float64) / m_lat,
     )
+
+
+@dataclass(frozen=True)
+class LocalFrame:
+    """East/north metres around one origin: the equirectangular projection at the origin's latitude.
+
+    Unlike ``offset``, which scales each point by its own latitude, the scales here are fixed,
+    so the map is affine: a point inside a polygon maps to a point inside the mapped polygon,
+    and geometry can be buffered in metres while checks stay in longitude/latitude.
+    """
+
+    lon0: float
+    lat0: float
+    east_per_deg: float
+    north_per_deg: float
+
+    @classmethod
+    def around(cls, lon0: float, lat0: float) -> LocalFrame:
+        """The frame with its origin (and its scale) at ``lon0``, ``lat0``."""
+        east, north = metres_per_degree(lat0)
+        return cls(lon0, lat0, float(east), float(north))
+
+    def to_local(self, lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Longitude/latitude degrees as metres east and north of the origin."""
+        return (lon - self.lon0) * self.east_per_deg, (lat - self.lat0) * self.north_per_deg
+
+    def to_lonlat(self, x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Metres east and north of the origin as longitude/latitude degrees."""
+        return self.lon0 + x / self.east_per_deg, self.lat0 + y / self.north_per_deg
 
 
 def bearing_deg(
