@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
-from pilotzone.pipelines.jobs.runners import RUNNERS, STREAM_RUNNERS
+from pilotzone.pipelines.jobs.runners import DEFAULT_STREAM_RUNNER, RUNNERS, STREAM_RUNNERS, prism_binary
 from pilotzone.zones import ZoneConfigError, load_zones
 
 LOG = logging.getLogger("pilotzone.stream")
@@ -73,7 +74,10 @@ def add_parser(subparsers: Any) -> None:
     stream.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
     stream.add_argument("--allowed-lateness", type=float, default=30.0, metavar="SECONDS", help="(30)")
     stream.add_argument(
-        "--runner", default="direct", choices=sorted(STREAM_RUNNERS), help="execution engine (direct)"
+        "--runner",
+        default=DEFAULT_STREAM_RUNNER,
+        choices=sorted(STREAM_RUNNERS),
+        help=f"execution engine ({DEFAULT_STREAM_RUNNER}: Beam's local streaming runner)",
     )
     stream.add_argument("--flink-master", metavar="HOST:PORT", help="Flink JobManager REST address")
     stream.add_argument(
@@ -95,6 +99,8 @@ def beam_arguments(args: argparse.Namespace) -> list[str]:
     options = [f"--runner={RUNNERS[args.runner]}"]
     if args.runner != "direct":
         options.append("--streaming")
+    if args.runner == "prism":
+        options += [f"--prism_location={prism_binary()}", "--prism_log_level=warn"]
     if args.runner == "flink":
         if not args.flink_master:
             raise ValueError("--runner flink needs --flink-master HOST:PORT (the JobManager's REST address)")
@@ -105,6 +111,11 @@ def beam_arguments(args: argparse.Namespace) -> list[str]:
         options.append(f"--environment_config={args.environment_config}")
     extra = [option for option in (args.beam_options or []) if option != "--"]
     return options + extra
+
+
+def run_id() -> str:
+    """This run's name in its output files: start time and a random tail (two starts in a second)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 def stream_command(args: argparse.Namespace) -> int:
@@ -139,6 +150,7 @@ def stream_command(args: argparse.Namespace) -> int:
         pushgateway=args.pushgateway,
         pipeline_name=args.pipeline_name,
         push_interval_s=args.push_interval,
+        run_id=run_id(),
     )
     problems = source.problems()
     if args.source == "folder" and args.watch and "://" not in args.watch:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +42,10 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
-from apache_beam.transforms.window import FixedWindows, GlobalWindow, GlobalWindows, TimestampedValue
+from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
 from pilotzone.pipelines.jobs.replay import (
@@ -175,56 +177,61 @@ def lifecycle_sort_key(row: dict[str, Any]) -> tuple[str, str, int]:
     return (*incident_sort_key(row), STATUSES.index(row["status"]))
 
 
-class WriteMinuteFiles(beam.PTransform):
-    """Rows → one sorted JSON Lines file per minute of output, under ``folder``.
+class WriteRowsAsTheyCome(beam.PTransform):
+    """Rows → JSON Lines files under ``folder``, written when each bundle of rows is done.
 
-    Each file holds what was emitted in one minute of event time, sorted, so the same input
-    gives the same files whatever the bundling; names carry the window, so files never clash.
+    Rows are written as the runner hands them over, with no event-time window in between: a
+    window would hold rows until the watermark passes its end and then drop what arrives
+    behind it, and a lifecycle record (a CLOSED after a long incident, a dead letter of a late
+    upload) is routinely behind the watermark. Each bundle becomes one file named
+    ``<prefix>-<UTC minute written>-<run id>-<bundle>.jsonl``, its rows sorted, written under
+    a temporary name and renamed, so a reader never sees half a file; names carry the run id,
+    so a restarted monitor writes new files and never overwrites an earlier run's.
     """
 
-    def __init__(self, folder: str, prefix: str, sort_key: Any, time_field: str) -> None:
+    def __init__(self, folder: str, prefix: str, sort_key: Any, run_id: str) -> None:
         super().__init__()
-        self.folder, self.prefix, self.sort_key, self.time_field = folder, prefix, sort_key, time_field
+        self.folder, self.prefix, self.sort_key, self.run_id = folder, prefix, sort_key, run_id
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        sort_key = self.sort_key
-        return (
-            rows
-            | "AtEventTime" >> beam.ParDo(_AtEventTime(self.time_field))
-            | "Minutes" >> beam.WindowInto(FixedWindows(60))
-            | "Gather" >> beam.CombineGlobally(beam.combiners.ToListCombineFn()).without_defaults()
-            | "Sort" >> beam.Map(lambda all_rows: sorted_jsonl(all_rows, sort_key))
-            | "Write"
-            >> fileio.WriteToFiles(
-                path=self.folder,
-                file_naming=fileio.default_file_naming(self.prefix, ".jsonl"),
-                shards=1,
-                sink=lambda _: _TextFileSink(),
-            )
+        return rows | "WriteBundles" >> beam.ParDo(
+            WriteBundleFn(self.folder, self.prefix, self.sort_key, self.run_id)
         )
 
 
-class _AtEventTime(beam.DoFn):
-    """Stamp each row with the event time it describes (``time_field``, RFC 3339).
+class WriteBundleFn(beam.DoFn):
+    """One sorted JSON Lines file per bundle of rows (see ``WriteRowsAsTheyCome``)."""
 
-    Rows emitted by end-of-input timers carry the timer's far-future timestamp; files are
-    named by the minute of event time a row is about, not by when a timer fired. A row
-    without that time (a payload that never decoded) keeps its arrival timestamp.
-    """
+    def __init__(self, folder: str, prefix: str, sort_key: Any, run_id: str) -> None:
+        self.folder, self.prefix, self.sort_key, self.run_id = folder, prefix, sort_key, run_id
+        self.rows: list[dict[str, Any]] = []
+        self.written = 0
 
-    def __init__(self, time_field: str) -> None:
-        self.time_field = time_field
+    def setup(self) -> None:
+        # Bundles of one worker are numbered; the random part tells workers of one run apart.
+        self.worker = uuid.uuid4().hex[:8]
+        if not FileSystems.exists(self.folder):
+            FileSystems.mkdirs(self.folder)
 
-    def process(self, row: dict[str, Any], at: Any = beam.DoFn.TimestampParam) -> Iterator[Any]:
-        moment = row.get(self.time_field)
-        yield TimestampedValue(row, parse_rfc3339_ms(moment) / 1000 if moment else at)
+    def start_bundle(self) -> None:
+        self.rows = []
 
+    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+        self.rows.append(row)
+        return iter(())
 
-class _TextFileSink(fileio.TextSink):
-    """Writes each element (already a whole file's text) as is."""
-
-    def write(self, text: str) -> None:
-        self._fh.write(text.encode("utf-8"))
+    def finish_bundle(self) -> None:
+        if not self.rows:
+            return
+        minute = time.strftime("%Y%m%dT%H%MZ", time.gmtime())
+        self.written += 1
+        name = f"{self.prefix}-{minute}-{self.run_id}-{self.worker}-{self.written:06d}.jsonl"
+        final = FileSystems.join(self.folder, name)
+        partial = FileSystems.join(self.folder, "." + name + ".partial")
+        with FileSystems.create(partial) as handle:
+            handle.write(sorted_jsonl(self.rows, self.sort_key).encode("utf-8"))
+        FileSystems.rename([partial], [final])
+        self.rows = []
 
 
 @dataclass(frozen=True)
@@ -237,6 +244,8 @@ class StreamSinks:
     pushgateway: str | None = None
     pipeline_name: str = "stream"
     push_interval_s: float = 15.0
+    run_id: str = "run"
+    """Names this run's output files, so a restart never overwrites an earlier run's."""
 
 
 def build_stream(
@@ -251,16 +260,17 @@ def build_stream(
     evaluated = payloads | "Evaluate" >> EvaluateStream(zones, settings)
     dead = evaluated.dead_letters
     lifecycle = evaluated.incidents | "LifecycleJson" >> beam.Map(lifecycle_json)
-    _ = lifecycle | "WriteIncidents" >> WriteMinuteFiles(
-        sinks.incidents_dir.rstrip("/") + "/incidents", "incidents", lifecycle_sort_key, "start_time"
+    base = sinks.incidents_dir.rstrip("/")
+    _ = lifecycle | "WriteIncidents" >> WriteRowsAsTheyCome(
+        f"{base}/incidents", "incidents", lifecycle_sort_key, sinks.run_id
     )
-    _ = dead | "WriteDeadLetters" >> WriteMinuteFiles(
-        sinks.incidents_dir.rstrip("/") + "/dead-letters", "dead-letters", dead_letter_sort_key, "event_time"
+    _ = dead | "WriteDeadLetters" >> WriteRowsAsTheyCome(
+        f"{base}/dead-letters", "dead-letters", dead_letter_sort_key, sinks.run_id
     )
     summaries = evaluated.summaries | "MergeSummaries" >> MergeSummariesContinuously()
     summary_rows = summaries | "SummaryJson" >> beam.Map(summary_to_json, window_s=settings.window_s)
-    _ = summary_rows | "WriteSummaries" >> WriteMinuteFiles(
-        sinks.incidents_dir.rstrip("/") + "/summaries", "summaries", summary_sort_key, "window_start"
+    _ = summary_rows | "WriteSummaries" >> WriteRowsAsTheyCome(
+        f"{base}/summaries", "summaries", summary_sort_key, sinks.run_id
     )
     if sinks.incidents_topic:
         from apache_beam.io.kafka import WriteToKafka
