@@ -85,7 +85,11 @@ def add_parser(subparsers: Any) -> None:
     )
     stream.add_argument("--environment-config", metavar="CONFIG", help="e.g. localhost:50000 for EXTERNAL")
     stream.add_argument(
-        "--push-interval", type=float, default=15.0, metavar="SECONDS", help="metrics push beat (15)"
+        "--push-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how often the live figures are published to the metrics file and Pushgateway (15)",
     )
     stream.add_argument("--quiet", action="store_true", help="warnings only")
     stream.add_argument("beam_options", nargs=argparse.REMAINDER, help="-- then extra Beam pipeline options")
@@ -143,11 +147,16 @@ def stream_command(args: argparse.Namespace) -> int:
         kafka_expansion_service=args.kafka_expansion_service,
         pubsub_subscription=args.pubsub_subscription,
     )
+    # Where the pipeline's collector step writes the live figures; the endpoint serves that file.
+    metrics_file = args.metrics_file
+    if metrics_file is None and "://" not in args.incidents_dir:
+        metrics_file = Path(args.incidents_dir) / "metrics.txt"
     sinks = StreamSinks(
         incidents_dir=args.incidents_dir,
         incidents_topic=args.incidents_topic,
         kafka_bootstrap=args.kafka_bootstrap,
         pushgateway=args.pushgateway,
+        metrics_file=None if metrics_file is None else str(metrics_file),
         pipeline_name=args.pipeline_name,
         push_interval_s=args.push_interval,
         run_id=run_id(),
@@ -173,6 +182,8 @@ def stream_command(args: argparse.Namespace) -> int:
     exporter = start_exporter(zones, args)
     if exporter is None:
         return 2
+    if metrics_file is not None:
+        exporter.follow(metrics_file)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     LOG.info("stream %s from %s on %s, zones %s", args.pipeline_name, args.source, args.runner,
              ", ".join(f"{z.zone_id} {z.version}" for z in zones))  # fmt: skip

@@ -37,6 +37,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -62,6 +63,7 @@ from pilotzone.pipelines.metrics.export import (
     pipeline_families,
     push,
     registry_of,
+    write_openmetrics,
 )
 from pilotzone.pipelines.transforms.aggregate import MergeSummariesContinuously
 from pilotzone.pipelines.transforms.compliance import EvaluateStream
@@ -242,6 +244,8 @@ class StreamSinks:
     incidents_topic: str | None = None
     kafka_bootstrap: str | None = None
     pushgateway: str | None = None
+    metrics_file: str | None = None
+    """OpenMetrics text rewritten at every push (the CLI's endpoint serves it while the stream runs)."""
     pipeline_name: str = "stream"
     push_interval_s: float = 15.0
     run_id: str = "run"
@@ -286,7 +290,7 @@ def build_stream(
                 producer_config={"bootstrap.servers": sinks.kafka_bootstrap}, topic=sinks.incidents_topic
             )
         )
-    if sinks.pushgateway:
+    if sinks.pushgateway or sinks.metrics_file:
         _ = (
             (
                 summary_rows | "TagSummaries" >> beam.Map(lambda row: ("summary", row)),
@@ -296,7 +300,7 @@ def build_stream(
             | "MetricsInputs" >> beam.Flatten()
             | "OneCollector" >> beam.WindowInto(GlobalWindows())
             | "ToCollector" >> beam.Map(lambda update: ("pilotzone", update))
-            | "PushMetrics" >> beam.ParDo(_PushMetricsFn(zones, sinks))
+            | "PublishMetrics" >> beam.ParDo(PublishMetricsFn(zones, sinks))
         )
 
 
@@ -332,8 +336,10 @@ class _CollectorState:
         return PipelineFigures(list(self.summaries.values()), list(self.incidents.values()), totals)
 
 
-class _PushMetricsFn(beam.DoFn):
-    """The single collector of a stream: keeps the figures, pushes at most every ``push_interval_s``.
+class PublishMetricsFn(beam.DoFn):
+    """The single collector of a stream: keeps the figures, publishes at most every ``push_interval_s``.
+
+    Publishing replaces the Pushgateway group and rewrites the metrics file, whichever are set.
 
     Pushes ride on arriving updates (summaries arrive every window while vehicles drive)
     rather than on a processing-time timer, which not every runner fires for a draining
@@ -371,12 +377,17 @@ class _PushMetricsFn(beam.DoFn):
         return iter(())
 
     def _push(self, figures: _CollectorState, *, running: bool) -> bool:
-        """Replace the Pushgateway group with the figures; False (and a warning) if unreachable."""
-        assert self.sinks.pushgateway is not None
+        """Write the metrics file and replace the Pushgateway group; False (and a warning) on failure."""
         families = pipeline_families(self.zones, figures.figures(), time.time(), running=running)
+        registry = registry_of(SnapshotCollector(families))
         try:
-            push(registry_of(SnapshotCollector(families)), self.sinks.pushgateway, self.sinks.pipeline_name)
+            if self.sinks.metrics_file:
+                write_openmetrics(registry, Path(self.sinks.metrics_file))
+            if self.sinks.pushgateway:
+                push(registry, self.sinks.pushgateway, self.sinks.pipeline_name)
         except OSError as exc:  # the next update retries; the figures stay in state
-            LOG.warning("could not push metrics to %s: %s", self.sinks.pushgateway, exc)
+            LOG.warning(
+                "could not publish metrics (%s): %s", self.sinks.pushgateway or self.sinks.metrics_file, exc
+            )
             return False
         return True

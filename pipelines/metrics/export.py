@@ -39,6 +39,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_text
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -262,7 +263,29 @@ class SnapshotCollector(Collector):
         yield from families
 
 
-def registry_of(collector: SnapshotCollector) -> CollectorRegistry:
+class MetricsFileCollector(Collector):
+    """Serves the families a stream's collector step last wrote to an OpenMetrics file.
+
+    A stream computes its figures inside the pipeline (on whichever worker holds the single
+    collector key), not in the process that serves the endpoint; the file is where they meet
+    on one machine. Until the first write, scrapes see ``fallback`` (config versions, caps).
+    The file is replaced atomically, so a scrape never reads half of it.
+    """
+
+    def __init__(self, path: Path, fallback: Sequence[Metric]) -> None:
+        self.path = path
+        self.fallback = list(fallback)
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            yield from self.fallback
+            return
+        yield from text_string_to_metric_families(text)
+
+
+def registry_of(collector: Collector) -> CollectorRegistry:
     """A registry holding only ``collector`` (no process or platform metrics from the driver)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
@@ -405,6 +428,11 @@ class Exporter:
         """Open the endpoint (if asked for), so scrapes see the run from its start."""
         if self.settings.endpoint is not None:
             self.endpoint = MetricsEndpoint(self.registry, self.settings.endpoint)
+
+    def follow(self, path: Path) -> None:
+        """Serve, from now on, what a running stream writes to ``path`` (see ``MetricsFileCollector``)."""
+        self.registry.unregister(self.collector)
+        self.registry.register(MetricsFileCollector(path, static_families(self.zones, running=True)))
 
     def finish(self, figures: PipelineFigures, now_s: float) -> None:
         """Publish the finished run's figures: endpoint, file, then Pushgateway."""

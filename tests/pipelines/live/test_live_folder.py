@@ -23,6 +23,8 @@ from pilotzone.pipelines.simulator import SimulationOptions, simulate
 from pilotzone.zones import Zone
 from tests.pipelines.fleets import EVERY_KIND_ZONE, RULE_KINDS
 from tests.pipelines.live.feeding import feed_in_real_time, final_states, latest_summaries, rows_in
+from tests.pipelines.test_metrics import samples_of
+from tests.servers import free_port, prometheus, promql
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -50,25 +52,36 @@ def test_uploads_while_running_are_evaluated_live_and_end_as_the_replay(
     # Stop watching soon after the last upload: a drain then flushes every vehicle without
     # opening gaps, as a replay reaching the end of its input does.
     run_for = start.timestamp() + DURATION_S + 8 - time.time()
-    common = ["--zones", str(EVERY_KIND_ZONE), "--allowed-lateness", "15", "--quiet"]
+    # Ten-second summary windows, so fleet figures (not only incidents) flow while uploads do.
+    common = ["--zones", str(EVERY_KIND_ZONE), "--allowed-lateness", "15", "--window", "10", "--quiet"]
+    port = free_port()
     command = [str(Path(sys.executable).with_name("pilotzone")), "stream", *common, "--runner", "prism",
                "--source", "folder", "--watch", str(incoming / "*.avro"), "--poll", "1",
-               "--run-for", f"{run_for:.0f}", "--incidents-dir", str(out)]  # fmt: skip
-    monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               "--run-for", f"{run_for:.0f}", "--incidents-dir", str(out), "--push-interval", "2",
+               "--metrics-port", str(port)]  # fmt: skip
+    scrape = {"scrape_interval": "1s"}
+    targets = [{"job_name": "pilotzone", **scrape, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]
     opened_while_uploading: list[str] = []
+    samples_seen: list[float] = []
 
     def watch() -> None:
         opened_while_uploading.extend(
             row["incident_id"] for row in rows_in(out / "incidents") if row["status"] == "OPENED"
         )
+        answer = promql(server, "sum(pilotzone_samples_total)")
+        samples_seen.extend(float(row["value"][1]) for row in answer)
 
-    try:
-        feed_in_real_time(simulation, incoming, SLICE_S, between=watch)
-        output, _ = monitor.communicate(timeout=run_for + 120)
-    finally:
-        monitor.kill()
+    with prometheus(tmp_path, {"global": scrape, "scrape_configs": targets}) as server:
+        monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            feed_in_real_time(simulation, incoming, SLICE_S, between=watch)
+            output, _ = monitor.communicate(timeout=run_for + 120)
+        finally:
+            monitor.kill()
     assert monitor.returncode == 0, output
     assert opened_while_uploading, "no incident was written while the vehicles were still uploading"
+    # Prometheus saw the fleet's sample count grow while the vehicles were still uploading.
+    assert len(set(samples_seen)) >= 2 and samples_seen == sorted(samples_seen), samples_seen
 
     replay = tmp_path / "replay"
     assert main(["run", *common, "--input", str(incoming / "*.avro"),
@@ -80,3 +93,6 @@ def test_uploads_while_running_are_evaluated_live_and_end_as_the_replay(
         read_jsonl(replay / "summaries.jsonl")
     )
     assert rows_in(out / "dead-letters") == read_jsonl(replay / "dead-letters.jsonl") == []
+    final_metrics = samples_of((out / "metrics.txt").read_text())
+    samples_total = sum(v for (name, _), v in final_metrics.items() if name == "pilotzone_samples_total")
+    assert samples_total == sum(row["samples"] for row in read_jsonl(replay / "summaries.jsonl"))
