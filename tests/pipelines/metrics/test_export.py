@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from prometheus_client.exposition import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
@@ -30,21 +29,11 @@ from pilotzone.pipelines.metrics.export import (
 )
 from pilotzone.zones import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.pipelines.metrics.exposition import Samples, samples_of
 from tests.servers import executable, http_get, pushgateway
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GWANGJU = ROOT / "zones" / "configs" / "gwangju.yaml"
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def samples_of(text: str) -> Samples:
-    """Every sample of an exposition, by (name, sorted labels)."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def of(samples: Samples, name: str, **labels: str) -> float:

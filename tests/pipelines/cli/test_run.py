@@ -11,8 +11,7 @@ import pytest
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
 from tests.factories import track, write_container
-
-EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
+from tests.pipelines.fleets import EVERY_KIND_ZONE
 
 
 def test_run_writes_the_incident_log_avro_and_dead_letters(

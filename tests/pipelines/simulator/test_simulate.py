@@ -33,9 +33,10 @@ from pilotzone.pipelines.simulator import (
 from pilotzone.schemas.contract import schema_version
 from pilotzone.zones import Zone, load_zone
 from pilotzone.zones.model import RULE_KINDS, DwellRule, SpeedLimitRule
+from tests.pipelines.fleets import EVERY_KIND_ZONE
 
 HERE = Path(__file__).parent
-ZONE_FILE = HERE / "every-kind-zone.yaml"
+ZONE_FILE = EVERY_KIND_ZONE
 T0 = dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)  # Monday 10:00 in Seoul, the default start
 VEHICLES = 27
 DURATION_S = 600

@@ -19,7 +19,7 @@ from pilotzone.pipelines.jobs.stream import ReadPayloads, SourceOptions, kafka_c
 from pilotzone.pipelines.transforms.decode import DecodeTelemetry
 from tests.factories import confluent_message, track
 from tests.pipelines.fleets import EVERY_KIND_ZONE
-from tests.pipelines.test_metrics import samples_of
+from tests.pipelines.metrics.exposition import samples_of
 from tests.servers import http_get, pushgateway
 
 
