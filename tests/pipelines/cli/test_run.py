@@ -14,6 +14,7 @@ from tests.factories import track, write_container
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 
 
+@pytest.mark.slow
 def test_run_writes_the_incident_log_avro_and_dead_letters(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -73,6 +74,7 @@ def test_run_reports_bad_zone_configs(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "the zone configs have problems" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_demo_twice_reuses_its_simulation_and_gives_the_same_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -86,6 +88,7 @@ def test_demo_twice_reuses_its_simulation_and_gives_the_same_log(
     assert "compliance ratio" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_json_logs_are_one_object_per_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "in").mkdir()
     write_container(tmp_path / "in" / "a.avro", track(5, vehicle_id="veh-log", operator_id="op-taxi"))

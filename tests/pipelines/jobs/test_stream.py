@@ -37,6 +37,8 @@ def _final_states(lifecycle: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {key: {k: v for k, v in row.items() if k != "status"} for key, row in final.items()}
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_watched_folder_stream_gives_the_replays_incidents_summaries_and_metrics(
     tmp_path: Path, small_fleet: Path
 ) -> None:

@@ -102,16 +102,19 @@ def lines_of(ground_truth: list[dict[str, Any]], kind: str) -> Iterator[dict[str
 # --- determinism -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_seed_writes_identical_bytes(zone: Zone, run: Path, tmp_path: Path) -> None:
     simulate([zone], OPTIONS, tmp_path / "again")
     assert tree(tmp_path / "again") == tree(run)
 
 
+@pytest.mark.slow
 def test_worker_processes_do_not_change_a_byte(zone: Zone, run: Path, tmp_path: Path) -> None:
     simulate([zone], dataclasses.replace(OPTIONS, workers=2), tmp_path / "two")
     assert tree(tmp_path / "two") == tree(run)
 
 
+@pytest.mark.slow
 def test_another_seed_is_another_fleet(zone: Zone, run: Path, tmp_path: Path) -> None:
     simulate([zone], dataclasses.replace(OPTIONS, seed=8), tmp_path / "other")
     ids = {p.stem for p in (run / "telemetry").rglob("*.avro")}
@@ -126,6 +129,7 @@ def test_another_seed_is_another_fleet(zone: Zone, run: Path, tmp_path: Path) ->
 # --- files ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_files_read_the_same_with_apache_avro(run: Path) -> None:
     for path in sorted((run / "telemetry").rglob("*.avro")):
         with path.open("rb") as fo:
@@ -142,6 +146,7 @@ def test_files_read_the_same_with_apache_avro(run: Path) -> None:
                     assert theirs[key] == value, (path, key)
 
 
+@pytest.mark.slow
 def test_one_file_per_vehicle_per_slice_holding_only_that_slice(
     run: Path, ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -165,6 +170,7 @@ def test_one_file_per_vehicle_per_slice_holding_only_that_slice(
                     assert low <= ms(r) < high, path
 
 
+@pytest.mark.slow
 def test_sequence_numbers_and_times_advance_except_where_injected(
     samples: dict[str, list[dict[str, Any]]], ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -187,6 +193,7 @@ def test_sequence_numbers_and_times_advance_except_where_injected(
 # --- ground truth --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_rule_kind_is_injected_and_in_the_ground_truth(
     run: Path, ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -207,6 +214,7 @@ def test_every_rule_kind_is_injected_and_in_the_ground_truth(
     assert zone_entry["defects"] == 4
 
 
+@pytest.mark.slow
 def test_injected_speeding_exceeds_limit_plus_tolerance_beyond_grace(
     zone: Zone, samples: dict[str, list[dict[str, Any]]], ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -229,6 +237,7 @@ def test_injected_speeding_exceeds_limit_plus_tolerance_beyond_grace(
             )
 
 
+@pytest.mark.slow
 def test_injected_restricted_area_samples_are_inside_the_area(
     zone: Zone, samples: dict[str, list[dict[str, Any]]], ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -246,6 +255,7 @@ def test_injected_restricted_area_samples_are_inside_the_area(
         assert not inside[window[0] - 1] and not inside[window[-1] + 1]
 
 
+@pytest.mark.slow
 def test_other_injections_are_in_the_samples(
     zone: Zone, samples: dict[str, list[dict[str, Any]]], ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -287,6 +297,7 @@ def test_other_injections_are_in_the_samples(
             assert event in sample["events"]
 
 
+@pytest.mark.slow
 def test_defects_are_in_the_samples(
     samples: dict[str, list[dict[str, Any]]], ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -311,6 +322,7 @@ def test_defects_are_in_the_samples(
             assert ms(record) == line["detail"]["reported_ms"] < line["detail"]["expected_ms"]
 
 
+@pytest.mark.slow
 def test_baseline_vehicles_keep_every_rule(
     zone: Zone, samples: dict[str, list[dict[str, Any]]], ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -349,6 +361,7 @@ def test_baseline_vehicles_keep_every_rule(
         )
 
 
+@pytest.mark.slow
 def test_vehicles_look_like_vehicles(
     samples: dict[str, list[dict[str, Any]]], ground_truth: list[dict[str, Any]]
 ) -> None:
@@ -370,6 +383,7 @@ def test_vehicles_look_like_vehicles(
 # --- manifest and command line -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_manifest_describes_the_run(zone: Zone, run: Path, samples: dict[str, list[dict[str, Any]]]) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     files = list((run / "telemetry").rglob("*.avro"))
@@ -432,6 +446,7 @@ def test_cli_refuses_unusable_options(
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_will_not_write_over_a_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["simulate", "--zones", str(ZONE_FILE), "--vehicles", "2", "--duration", "60", "--rate", "1"]
     assert main([*args, "--seed", "1", "--out", str(run)]) == 2

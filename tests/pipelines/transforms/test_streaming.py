@@ -14,6 +14,8 @@ from tests.factories import T0_MS, container_bytes, sample
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 
+pytestmark = pytest.mark.slow
+
 LATENESS_S = 30.0
 
 

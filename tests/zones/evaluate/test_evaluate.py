@@ -986,6 +986,7 @@ def tracks(draw: st.DrawFn) -> list[dict[str, Any]]:
     return records
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tracks(), st.data())
 def test_chunk_invariance(records: list[dict[str, Any]], data: st.DataObject) -> None:
@@ -1009,6 +1010,7 @@ def test_chunk_invariance(records: list[dict[str, Any]], data: st.DataObject) ->
     assert max(keys.values(), default=1) == 1, "a window summary was emitted twice"
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tracks(), st.data())
 def test_exact_duplicates_change_nothing(records: list[dict[str, Any]], data: st.DataObject) -> None:
