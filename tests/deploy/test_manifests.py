@@ -603,6 +603,7 @@ def test_prometheus_loads_the_repositorys_config_and_rules() -> None:
     assert all(m.read_only for m in mounts(prometheus) if m.is_bind)
 
 
+@pytest.mark.integration
 def test_promtool_accepts_the_config_the_stack_mounts() -> None:
     run_tool("promtool", "check", "config", PROMETHEUS_CONFIG)
 
@@ -660,6 +661,7 @@ def test_the_pipeline_streams_from_the_watched_folder_into_a_writable_mount() ->
     assert listen_addresses()["pipeline"][1] == 9464
 
 
+@pytest.mark.slow
 def test_the_pipeline_service_passes_only_stream_options(monkeypatch: pytest.MonkeyPatch) -> None:
     command = services()["pipeline"]["command"]
     assert_options_exist(options_before_separator(command), stream_help(), "compose service pipeline")
@@ -702,6 +704,7 @@ def test_the_driver_submits_to_the_session_cluster_with_an_external_environment(
     assert k8s("Job")["spec"]["backoffLimit"] == 0, "a retried driver would submit a second job"
 
 
+@pytest.mark.slow
 def test_the_driver_passes_only_run_and_stream_options_that_exist() -> None:
     help_text = stream_help()
     args = submitter()["args"]
@@ -712,6 +715,7 @@ def test_the_driver_passes_only_run_and_stream_options_that_exist() -> None:
     assert_options_exist([environment_option(v) for v in variables], help_text, "ConfigMap pilotzone-stream")
 
 
+@pytest.mark.slow
 def test_the_driver_command_parses_with_the_config_map(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = k8s("ConfigMap", "pilotzone-stream")["data"]
     args = parse_as_container(submitter()["args"], settings, monkeypatch)
@@ -819,6 +823,7 @@ def test_the_prometheus_rules_hold_every_group_of_the_rule_files_one_resource_pe
     assert {name: rule["spec"]["groups"] for name, rule in prometheus_rules().items()} == expected
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(prometheus_rules()))
 def test_promtool_accepts_each_prometheus_rule(name: str, tmp_path: Path) -> None:
     """prometheus-operator writes each resource to one rule file: it must pass as one."""
@@ -903,6 +908,7 @@ def test_flex_template_regexes_accept_good_and_refuse_bad_values(name: str) -> N
         assert all(regex.search(example) for regex in regexes), f"{name}: help text example {example}"
 
 
+@pytest.mark.slow
 def test_every_flex_template_parameter_is_a_stream_option() -> None:
     help_text = stream_help()
     options = ["--" + parameter["name"].replace("_", "-") for parameter in flex_metadata()["parameters"]]
@@ -938,6 +944,7 @@ def test_the_launcher_hands_template_parameters_to_stream_and_the_rest_to_beam()
     assert stream_arguments(["--zones=/z"], options) == ["--runner", "dataflow", "--zones=/z"]
 
 
+@pytest.mark.slow
 def test_every_flex_template_parameter_reaches_stream_not_beam(monkeypatch: pytest.MonkeyPatch) -> None:
     help_text = stream_help()
     from pilotzone.pipelines.jobs.flex_launcher import stream_option_names
@@ -968,6 +975,7 @@ def readme_commands(command: str) -> list[list[str]]:
     return found
 
 
+@pytest.mark.slow
 def test_the_walk_through_uses_existing_run_options() -> None:
     help_text = pilotzone_help("run")
     assert help_text is not None
@@ -977,6 +985,7 @@ def test_the_walk_through_uses_existing_run_options() -> None:
         assert_options_exist(options_before_separator(words), help_text, "deploy/README.md")
 
 
+@pytest.mark.slow
 def test_the_walk_through_uses_existing_stream_options() -> None:
     help_text = stream_help()
     for words in readme_commands("stream"):

@@ -112,22 +112,27 @@ def rule_queries(rule: dict[str, Any]) -> list[str]:
 # --- Running the tools -------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_promtool_checks_the_rule_files() -> None:
     output = run_tool("promtool", "check", "rules", RECORDING, ALERTS)
     assert output.count("SUCCESS") == 2, output
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_promtool_runs_the_rule_unit_tests() -> None:
     assert [path.name for path in RULE_TESTS] == ["alerts_test.yml", "recording_test.yml"]
     output = run_tool("promtool", "test", "rules", *RULE_TESTS)
     assert output.count("SUCCESS") == len(RULE_TESTS), output
 
 
+@pytest.mark.integration
 def test_promtool_checks_the_prometheus_config_and_the_rules_it_loads() -> None:
     output = run_tool("promtool", "check", "config", PROMETHEUS_CONFIG)
     assert "2 rule files found" in output, output
 
 
+@pytest.mark.integration
 def test_amtool_checks_the_alertmanager_config() -> None:
     output = run_tool("amtool", "check-config", ALERTMANAGER_CONFIG)
     assert "3 receivers" in output and "2 inhibit rules" in output, output
@@ -146,6 +151,7 @@ def assert_routes_to(receiver: str, *labels: str) -> None:
     )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("alert", [rule["alert"] for rule in alert_rules()])
 def test_each_alert_routes_to_the_receiver_of_its_severity(alert: str) -> None:
     rule = next(rule for rule in alert_rules() if rule["alert"] == alert)
@@ -153,6 +159,7 @@ def test_each_alert_routes_to_the_receiver_of_its_severity(alert: str) -> None:
     assert_routes_to(RECEIVERS[severity], f"alertname={alert}", f"severity={severity}", "pilot_zone=gwangju")
 
 
+@pytest.mark.integration
 def test_alerts_without_a_severity_still_reach_the_operators() -> None:
     assert_routes_to("operators", "alertname=Unlabelled")
 
@@ -450,6 +457,7 @@ def inhibited(url: str) -> dict[tuple[str, str], bool]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "alerts",

@@ -22,6 +22,8 @@ from pilotzone.zones import Zone
 from tests.pipelines.streams import outputs_in
 from tests.servers import free_port, prometheus, promql, pushgateway, wait_for
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
 PIPELINE = "it-replay"

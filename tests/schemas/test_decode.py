@@ -186,6 +186,7 @@ CORRUPTIBLE = container_bytes(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     flips=st.lists(

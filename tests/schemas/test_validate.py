@@ -10,6 +10,7 @@ import pytest
 
 from pilotzone.pipelines.cli import main
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.registry import avro_fingerprint
 from pilotzone.schemas.validate import validate_files
 from tests.factories import (
     confluent_message,
@@ -88,7 +89,19 @@ def test_framed_messages_and_extra_schemas(tmp_path: Path, capsys: pytest.Captur
     )
     status, out = _run(capsys, str(tmp_path))
     assert status == 1
-    assert "unknown_schema (2, error)" in out
+    fingerprint = avro_fingerprint(v2).hex()
+    assert out.splitlines() == [
+        "NOT OK: 3 file(s), 3 record(s) read, 1 decoded, 2 undecodable, 0 failing record checks",
+        "contract: kr.pilotzone.telemetry.TelemetrySample version 1",
+        f"  {tmp_path / 'one.bin'}: 1/1 decoded (confluent)",
+        f"  {tmp_path / 'three.bin'}: 0/1 decoded (confluent)",
+        f"  {tmp_path / 'two.msg'}: 0/1 decoded (single-object)",
+        "unknown_schema (2, error):",
+        f"  {tmp_path / 'three.bin'} @ byte 0: schema id 900 is not known: "
+        "pass the writer schema with --schema-id 900=FILE.avsc",
+        f"  {tmp_path / 'two.msg'} @ byte 0: schema fingerprint {fingerprint} is not known: "
+        "pass the writer schema with --schema FILE.avsc",
+    ]
     status, out = _run(
         capsys,
         "--schema",
@@ -105,7 +118,9 @@ def test_framed_messages_and_extra_schemas(tmp_path: Path, capsys: pytest.Captur
 
 def test_bad_schema_option_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--schema-id", "x.avsc", str(tmp_path)]) == 2
-    assert "write it as ID=FILE.avsc" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "pilotzone validate: --schema-id 'x.avsc': write it as ID=FILE.avsc, for example 42=telemetry.avsc\n"
+    )
 
 
 def test_stream_checks_span_files_of_one_vehicle(tmp_path: Path) -> None:

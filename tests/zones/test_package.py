@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from pilotzone import zones
 
 
+@pytest.mark.slow
 def test_importing_zones_does_not_import_apache_beam() -> None:
     code = "import sys, pilotzone.zones, pilotzone.schemas.validate, pilotzone.pipelines.cli.zones; print('apache_beam' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

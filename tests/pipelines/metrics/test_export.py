@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from prometheus_client.exposition import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
@@ -30,21 +29,11 @@ from pilotzone.pipelines.metrics.export import (
 )
 from pilotzone.zones import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.pipelines.metrics.exposition import Samples, samples_of
 from tests.servers import executable, http_get, pushgateway
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GWANGJU = ROOT / "zones" / "configs" / "gwangju.yaml"
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def samples_of(text: str) -> Samples:
-    """Every sample of an exposition, by (name, sorted labels)."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def of(samples: Samples, name: str, **labels: str) -> float:
@@ -212,6 +201,7 @@ def _processing_time_free(samples: Samples) -> Samples:
     }
 
 
+@pytest.mark.slow
 def test_two_worker_processes_export_exactly_what_one_does(
     tmp_path: Path, small_fleet: Path, one_worker: Path
 ) -> None:
@@ -231,6 +221,7 @@ def test_two_worker_processes_export_exactly_what_one_does(
     assert (two / "incidents.jsonl").read_bytes() == (one_worker / "incidents.jsonl").read_bytes()
 
 
+@pytest.mark.slow
 def test_exported_figures_equal_the_incident_log_and_summaries(one_worker: Path) -> None:
     got = samples_of((one_worker / "metrics.txt").read_text())
     incidents = read_jsonl(one_worker / "incidents.jsonl")
@@ -273,6 +264,8 @@ def test_exported_figures_equal_the_incident_log_and_summaries(one_worker: Path)
     )
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_promtool_accepts_the_exposition(one_worker: Path) -> None:
     # The OpenMetrics file parses with the strict OpenMetrics parser; re-served in the classic
     # text format (what the endpoint serves to Prometheus), promtool's linter accepts it.
@@ -295,6 +288,7 @@ def _registry_from(openmetrics: bytes) -> Any:
     return registry_of(SnapshotCollector(list(parse_openmetrics(openmetrics.decode()))))
 
 
+@pytest.mark.integration
 def test_endpoint_serves_over_tls_with_basic_auth(tmp_path: Path, every_kind_zones: list[Zone]) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
@@ -332,6 +326,8 @@ def test_basic_auth_file_must_hold_user_and_password(tmp_path: Path) -> None:
         BasicAuth.from_file(tmp_path / "auth")
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_pushgateway_holds_the_final_figures_once_however_often_pushed(
     tmp_path: Path, small_fleet: Path, one_worker: Path
 ) -> None:
@@ -349,6 +345,7 @@ def test_pushgateway_holds_the_final_figures_once_however_often_pushed(
     assert _processing_time_free(ours) == _processing_time_free(expected)
 
 
+@pytest.mark.slow
 def test_unreachable_pushgateway_is_a_clear_error(
     tmp_path: Path, small_fleet: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -364,6 +361,7 @@ def test_unreachable_pushgateway_is_a_clear_error(
     assert (tmp_path / "incidents.jsonl").exists(), "the incident log is written before pushing"
 
 
+@pytest.mark.slow
 def test_spilling_vehicles_to_disk_exports_exactly_what_memory_does(
     tmp_path: Path, small_fleet: Path, one_worker: Path
 ) -> None:

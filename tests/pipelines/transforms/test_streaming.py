@@ -11,9 +11,11 @@ from pilotzone.pipelines.jobs.replay import ReplaySettings, run_replay
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.zones import Zone, load_zones
 from tests.factories import T0_MS, container_bytes, sample
+from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 
-EVERY_KIND_ZONE = Path(__file__).parent / "every-kind-zone.yaml"
+pytestmark = pytest.mark.slow
+
 LATENESS_S = 30.0
 
 

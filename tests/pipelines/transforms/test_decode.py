@@ -49,6 +49,52 @@ def test_decode_splits_by_vehicle_and_dead_letters_with_source_and_reason(tmp_pa
         )
 
 
+def test_dead_letters_are_whole_records_with_reason_message_and_place() -> None:
+    records = track(4)
+    records[2] = dict(records[2], speed=math.nan)
+    good = container_bytes(records)
+    # A record's offset is its block's: the first block starts after the header's sync marker.
+    first_block = good.index(b"pilotzone-tests!") + len(b"pilotzone-tests!")
+    with TestPipeline(runner=RUNNER) as pipeline:
+        out = pipeline | beam.Create([("good.avro", good), ("junk.avro", b"junk")]) | DecodeTelemetry()
+        assert_that(
+            out.dead_letter,
+            equal_to(
+                [
+                    {
+                        "reason": "nan",
+                        "message": "speed is nan: send a finite number",
+                        "source": "good.avro",
+                        "offset": first_block,
+                        "record": 2,
+                        "records": 1,
+                        "vehicle_id": "veh-test-0001",
+                        "sequence_number": 2,
+                        "event_time": "2026-11-23T01:00:02.000Z",
+                    },
+                    {
+                        "reason": "not_avro",
+                        "message": "not an Avro container file, Confluent-framed or single-object-encoded "
+                        "message (starts with 6a756e6b)",
+                        "source": "junk.avro",
+                        "offset": 0,
+                        "record": None,
+                        "records": 1,
+                        "vehicle_id": None,
+                        "sequence_number": None,
+                        "event_time": None,
+                    },
+                ]
+            ),
+            label="dead",
+        )
+        assert_that(
+            out.chunks | beam.MapTuple(lambda vehicle, batch: (vehicle, batch.sequence_number.tolist())),
+            equal_to([("veh-test-0001", [0, 1, 3])]),
+            label="chunks",
+        )
+
+
 def test_chunks_carry_the_earliest_event_time_as_timestamp() -> None:
     data = container_bytes(list(reversed(track(5))))
     with TestPipeline(runner=RUNNER) as pipeline:

@@ -38,6 +38,7 @@ from pilotzone.zones.evaluate import (
     assign_zones,
 )
 from tests.factories import INCIDENT_LOG_KEYS, T0_MS, sample
+from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.zones import geometries as g
 
 HERE = Path(__file__).parent
@@ -48,12 +49,12 @@ SECOND = 1000
 @functools.cache
 def zones() -> list[Zone]:
     """The test zone and its east neighbour (loaded once; hypothesis tests share them)."""
-    return load_zones([HERE / "evaluate" / "test-zone.yaml", HERE / "evaluate" / "neighbour-zone.yaml"])
+    return load_zones([HERE / "test-zone.yaml", HERE / "neighbour-zone.yaml"])
 
 
 @functools.cache
 def every_kind_zone() -> Zone:
-    return load_zone(HERE.parent / "pipelines" / "every-kind-zone.yaml")
+    return load_zone(EVERY_KIND_ZONE)
 
 
 def fix(second: float, east: float, north: float, speed: float = 30.0, **overrides: Any) -> dict[str, Any]:
@@ -985,6 +986,7 @@ def tracks(draw: st.DrawFn) -> list[dict[str, Any]]:
     return records
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tracks(), st.data())
 def test_chunk_invariance(records: list[dict[str, Any]], data: st.DataObject) -> None:
@@ -1008,6 +1010,7 @@ def test_chunk_invariance(records: list[dict[str, Any]], data: st.DataObject) ->
     assert max(keys.values(), default=1) == 1, "a window summary was emitted twice"
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tracks(), st.data())
 def test_exact_duplicates_change_nothing(records: list[dict[str, Any]], data: st.DataObject) -> None:

@@ -25,7 +25,7 @@ from pilotzone.pipelines.metrics.catalog import BY_NAME, CATALOG
 from tests.dashboard_queries import concrete_queries, panel_queries, substitute
 from tests.promql import HISTOGRAM_SERIES, assert_reported, catalog_labels, is_counter, read
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GRAFANA = ROOT / "deploy" / "grafana"
 COMMITTED = GRAFANA / "dashboards"
 MOUNTED_DASHBOARDS = "/var/lib/grafana/dashboards/pilotzone"

@@ -68,6 +68,7 @@ def in_memory(
     return out, _replay(zones, telemetry, out, buckets=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("buckets", [2, 7])
 def test_spilled_replay_writes_the_same_bytes_and_counts(
     tmp_path: Path, zones: list[Zone], telemetry: Path, in_memory: tuple[Path, dict[str, int]], buckets: int

@@ -24,6 +24,8 @@ from tests.factories import INCIDENT_LOG_KEYS, container_bytes
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 from tests.pipelines.streams import Upload, Watermark, outputs_in, run_stream
 
+pytestmark = pytest.mark.slow
+
 SETTINGS = ReplaySettings(progress=False)
 
 

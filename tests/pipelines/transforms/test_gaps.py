@@ -1,0 +1,95 @@
+"""ConfirmGaps on hand-built incidents: which stand, and the summary corrections for the others."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pilotzone.pipelines.transforms.gaps import CORRECTIONS, ConfirmGaps
+from pilotzone.zones import Zone
+from pilotzone.zones.evaluate import IncidentRecord, WindowSummary
+from tests.factories import T0_MS
+
+RUNNER = "FnApiRunner"
+HORIZON_MS = T0_MS + 75_000
+"""The latest event time of the input: a gap (max 10 s in the every-kind zone) must have
+started before 65 s to have been observed."""
+
+GAP = IncidentRecord(
+    incident_id="gap-observed",
+    status="OPENED",
+    pilot_zone="test-every-kind",
+    area=None,
+    rule_id="gap",
+    kind="telemetry_gap",
+    severity="MINOR",
+    vehicle_id="veh-a",
+    operator_id="op-taxi",
+    start_ms=T0_MS + 30_000,
+    end_ms=None,
+    peak_value=None,
+    latitude=35.17,
+    longitude=126.84,
+    config_version="v1",
+    report_deadline_ms=None,
+    explanation="no fix",
+    vehicle_class="ROBOTAXI",
+)
+
+
+def test_only_gaps_the_end_of_input_opened_are_dropped_and_counted_back(
+    every_kind_zones: list[Zone],
+) -> None:
+    observed = GAP
+    at_the_limit = dataclasses.replace(GAP, incident_id="gap-at-the-limit", start_ms=HORIZON_MS - 10_000)
+    by_the_end = dataclasses.replace(
+        GAP, incident_id="gap-by-the-end", vehicle_id="veh-b", start_ms=T0_MS + 119_000, vehicle_class="CAR"
+    )
+    closed_late = dataclasses.replace(
+        GAP, incident_id="gap-closed", status="CLOSED", start_ms=HORIZON_MS - 1_000, end_ms=HORIZON_MS
+    )
+    speeding = dataclasses.replace(
+        GAP,
+        incident_id="speeding",
+        rule_id="speed-zone",
+        kind="speed_limit",
+        start_ms=HORIZON_MS,
+        peak_value=30.0,
+    )
+    with TestPipeline(runner=RUNNER) as pipeline:
+        horizon = pipeline | "Horizon" >> beam.Create([HORIZON_MS])
+        confirmed = (
+            pipeline
+            | "Incidents" >> beam.Create([observed, at_the_limit, by_the_end, closed_late, speeding])
+            | ConfirmGaps(every_kind_zones, horizon, window_s=60)
+        )
+        assert_that(
+            confirmed.incidents | beam.Map(lambda i: i.incident_id),
+            equal_to(["gap-observed", "gap-closed", "speeding"]),
+            label="standing",
+        )
+        assert_that(
+            confirmed[CORRECTIONS],
+            equal_to(
+                [
+                    WindowSummary(
+                        pilot_zone="test-every-kind",
+                        operator_id="op-taxi",
+                        vehicle_class="ROBOTAXI",
+                        window_start_ms=T0_MS + 60_000,
+                        incidents_opened={("telemetry_gap", "MINOR"): -1},
+                    ),
+                    WindowSummary(
+                        pilot_zone="test-every-kind",
+                        operator_id="op-taxi",
+                        vehicle_class="CAR",
+                        window_start_ms=T0_MS + 60_000,
+                        incidents_opened={("telemetry_gap", "MINOR"): -1},
+                    ),
+                ]
+            ),
+            label="corrections",
+        )
