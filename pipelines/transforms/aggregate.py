@@ -7,11 +7,14 @@ the same totals; incident lifecycle records reduce to each incident's latest sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
-from apache_beam.transforms import trigger
-from apache_beam.transforms.window import GlobalWindows
+from apache_beam.coders import PickleCoder
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Timestamp
 
 from pilotzone.zones.evaluate import STATUSES, IncidentRecord, WindowSummary
 
@@ -44,24 +47,50 @@ class SummarizeWindows(beam.PTransform):
 class MergeSummariesContinuously(beam.PTransform):
     """Partials → the running total of each (zone, operator, class, window), on every partial.
 
-    Global windows with a per-element trigger, accumulating: a partial that arrives late (a
-    vehicle's upload after a long outage) still lands in its window's total instead of being
-    dropped, and each emission supersedes the previous one for that key.
+    A running total per key in Beam state, emitted each time a partial arrives: a partial that
+    arrives late (a vehicle's upload after a long outage) still lands in its window's total
+    instead of being dropped, and each emission supersedes the previous one for that key. State,
+    not a per-element trigger on a global window, because state is honoured the same way on
+    every runner, while Prism fires such a trigger only when the input ends. A key's total is
+    forgotten ``RETENTION_S`` of event time after its window starts.
     """
 
     def expand(self, partials: beam.PCollection) -> beam.PCollection:
         return (
             partials
-            | "Continuously"
-            >> beam.WindowInto(
-                GlobalWindows(),
-                trigger=trigger.Repeatedly(trigger.AfterCount(1)),
-                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
-            )
             | "ByKey" >> beam.Map(lambda s: (s.key, s))
-            | "Merge" >> beam.CombinePerKey(merge_all)
-            | "Values" >> beam.Values()
+            | "RunningTotal" >> beam.ParDo(RunningTotalFn())
         )
+
+
+RETENTION_S = 24 * 3600
+"""How long after its window starts a summary's running total is kept for partials still to come."""
+
+
+class RunningTotalFn(beam.DoFn):
+    """Per summary key: add the partial to the stored total and emit the new total."""
+
+    TOTAL = ReadModifyWriteStateSpec("total", PickleCoder())
+    FORGET = TimerSpec("forget", TimeDomain.WATERMARK)
+
+    def process(
+        self,
+        element: tuple[tuple[str, str, str, int], WindowSummary],
+        total: Any = beam.DoFn.StateParam(TOTAL),
+        forget: Any = beam.DoFn.TimerParam(FORGET),
+    ) -> Iterator[WindowSummary]:
+        partial = element[1]
+        known: WindowSummary | None = total.read()
+        merged = partial if known is None else known.merge(partial)
+        total.write(merged)
+        if known is None:
+            forget.set(Timestamp(seconds=merged.window_start_ms / 1000 + RETENTION_S))
+        yield merged
+
+    @on_timer(FORGET)
+    def on_forget(self, total: Any = beam.DoFn.StateParam(TOTAL)) -> Iterator[WindowSummary]:
+        total.clear()
+        return iter(())
 
 
 _STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}

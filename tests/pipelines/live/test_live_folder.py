@@ -23,7 +23,7 @@ from pilotzone.pipelines.simulator import SimulationOptions, simulate
 from pilotzone.zones import Zone
 from tests.pipelines.fleets import EVERY_KIND_ZONE, RULE_KINDS
 from tests.pipelines.live.feeding import feed_in_real_time, final_states, latest_summaries, rows_in
-from tests.pipelines.test_metrics import samples_of
+from tests.pipelines.metrics.exposition import samples_of
 from tests.servers import free_port, prometheus, promql
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
