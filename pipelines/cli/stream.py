@@ -11,7 +11,9 @@ import argparse
 import datetime as dt
 import logging
 import secrets
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -191,11 +193,65 @@ def stream_command(args: argparse.Namespace) -> int:
         pipeline = beam.Pipeline(options=options)
         build_stream(pipeline, ReadPayloads(source), zones, settings, sinks)
         result = pipeline.run()
-        result.wait_until_finish()
+        stopped = run_until_stopped(result)
     except RuntimeError as exc:  # a source or sink the runner could not reach
         print(f"pilotzone stream: the pipeline failed: {exc}", file=sys.stderr)
         return 1
     finally:
         exporter.close()
-    LOG.info("stream %s started %s has drained", args.pipeline_name, started)
+    if stopped is not None:
+        LOG.info("stream %s started %s stopped on %s", args.pipeline_name, started, stopped)
+    else:
+        LOG.info("stream %s started %s has drained", args.pipeline_name, started)
     return 0
+
+
+STOP_GRACE_S = 20.0
+"""How long a stop waits for the runner to cancel the job before giving up on it."""
+
+
+def run_until_stopped(result: Any) -> str | None:
+    """Wait for the job to end by itself, or cancel it on SIGINT/SIGTERM; the signal's name or None.
+
+    What a stop keeps: every output file already written (files appear whole, by rename), the
+    metrics file as last written, and the Kafka offsets committed so far, so a restart resumes
+    there. Incidents still open stay open in the files: a cancel does not flush them (a drain,
+    where the runner offers one, does; see the README).
+    """
+    received: list[str] = []
+    finished = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def stop(signum: int, _frame: Any) -> None:
+        received.append(signal.Signals(signum).name)
+
+    def wait() -> None:
+        try:
+            outcome["state"] = result.wait_until_finish()
+        except RuntimeError as exc:
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        # The job is watched from a thread so that the main thread stays free for signals.
+        threading.Thread(target=wait, name="wait-for-job", daemon=True).start()
+        while not finished.wait(0.5) and not received:
+            pass
+        if received:
+            LOG.warning("%s received: cancelling the job (at most %g s)", received[0], STOP_GRACE_S)
+            result.cancel()
+            if not finished.wait(STOP_GRACE_S):
+                LOG.warning("the runner did not confirm the cancel within %g s", STOP_GRACE_S)
+            error = outcome.get("error")
+            # Prism reports a cancelled job as failed "in state CANCELLED": that is the stop itself.
+            if error is not None and "CANCELLED" not in str(error):
+                raise error
+            return received[0]
+        if "error" in outcome:
+            raise outcome["error"]
+        return None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
