@@ -150,15 +150,18 @@ class KafkaBroker:
             raise
 
     def _format(self, jvm: list[str], properties: Path) -> None:
-        """Format the log folder for KRaft; a folder formatted by an earlier run is kept as it is.
+        """Format the log folder for KRaft, unless an earlier run did.
 
-        No ``--standalone``: the quorum is declared statically in ``controller.quorum.voters``.
+        A formatted folder is skipped rather than passed ``--ignore-formatted``: the tool still
+        compares the stored cluster id with the new one and refuses. No ``--standalone``: the
+        quorum is declared statically in ``controller.quorum.voters``.
         """
+        if (self.data_dir / LOG_DIRS / "meta.properties").is_file():
+            return
         command = [
             *jvm,
             "kafka.tools.StorageTool",
             "format",
-            "--ignore-formatted",
             "-t",
             new_cluster_id(),
             "-c",
