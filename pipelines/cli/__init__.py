@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pilotzone.pipelines.cli import dashboards, run, simulate, stream, validate, zones
+from pilotzone.pipelines.cli import broker, dashboards, publish, run, simulate, stream, validate, zones
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(subparsers)
     stream.add_parser(subparsers)
     dashboards.add_parser(subparsers)
+    broker.add_parser(subparsers)
+    publish.add_parser(subparsers)
     return parser
 
 
