@@ -8,6 +8,8 @@ on the command line wins over the environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import secrets
@@ -16,12 +18,20 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
 from pilotzone.pipelines.jobs.runners import DEFAULT_STREAM_RUNNER, RUNNERS, STREAM_RUNNERS, prism_binary
-from pilotzone.zones import ZoneConfigError, load_zones
+from pilotzone.zones import Zone, ZoneConfigError, load_zones
+
+if TYPE_CHECKING:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pilotzone.pipelines.jobs.stream import SourceOptions, StreamSinks
+
+LOCAL_RUNNERS = ("prism", "direct")
+"""Runners whose workers run here: the command starts the Kafka expansion service for them."""
 
 LOG = logging.getLogger("pilotzone.stream")
 
@@ -62,7 +72,7 @@ def add_parser(subparsers: Any) -> None:
     stream.add_argument(
         "--kafka-expansion-service",
         metavar="HOST:PORT",
-        help="a running Beam Java expansion service for Kafka (default: start one from the Maven jar)",
+        help="a running Beam Java expansion service for Kafka (default: start one from the engine cache)",
     )
     stream.add_argument(
         "--pubsub-subscription", metavar="projects/P/subscriptions/S", help="Pub/Sub subscription"
@@ -126,11 +136,12 @@ def run_id() -> str:
 
 def stream_command(args: argparse.Namespace) -> int:
     """``pilotzone stream``: build and run; 2 for unusable options, configs or sources."""
-    import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pilotzone.pipelines.jobs.stream import ReadPayloads, SourceOptions, StreamSinks, build_stream
-    from pilotzone.pipelines.transforms.streaming import StreamSettings
+    from pilotzone.pipelines.jobs.stream import SourceOptions, StreamSinks
+    from pilotzone.pipelines.live.engines import EnginesMissingError
+    from pilotzone.pipelines.live.expansion import ExpansionService
+    from pilotzone.pipelines.live.process import ProcessStartError
 
     configure_logging(args.quiet, args.log_format)
     try:
@@ -147,6 +158,7 @@ def stream_command(args: argparse.Namespace) -> int:
         kafka_topic=args.kafka_topic,
         kafka_group=args.kafka_group,
         kafka_expansion_service=args.kafka_expansion_service,
+        kafka_commit_with_checkpoints=args.runner not in LOCAL_RUNNERS,
         pubsub_subscription=args.pubsub_subscription,
     )
     # Where the pipeline's collector step writes the live figures; the endpoint serves that file.
@@ -174,12 +186,51 @@ def stream_command(args: argparse.Namespace) -> int:
     if args.incidents_topic and not args.kafka_bootstrap:
         problems.append("--incidents-topic needs --kafka-bootstrap HOST:PORT")
     try:
-        options = PipelineOptions(beam_arguments(args))
+        arguments = beam_arguments(args)
+        PipelineOptions(arguments)
     except ValueError as exc:
         problems.append(str(exc))
     if problems:
         print("pilotzone stream: " + "; ".join(problems), file=sys.stderr)
         return 2
+    with contextlib.ExitStack() as services:
+        uses_kafka = args.source == "kafka" or bool(args.incidents_topic)
+        if uses_kafka and not args.kafka_expansion_service and args.runner in LOCAL_RUNNERS:
+            try:
+                expansion = services.enter_context(ExpansionService())
+            except (EnginesMissingError, ProcessStartError) as exc:
+                print(f"pilotzone stream: Kafka needs Beam's Java expansion service: {exc}", file=sys.stderr)
+                return 2
+            source = dataclasses.replace(source, kafka_expansion_service=expansion.address)
+            sinks = dataclasses.replace(sinks, kafka_expansion_service=expansion.address)
+            arguments += expansion.pipeline_args()
+        elif args.kafka_expansion_service:
+            sinks = dataclasses.replace(sinks, kafka_expansion_service=args.kafka_expansion_service)
+        return _run_stream(
+            args,
+            zones,
+            source=source,
+            sinks=sinks,
+            options=PipelineOptions(arguments),
+            metrics_file=metrics_file,
+        )
+
+
+def _run_stream(
+    args: argparse.Namespace,
+    zones: list[Zone],
+    *,
+    source: SourceOptions,
+    sinks: StreamSinks,
+    options: PipelineOptions,
+    metrics_file: Path | None,
+) -> int:
+    """Serve metrics, run the pipeline until it ends or is stopped; the exit status."""
+    import apache_beam as beam
+
+    from pilotzone.pipelines.jobs.stream import ReadPayloads, build_stream
+    from pilotzone.pipelines.transforms.streaming import StreamSettings
+
     settings = StreamSettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness)
     exporter = start_exporter(zones, args)
     if exporter is None:

@@ -32,11 +32,9 @@ DEFAULT_STREAM_RUNNER = "prism"
 
 def prism_binary() -> str:
     """The Prism binary from the engine cache; Beam would otherwise try to download one."""
-    import os
-    from pathlib import Path
+    from pilotzone.pipelines.live.engines import Engines, EnginesMissingError
 
-    cache = Path(os.environ.get("PILOTZONE_ENGINES", Path.home() / ".cache" / "pilotzone" / "engines"))
-    binary = cache / "bin" / "prism"
-    if not binary.exists():
-        raise ValueError(f"--runner prism needs {binary}: run deploy/engines/install-engines.sh first")
-    return str(binary)
+    try:
+        return str(Engines.locate().prism())
+    except EnginesMissingError as exc:
+        raise ValueError(f"--runner prism: {exc}") from None

@@ -88,8 +88,13 @@ class SourceOptions:
     kafka_bootstrap: str | None = None
     kafka_topic: str | None = None
     kafka_group: str = "pilotzone"
+    kafka_commit_with_checkpoints: bool = True
+    """Commit consumed offsets when the runner finalizes a checkpoint (Flink, Dataflow): a
+    restart resumes exactly after what was processed. Prism cannot run that commit step (it
+    needs stable input); there the consumer commits on its own every few seconds, so a restart
+    may re-read the last seconds, whose duplicates the evaluator drops."""
     kafka_expansion_service: str | None = None
-    """A running Java expansion service (HOST:PORT); by default Beam starts one from Maven's jar."""
+    """A running Java expansion service (HOST:PORT); ``pilotzone stream`` starts one from the engine cache."""
     pubsub_subscription: str | None = None
 
     def problems(self) -> list[str]:
@@ -112,11 +117,14 @@ class SourceOptions:
 def kafka_consumer_config(options: SourceOptions) -> dict[str, str]:
     """Consumer settings: a group, so restarts resume where they stopped; earliest for a new group."""
     assert options.kafka_bootstrap is not None
-    return {
+    config = {
         "bootstrap.servers": options.kafka_bootstrap,
         "group.id": options.kafka_group,
         "auto.offset.reset": "earliest",
     }
+    if not options.kafka_commit_with_checkpoints:
+        config["enable.auto.commit"] = "true"
+    return config
 
 
 def kafka_source(options: SourceOptions) -> beam.PTransform:
@@ -127,7 +135,7 @@ def kafka_source(options: SourceOptions) -> beam.PTransform:
         consumer_config=kafka_consumer_config(options),
         topics=[options.kafka_topic],
         timestamp_policy=ReadFromKafka.create_time_policy,
-        commit_offset_in_finalize=True,
+        commit_offset_in_finalize=options.kafka_commit_with_checkpoints,
         expansion_service=options.kafka_expansion_service,
     )
 
@@ -160,7 +168,12 @@ class ReadPayloads(beam.PTransform):
             )
         if options.kind == "kafka":
             name = f"kafka://{options.kafka_topic}"
-            return begin | "Kafka" >> kafka_source(options) | "Payload" >> beam.Map(lambda kv: (name, kv[1]))
+            # A tombstone (null value) becomes an empty payload, which decodes to a dead letter.
+            return (
+                begin
+                | "Kafka" >> kafka_source(options)
+                | "Payload" >> beam.Map(lambda kv: (name, kv[1] or b"")).with_output_types(tuple[str, bytes])
+            )
         name = f"pubsub://{options.pubsub_subscription}"
         return (
             begin
@@ -243,6 +256,8 @@ class StreamSinks:
     incidents_dir: str
     incidents_topic: str | None = None
     kafka_bootstrap: str | None = None
+    kafka_expansion_service: str | None = None
+    """The Java expansion service that builds ``WriteToKafka`` (the source's, when both use Kafka)."""
     pushgateway: str | None = None
     metrics_file: str | None = None
     """OpenMetrics text rewritten at every push (the CLI's endpoint serves it while the stream runs)."""
@@ -287,7 +302,9 @@ def build_stream(
             ).with_output_types(tuple[bytes, bytes])
             | "WriteIncidentsToKafka"
             >> WriteToKafka(
-                producer_config={"bootstrap.servers": sinks.kafka_bootstrap}, topic=sinks.incidents_topic
+                producer_config={"bootstrap.servers": sinks.kafka_bootstrap},
+                topic=sinks.incidents_topic,
+                expansion_service=sinks.kafka_expansion_service,
             )
         )
     if sinks.pushgateway or sinks.metrics_file:
