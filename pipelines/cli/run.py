@@ -71,7 +71,21 @@ def add_parser(subparsers: Any) -> None:
     )
     demo.add_argument("--zone", default="gwangju", help="shipped zone id (gwangju, seoul-gangnam, sejong)")
     demo.add_argument("--vehicles", type=int, default=60, metavar="N", help="vehicles (60)")
-    demo.add_argument("--duration", type=float, default=900, metavar="SECONDS", help="simulated time (900)")
+    demo.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="simulated time (900; live: 120 s of real time)"
+    )
+    demo.add_argument(
+        "--live",
+        action="store_true",
+        help="run it live: a local Kafka broker, the fleet published in real time, the monitor on --runner "
+        "printing incidents as they happen (needs deploy/engines/install-engines.sh)",
+    )
+    demo.add_argument(
+        "--runner",
+        default="prism",
+        choices=["prism", "flink"],
+        help="live: the streaming engine (prism; flink needs Beam's Flink job server, see the README)",
+    )
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
@@ -209,6 +223,33 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
 
 
+def live_demo_command(args: argparse.Namespace, config: Path) -> int:
+    """``pilotzone demo --live``: see ``pilotzone.pipelines.live.demo``."""
+    from pilotzone.pipelines.live.demo import LiveDemoSettings, run_live_demo
+    from pilotzone.pipelines.live.engines import EnginesMissingError
+
+    if args.runner == "flink":
+        print(
+            "pilotzone demo: --runner flink needs Beam's Flink job-server jar, which Maven Central does not "
+            "serve for Beam 2.73 (see the README, 'Streaming engines'); use --runner prism",
+            file=sys.stderr,
+        )
+        return 2
+    settings = LiveDemoSettings(
+        zone_config=config,
+        vehicles=args.vehicles,
+        duration_s=120.0 if args.duration is None else args.duration,
+        seed=args.seed,
+        out=args.out,
+        runner=args.runner,
+    )
+    try:
+        return run_live_demo(settings, say=(lambda _line: None) if args.quiet else print)
+    except (EnginesMissingError, ValueError) as exc:
+        print(f"pilotzone demo: {exc}", file=sys.stderr)
+        return 2
+
+
 def demo_command(args: argparse.Namespace) -> int:
     """``pilotzone demo``: simulate a fleet in a shipped zone, then replay it."""
     from pilotzone.pipelines.cli.simulate import print_progress
@@ -222,6 +263,10 @@ def demo_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.live:
+        return live_demo_command(args, config)
+    if args.duration is None:
+        args.duration = 900.0
     out: Path = args.out
     # Named by what it holds: the simulation is deterministic, so a second demo with the same
     # options reuses it instead of refusing to overwrite it.

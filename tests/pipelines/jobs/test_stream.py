@@ -16,6 +16,7 @@ from pilotzone.pipelines.cli import build_parser, main
 from pilotzone.pipelines.cli.stream import beam_arguments
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.jobs.stream import ReadPayloads, SourceOptions, kafka_consumer_config, kafka_source
+from pilotzone.pipelines.live.demo import final_states
 from pilotzone.pipelines.transforms.decode import DecodeTelemetry
 from tests.factories import confluent_message, track
 from tests.pipelines.fleets import EVERY_KIND_ZONE
@@ -25,16 +26,6 @@ from tests.servers import http_get, pushgateway
 
 def _rows(folder: Path) -> list[dict[str, Any]]:
     return [row for path in sorted(folder.glob("*.jsonl")) for row in read_jsonl(path)]
-
-
-def _final_states(lifecycle: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    rank = {"OPENED": 0, "UPDATED": 1, "CLOSED": 2}
-    final: dict[str, dict[str, Any]] = {}
-    for row in lifecycle:
-        known = final.get(row["incident_id"])
-        if known is None or rank[row["status"]] >= rank[known["status"]]:
-            final[row["incident_id"]] = row
-    return {key: {k: v for k, v in row.items() if k != "status"} for key, row in final.items()}
 
 
 @pytest.mark.integration
@@ -57,7 +48,7 @@ def test_watched_folder_stream_gives_the_replays_incidents_summaries_and_metrics
     lifecycle = _rows(tmp_path / "stream" / "incidents")
     assert {row["status"] for row in lifecycle} >= {"OPENED", "CLOSED"}
     # Draining the stream flushes every vehicle but opens no gap: stopping is not silence.
-    assert _final_states(lifecycle) == {
+    assert final_states(lifecycle) == {
         row["incident_id"]: row for row in read_jsonl(replay / "incidents.jsonl")
     }
     latest: dict[tuple[str, ...], dict[str, Any]] = {}

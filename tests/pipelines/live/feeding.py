@@ -12,8 +12,6 @@ from typing import Any
 
 from pilotzone.pipelines.jobs.report import read_jsonl
 
-STATUS_RANK = {"OPENED": 0, "UPDATED": 1, "CLOSED": 2}
-
 
 def slices(simulation: Path) -> list[tuple[dt.datetime, list[Path]]]:
     """The simulation's upload slices in time order: (slice start, its files)."""
@@ -52,16 +50,6 @@ def feed_in_real_time(
 def rows_in(folder: Path) -> list[dict[str, Any]]:
     """Every row of every JSON Lines file in ``folder`` (a stream's output files)."""
     return [row for path in sorted(folder.glob("*.jsonl")) for row in read_jsonl(path)]
-
-
-def final_states(lifecycle: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The last lifecycle record of each incident, without ``status``: the incident log's rows."""
-    final: dict[str, dict[str, Any]] = {}
-    for row in lifecycle:
-        known = final.get(row["incident_id"])
-        if known is None or STATUS_RANK[row["status"]] >= STATUS_RANK[known["status"]]:
-            final[row["incident_id"]] = row
-    return {key: {k: v for k, v in row.items() if k != "status"} for key, row in final.items()}
 
 
 def latest_summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

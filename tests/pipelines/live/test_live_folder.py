@@ -19,10 +19,11 @@ import pytest
 
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.live.demo import final_states
 from pilotzone.pipelines.simulator import SimulationOptions, simulate
 from pilotzone.zones import Zone
 from tests.pipelines.fleets import EVERY_KIND_ZONE, RULE_KINDS
-from tests.pipelines.live.feeding import feed_in_real_time, final_states, latest_summaries, rows_in
+from tests.pipelines.live.feeding import feed_in_real_time, latest_summaries, rows_in
 from tests.pipelines.metrics.exposition import samples_of
 from tests.servers import free_port, prometheus, promql
 

@@ -26,11 +26,11 @@ from confluent_kafka import Consumer
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.live.broker import KafkaBroker
+from pilotzone.pipelines.live.demo import final_states
 from pilotzone.pipelines.live.publish import PublishSettings, publish_fleet
 from pilotzone.pipelines.simulator import SimulationOptions, simulate
 from pilotzone.zones import Zone
 from tests.pipelines.fleets import EVERY_KIND_ZONE
-from tests.pipelines.live.feeding import final_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
