@@ -10,23 +10,18 @@ the same state; then SIGTERM stops the monitor within a bound.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import signal
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.live.broker import KafkaBroker
-from pilotzone.pipelines.live.demo import final_states
+from pilotzone.pipelines.live.demo import IncidentRecorder, final_states
 from pilotzone.pipelines.live.publish import PublishSettings, publish_fleet
 from pilotzone.pipelines.simulator import SimulationOptions, simulate
 from pilotzone.zones import Zone
@@ -36,32 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DURATION_S = 60
 LATENESS_S = 10
-
-
-class TopicRecorder(threading.Thread):
-    """Reads a topic from its start in the background, noting when each record arrived."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"test-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-            }
-        )
-        self.consumer.subscribe([topic])
-        self.arrived: list[tuple[float, dict[str, Any]]] = []
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.done.is_set():
-                for message in self.consumer.consume(num_messages=500, timeout=0.5):
-                    if message.error() is None:
-                        self.arrived.append((time.time(), json.loads(message.value())))
-        finally:
-            self.consumer.close()
 
 
 def test_incidents_reach_the_topic_while_vehicles_publish_and_end_as_the_replay(
@@ -83,7 +52,7 @@ def test_incidents_reach_the_topic_while_vehicles_publish_and_end_as_the_replay(
     command = [str(Path(sys.executable).with_name("pilotzone")), "stream", *common, "--runner", "prism",
                "--source", "kafka", "--kafka-bootstrap", broker.bootstrap, "--kafka-topic", "telemetry",
                "--incidents-topic", "incidents", "--incidents-dir", str(tmp_path / "live")]  # fmt: skip
-    recorder = TopicRecorder(broker.bootstrap, "incidents")
+    recorder = IncidentRecorder(broker.bootstrap, "incidents", on_record=lambda _row: None)
     recorder.start()
     monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
