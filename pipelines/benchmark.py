@@ -145,7 +145,11 @@ def replay_in_child(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print its figures."""
+    """Run the benchmark and print its figures (``--live``: the live benchmark, see ``live.benchmark``)."""
+    if "--live" in (sys.argv[1:] if argv is None else argv):
+        from pilotzone.pipelines.live import benchmark as live
+
+        return live.main(argv)
     from pilotzone.pipelines.simulator import SimulationOptions, simulate
 
     parser = argparse.ArgumentParser(
