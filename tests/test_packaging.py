@@ -20,6 +20,8 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+OURS = ("pilotzone", "__editable__.pilotzone", "__editable___pilotzone")
+"""Names of this project's own entries in a site-packages folder (package, metadata, finder)."""
 
 
 def record_line(name: str, data: bytes) -> str:
@@ -54,13 +56,18 @@ def pip(*args: str) -> subprocess.CompletedProcess[str]:
 def environment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtual environment with our built wheel and the other distribution installed.
 
-    Third-party dependencies come from this interpreter's site-packages through a ``.pth`` path
-    line (such lines do not run that folder's own ``.pth`` files, so a development install of
-    this project there stays invisible).
+    Third-party dependencies come from this interpreter's site-packages, through a folder of
+    links to everything there except this project (however it is installed: as a wheel or in
+    development mode), named in a ``.pth`` path line.
     """
     work = tmp_path_factory.mktemp("packaging")
     pip("wheel", "--no-deps", "--wheel-dir", str(work / "dist"), str(REPOSITORY))
     (ours,) = (work / "dist").glob("pilotzone_monitor-*.whl")
+    dependencies = work / "dependencies"
+    dependencies.mkdir()
+    for entry in Path(sysconfig.get_path("purelib")).iterdir():
+        if not entry.name.startswith(OURS):
+            (dependencies / entry.name).symlink_to(entry)
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -69,7 +76,7 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Path:
             [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
         ).strip()
     )
-    (purelib / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    (purelib / "dependencies.pth").write_text(f"{dependencies}\n")
     pip("--python", str(python), "install", "--no-deps", str(ours), str(other_wheel(work)))
     return venv
 

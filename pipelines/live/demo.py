@@ -79,9 +79,10 @@ class IncidentRecorder(threading.Thread):
         try:
             while not self.done.is_set():
                 for message in self.consumer.consume(num_messages=500, timeout=0.5):
-                    if message.error() is not None or message.value() is None:
+                    value = message.value()
+                    if message.error() is not None or value is None:
                         continue
-                    row = json.loads(message.value())
+                    row = json.loads(value)
                     self.arrived.append((time.time(), row))
                     self.on_record(row)
         finally:
@@ -109,11 +110,12 @@ def percentile(values: list[float], share: float) -> float | None:
 def latency_report(arrived: list[tuple[float, dict[str, Any]]], report: PublishReport) -> dict[str, Any]:
     """Per incident: event time of its opening sample, when it was published, when OPENED arrived."""
     incidents = []
+    send_times = report.send_times or {}
     for at, row in arrived:
         if row["status"] != "OPENED":
             continue
         event_ms = parse_rfc3339_ms(row["start_time"])
-        sent = report.send_times.get((row["vehicle_id"], event_ms))
+        sent = send_times.get((row["vehicle_id"], event_ms))
         incidents.append(
             {
                 "incident_id": row["incident_id"],
