@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,9 @@ from pilotzone.pipelines.live.demo import final_states
 from pilotzone.pipelines.transforms.decode import DecodeTelemetry
 from tests.factories import confluent_message, track
 from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.pipelines.live.feeding import latest_summaries, rows_in
 from tests.pipelines.metrics.exposition import samples_of
 from tests.servers import http_get, pushgateway
-
-
-def _rows(folder: Path) -> list[dict[str, Any]]:
-    return [row for path in sorted(folder.glob("*.jsonl")) for row in read_jsonl(path)]
 
 
 @pytest.mark.integration
@@ -45,19 +41,14 @@ def test_watched_folder_stream_gives_the_replays_incidents_summaries_and_metrics
         )  # fmt: skip
         pushed = samples_of(http_get(f"{gateway}/metrics").decode())
     assert status == 0
-    lifecycle = _rows(tmp_path / "stream" / "incidents")
+    lifecycle = rows_in(tmp_path / "stream" / "incidents")
     assert {row["status"] for row in lifecycle} >= {"OPENED", "CLOSED"}
     # Draining the stream flushes every vehicle but opens no gap: stopping is not silence.
     assert final_states(lifecycle) == {
         row["incident_id"]: row for row in read_jsonl(replay / "incidents.jsonl")
     }
-    latest: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row in _rows(tmp_path / "stream" / "summaries"):
-        key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
-        if key not in latest or row["samples"] >= latest[key]["samples"]:
-            latest[key] = row
-    assert sorted(latest.values(), key=json.dumps) == sorted(
-        read_jsonl(replay / "summaries.jsonl"), key=json.dumps
+    assert latest_summaries(rows_in(tmp_path / "stream" / "summaries")) == latest_summaries(
+        read_jsonl(replay / "summaries.jsonl")
     )
     expected = samples_of((replay / "metrics.txt").read_text())
     for name in ("pilotzone_incidents_total", "pilotzone_samples_total", "pilotzone_distance_meters_total",
