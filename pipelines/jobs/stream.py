@@ -321,6 +321,24 @@ def build_stream(
         )
 
 
+def summary_progress(row: dict[str, Any]) -> tuple[float, ...]:
+    """How far a summary's running total has got: in a stream every figure of it only grows.
+
+    Emissions of one key can reach a later step (the collector, the files of several workers)
+    out of order, so the latest is the one that has got furthest, not the last one to arrive.
+    """
+    return (
+        row["samples"],
+        row["vehicle_seconds"],
+        row["active_vehicles"],
+        sum(row["distance_m_by_mode"].values()),
+        sum(row["violation_s_by_rule"].values()),
+        sum(row["incidents_opened"].values()),
+        row["disengagements"],
+        row["remote_takeovers"],
+    )
+
+
 @dataclass
 class _CollectorState:
     """What the collector knows: latest rows by key, dead letters by reason."""
@@ -333,7 +351,9 @@ class _CollectorState:
     def add(self, kind: str, row: dict[str, Any]) -> None:
         if kind == "summary":
             key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
-            self.summaries[key] = row
+            known_summary = self.summaries.get(key)
+            if known_summary is None or summary_progress(row) >= summary_progress(known_summary):
+                self.summaries[key] = row
         elif kind == "incident":
             known = self.incidents.get(row["incident_id"])
             if known is None or STATUSES.index(row["status"]) >= STATUSES.index(known["status"]):

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.jobs.stream import summary_progress
 from pilotzone.pipelines.live.broker import KafkaBroker
 from pilotzone.pipelines.live.demo import (
     LATENESS_S,
@@ -105,7 +106,7 @@ def run(vehicles: int, duration_s: float, work: Path) -> dict[str, Any]:
     latest: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
-        if key not in latest or row["samples"] >= latest[key]["samples"]:
+        if key not in latest or summary_progress(row) >= summary_progress(latest[key]):
             latest[key] = row
     evaluated = sum(row["samples"] for row in latest.values())
     lags = [seen[w] - (parse_rfc3339_ms(w) / 1000 + WINDOW_S) for w in sorted(seen)]

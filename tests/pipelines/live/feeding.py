@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.jobs.stream import summary_progress
 
 
 def slices(simulation: Path) -> list[tuple[dt.datetime, list[Path]]]:
@@ -52,29 +53,11 @@ def rows_in(folder: Path) -> list[dict[str, Any]]:
     return [row for path in sorted(folder.glob("*.jsonl")) for row in read_jsonl(path)]
 
 
-def progress(row: dict[str, Any]) -> tuple[float, ...]:
-    """How far a running total has got: every figure of a stream's summary only grows.
-
-    Files of different workers do not sort in emission order, so the latest emission of a key
-    is the one that has got furthest, not the last one read.
-    """
-    return (
-        row["samples"],
-        row["vehicle_seconds"],
-        sum(row["distance_m_by_mode"].values()),
-        sum(row["violation_s_by_rule"].values()),
-        row["active_vehicles"],
-        sum(row["incidents_opened"].values()),
-        row["disengagements"],
-        row["remote_takeovers"],
-    )
-
-
 def latest_summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The latest emission per summary key (each supersedes the previous), in a stable order."""
     latest: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
-        if key not in latest or progress(row) >= progress(latest[key]):
+        if key not in latest or summary_progress(row) >= summary_progress(latest[key]):
             latest[key] = row
     return sorted(latest.values(), key=json.dumps)
