@@ -283,8 +283,7 @@ def metres_outside(cols: Columns, plan: Plan) -> FloatArray:
     for zone_pos in np.unique(cols.vz[outside]).tolist():
         rows = outside[cols.vz[outside] == zone_pos]
         tables = plan.tables[zone_pos]
-        lon0, lat0, per_lon, per_lat = tables.origin
-        points = shapely.points((cols.lon[rows] - lon0) * per_lon, (cols.lat[rows] - lat0) * per_lat)
+        points = shapely.points(*tables.frame.to_local(cols.lon[rows], cols.lat[rows]))
         distance[rows] = shapely.distance(tables.boundary_m, points)
     return distance
 

@@ -57,7 +57,7 @@ class _ZoneTables:
     crossable: dict[int, Crossable]  # rules whose areas can be crossed between fixes
     event_codes: BoolArray  # event kinds some event rule is about
     boundary_m: Any  # the boundary in a local metric projection, prepared
-    origin: tuple[float, float, float, float]  # lon0, lat0, metres per degree lon, lat
+    frame: geo.LocalFrame  # metres around the boundary's centre, for distances outside it
 
 
 @per_zone
@@ -96,9 +96,8 @@ def _zone_tables(zone: Zone) -> _ZoneTables:
         dtype=bool,
     )
     minx, miny, maxx, maxy = zone.boundary.bounds
-    lon0, lat0 = (minx + maxx) / 2, (miny + maxy) / 2
-    per_lon, per_lat = (float(v) for v in geo.metres_per_degree(lat0))
-    boundary_m = shapely.transform(zone.boundary, lambda c: (c - [lon0, lat0]) * [per_lon, per_lat])
+    frame = geo.LocalFrame.around((minx + maxx) / 2, (miny + maxy) / 2)
+    boundary_m = shapely.transform(zone.boundary, lambda c: np.column_stack(frame.to_local(c[:, 0], c[:, 1])))
     shapely.prepare(boundary_m)
     return _ZoneTables(
         tz=zone.config.tz,
@@ -110,7 +109,7 @@ def _zone_tables(zone: Zone) -> _ZoneTables:
         crossable=crossable,
         event_codes=event_codes,
         boundary_m=boundary_m,
-        origin=(lon0, lat0, per_lon, per_lat),
+        frame=frame,
     )
 
 
