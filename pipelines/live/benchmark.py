@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,14 +30,12 @@ from typing import Any
 
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.jobs.stream import summary_progress
-from pilotzone.pipelines.live.broker import KafkaBroker
 from pilotzone.pipelines.live.demo import (
     LATENESS_S,
     SETUP_S,
-    IncidentRecorder,
     LiveDemoSettings,
     latency_report,
-    monitor_command,
+    live_run,
     percentile,
 )
 from pilotzone.pipelines.live.publish import PublishSettings, publish_fleet
@@ -73,30 +69,17 @@ def run(vehicles: int, duration_s: float, work: Path) -> dict[str, Any]:
     )  # fmt: skip
     settings = LiveDemoSettings(config, vehicles, duration_s, 1, work)
     seen: dict[str, float] = {}
-    with KafkaBroker(data_dir=work / "broker") as broker:
-        broker.create_topic("telemetry")
-        broker.create_topic("incidents", compacted=True)
-        recorder = IncidentRecorder(broker.bootstrap, "incidents", lambda _row: None)
-        recorder.start()
-        command = [*monitor_command(settings, broker.bootstrap), "--window", str(WINDOW_S)]
-        with (work / "monitor.log").open("w", encoding="utf-8") as log:
-            monitor = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                time.sleep(max(0.0, start - time.time()))
-                report = publish_fleet(
-                    simulation, broker.bootstrap, PublishSettings("telemetry", record_send_times=True)
-                )
-                deadline = time.time() + LATENESS_S + 3 * WINDOW_S
-                while time.time() < deadline:
-                    summaries_seen(work / "live" / "summaries", seen)
-                    time.sleep(1)
-                monitor.send_signal(signal.SIGTERM)
-                monitor.wait(timeout=60)
-            finally:
-                if monitor.poll() is None:
-                    monitor.kill()
-                recorder.done.set()
-                recorder.join(timeout=10)
+    with live_run(settings, lambda _row: None, ["--window", str(WINDOW_S)]) as live:
+        time.sleep(max(0.0, start - time.time()))
+        report = publish_fleet(
+            simulation, live.broker.bootstrap, PublishSettings("telemetry", record_send_times=True)
+        )
+        deadline = time.time() + LATENESS_S + 3 * WINDOW_S
+        while time.time() < deadline:
+            summaries_seen(work / "live" / "summaries", seen)
+            time.sleep(1)
+        live.stop()
+    recorder = live.recorder
     rows = [
         row
         for folder in [work / "live" / "summaries"]

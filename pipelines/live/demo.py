@@ -19,6 +19,7 @@ which only the main thread of a process may do.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -28,7 +29,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,47 @@ def monitor_command(settings: LiveDemoSettings, bootstrap: str) -> list[str]:
     ]  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True)
+class LiveRun:
+    """A running live setup: the broker, the incidents topic's recorder and the monitor process."""
+
+    broker: KafkaBroker
+    recorder: IncidentRecorder
+    monitor: subprocess.Popen[bytes]
+
+    def stop(self) -> int:
+        """SIGTERM the monitor (it cancels its job) and wait for it; its exit status."""
+        self.monitor.send_signal(signal.SIGTERM)
+        return self.monitor.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def live_run(
+    settings: LiveDemoSettings, on_record: Callable[[dict[str, Any]], None], extra_args: Sequence[str] = ()
+) -> Iterator[LiveRun]:
+    """A broker with the telemetry and incidents topics, a recorder of incidents and the monitor.
+
+    On the way out, whatever happened, the monitor is killed if still running, the recorder
+    stopped and the broker shut down: nothing started here outlives it.
+    """
+    with KafkaBroker(data_dir=settings.out / "broker") as broker:
+        broker.create_topic("telemetry")
+        broker.create_topic("incidents", compacted=True)
+        recorder = IncidentRecorder(broker.bootstrap, "incidents", on_record)
+        recorder.start()
+        with (settings.out / "monitor.log").open("w", encoding="utf-8") as log:
+            command = [*monitor_command(settings, broker.bootstrap), *extra_args]
+            monitor = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                yield LiveRun(broker, recorder, monitor)
+            finally:
+                if monitor.poll() is None:
+                    monitor.kill()
+                    monitor.wait(timeout=10)
+                recorder.done.set()
+                recorder.join(timeout=10)
+
+
 def run_live_demo(settings: LiveDemoSettings, say: Callable[[str], None] = print) -> int:
     """Run the live demo; the monitor's exit status (0 when it ran and stopped cleanly)."""
     from pilotzone.pipelines.simulator import SimulationOptions, simulate
@@ -173,43 +215,25 @@ def run_live_demo(settings: LiveDemoSettings, say: Callable[[str], None] = print
         ),
         simulation,
     )
-    with KafkaBroker(data_dir=out / "broker") as broker:
-        broker.create_topic("telemetry")
-        broker.create_topic("incidents", compacted=True)
-        say(f"broker on {broker.bootstrap}; starting the monitor on {settings.runner}")
 
-        def show(row: dict[str, Any]) -> None:
-            say(
-                f"{row['status']:8} {row['kind']:16} {row['rule_id']:24} {row['vehicle_id']} {row['start_time']}"
-            )
+    def show(row: dict[str, Any]) -> None:
+        say(f"{row['status']:8} {row['kind']:16} {row['rule_id']:24} {row['vehicle_id']} {row['start_time']}")
 
-        recorder = IncidentRecorder(broker.bootstrap, "incidents", show)
-        recorder.start()
-        log = (out / "monitor.log").open("w", encoding="utf-8")
-        monitor = subprocess.Popen(
-            monitor_command(settings, broker.bootstrap), stdout=log, stderr=subprocess.STDOUT
+    with live_run(settings, show) as run:
+        say(f"broker on {run.broker.bootstrap}; the monitor starts on {settings.runner}")
+        # Publishing starts at the fleet's first event time: the monitor has had SETUP_S to
+        # start, and each sample then leaves when it happens, as from a real vehicle.
+        time.sleep(max(0.0, int(start) - time.time()))
+        say(f"publishing {settings.vehicles} vehicles for {settings.duration_s:g} s in real time")
+        report = publish_fleet(
+            simulation,
+            run.broker.bootstrap,
+            PublishSettings("telemetry", speed_up=1.0, record_send_times=True),
         )
-        try:
-            # Publishing starts at the fleet's first event time: the monitor has had SETUP_S to
-            # start, and each sample then leaves when it happens, as from a real vehicle.
-            time.sleep(max(0.0, int(start) - time.time()))
-            say(f"publishing {settings.vehicles} vehicles for {settings.duration_s:g} s in real time")
-            report = publish_fleet(
-                simulation,
-                broker.bootstrap,
-                PublishSettings("telemetry", speed_up=1.0, record_send_times=True),
-            )
-            say(report.summary())
-            time.sleep(LATENESS_S + 4)  # the last samples pass the allowed lateness
-            monitor.send_signal(signal.SIGTERM)
-            status = monitor.wait(timeout=60)
-        finally:
-            if monitor.poll() is None:
-                monitor.kill()
-                monitor.wait(timeout=10)
-            log.close()
-            recorder.done.set()
-            recorder.join(timeout=10)
+        say(report.summary())
+        time.sleep(LATENESS_S + 4)  # the last samples pass the allowed lateness
+        status = run.stop()
+    recorder = run.recorder
     rows = [row for _, row in recorder.arrived]
     lines = [
         json.dumps(row, ensure_ascii=False) for row in sorted(final_states(rows).values(), key=json.dumps)
