@@ -12,8 +12,7 @@ import json
 import logging
 import math
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pilotzone.pipelines.jobs.report import summary_to_json
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS, RUNNERS
 from pilotzone.pipelines.transforms.aggregate import FinalIncidentStates
-from pilotzone.pipelines.transforms.compliance import (
-    ComplianceResults,
-    InMemoryReplaySettings,
-    ReplayInMemory,
-    ReplaySpilled,
-    SpilledReplaySettings,
-)
-from pilotzone.pipelines.transforms.decode import ReadTelemetry
+from pilotzone.pipelines.transforms.buckets import ReplayGroupsInMemory, ReplayGroupsSpilled
+from pilotzone.pipelines.transforms.compliance import ComplianceResults
+from pilotzone.pipelines.transforms.read_many import ReadTelemetryGroups
 from pilotzone.pipelines.transforms.spill import SpillPlan
 from pilotzone.schemas.contract import incident_schema
 from pilotzone.zones import Zone
@@ -131,32 +125,6 @@ def dead_letter_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["source"], row["offset"], row["record"] if row["record"] is not None else -1, row["reason"])
 
 
-class LogProgressFn(beam.DoFn):
-    """Logs files and bytes read every few seconds, so a long replay shows it is alive."""
-
-    def __init__(self, every_s: float = 5.0) -> None:
-        self.every_s = every_s
-        self.files = 0
-        self.bytes = 0
-        self.started = 0.0
-        self.last = 0.0
-
-    def start_bundle(self) -> None:
-        if not self.started:
-            self.started = self.last = time.monotonic()
-
-    def process(self, element: tuple[str, bytes]) -> Iterator[tuple[str, bytes]]:
-        self.files += 1
-        self.bytes += len(element[1])
-        now = time.monotonic()
-        if now - self.last >= self.every_s:
-            self.last = now
-            LOG.info(
-                "progress: %d files, %.1f MB read in %.0f s", self.files, self.bytes / 1e6, now - self.started
-            )
-        yield element
-
-
 def build_pipeline(
     pipeline: beam.Pipeline,
     zones: Sequence[Zone],
@@ -166,16 +134,18 @@ def build_pipeline(
     *,
     spill: SpillPlan | None = None,
 ) -> None:
-    """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write."""
-    payloads = pipeline | "ReadTelemetry" >> ReadTelemetry(input_pattern)
-    if settings.progress:
-        payloads = payloads | "Progress" >> beam.ParDo(LogProgressFn())
+    """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write.
+
+    Files are read and decoded many at a time (``read_many``) and evaluated by vehicle bucket
+    (``buckets``), so Beam handles a few large elements rather than one per upload.
+    """
+    groups = pipeline | "ReadTelemetry" >> ReadTelemetryGroups(input_pattern)
     mode = (
-        ReplayInMemory(zones, InMemoryReplaySettings(settings.window_s))
+        ReplayGroupsInMemory(zones, settings.window_s, progress=settings.progress)
         if spill is None
-        else ReplaySpilled(zones, SpilledReplaySettings(spill, settings.window_s))
+        else ReplayGroupsSpilled(zones, settings.window_s, spill, progress=settings.progress)
     )
-    results = payloads | "Evaluate" >> mode
+    results = groups | "Evaluate" >> mode
     write_outputs(results, outputs, settings.window_s)
 
 

@@ -1,0 +1,213 @@
+"""Evaluating a replay by vehicle bucket: sorted once by vehicle and time, sliced per vehicle.
+
+``DecodeTelemetryGroups`` hands out (vehicle bucket, ``GroupChunk``) elements, a few per group
+of files. A bucket's chunks are joined in group order (so rows are in file order), sorted once
+by (vehicle, event time, sequence number) -- a stable sort, so exact ties keep file order as
+the per-file replay kept them -- placed in zones with one geometry call, and cut into each
+vehicle's whole series for ``evaluate_series``: the same series, in the same order, as
+``GroupByVehicle`` builds, hence the same outputs.
+
+Two ways to gather a bucket, as for the per-file replay:
+
+* ``ReplayGroupsInMemory``: a GroupByKey of the chunks (the runner holds them in memory).
+* ``ReplayGroupsSpilled``: each chunk is appended to its bucket's spill files on disk
+  (``pilotzone.pipelines.transforms.spill`` explains why), only the files' names are grouped,
+  and one bucket at a time is read back, so memory holds about ``1 / buckets`` of the input.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.transforms.window import GlobalWindows
+
+from pilotzone.pipelines.transforms.compliance import ComplianceResults, ConfirmAndSummarize
+from pilotzone.pipelines.transforms.decode import DEAD_LETTER
+from pilotzone.pipelines.transforms.emit import SUMMARIES, with_evaluation_outputs
+from pilotzone.pipelines.transforms.gaps import latest_sample_ms
+from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
+from pilotzone.pipelines.transforms.series import evaluate_series
+from pilotzone.pipelines.transforms.spill import FLUSH_BYTES, SpillPlan
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.zones import Zone
+from pilotzone.zones.evaluate import assign_zones
+
+IN_MEMORY_BUCKETS = 16
+"""Vehicle buckets of an in-memory replay: enough to spread over the workers, few enough
+that every element is large."""
+
+_FRAME = struct.Struct("<QI")
+"""Each spilled chunk: its group's position and the batch's length, then the batch."""
+
+
+def evaluate_bucket(zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_s: int) -> Iterator[Any]:
+    """The evaluation outputs of every vehicle in a bucket's chunks, vehicle by vehicle."""
+    parts = sorted(chunks, key=lambda chunk: chunk.group)
+    if not parts:
+        return
+    batch = parts[0].batch if len(parts) == 1 else TelemetryBatch.concat([part.batch for part in parts])
+    vehicles, codes = np.unique(batch.vehicle_id.astype(str), return_inverse=True)
+    order = np.lexsort((batch.sequence_number, batch.time_ms, codes))
+    if not bool((order == np.arange(len(order))).all()):
+        batch = batch.take(order)
+        codes = codes[order]
+    zoned = assign_zones(zones, batch)
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    starts = [0, *bounds.tolist()]
+    ends = [*bounds.tolist(), len(codes)]
+    for vehicle, start, end in zip(vehicles.tolist(), starts, ends, strict=True):
+        series = zoned if start == 0 and end == len(codes) else zoned.take(np.arange(start, end))
+        yield from evaluate_series(zones, vehicle, series, window_s)
+
+
+class EvaluateBucketChunksFn(beam.DoFn):
+    """(bucket, its chunks) → the evaluation outputs of every vehicle in it."""
+
+    def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
+        self.zones = list(zones)
+        self.window_s = window_s
+
+    def process(self, element: tuple[int, Iterable[GroupChunk]]) -> Iterator[Any]:
+        _, chunks = element
+        yield from evaluate_bucket(self.zones, chunks, self.window_s)
+
+
+class SpillChunksFn(beam.DoFn):
+    """Append chunks to per-bucket files; at the end of a bundle, name the files written."""
+
+    def __init__(self, plan: SpillPlan) -> None:
+        self.plan = plan
+        self.buffers: dict[int, list[bytes]] = {}
+        self.sizes: dict[int, int] = {}
+        self.files: dict[int, Path] = {}
+        self.bundle = ""
+
+    def start_bundle(self) -> None:
+        # One file per bucket and bundle: a retried bundle writes new files, and only the
+        # names of a committed bundle's files reach the evaluation.
+        self.bundle = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+        self.buffers, self.sizes, self.files = {}, {}, {}
+
+    def process(self, element: tuple[int, GroupChunk]) -> None:
+        bucket, chunk = element
+        data = chunk.batch.to_bytes()
+        self.buffers.setdefault(bucket, []).append(_FRAME.pack(chunk.group, len(data)) + data)
+        self.sizes[bucket] = self.sizes.get(bucket, 0) + len(data) + _FRAME.size
+        if self.sizes[bucket] >= FLUSH_BYTES:
+            self._flush(bucket)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        for bucket in list(self.buffers):
+            self._flush(bucket)
+        for bucket, path in sorted(self.files.items()):
+            yield GlobalWindows.windowed_value((bucket, str(path)))
+
+    def _flush(self, bucket: int) -> None:
+        parts = self.buffers.pop(bucket, [])
+        self.sizes.pop(bucket, None)
+        if not parts:
+            return
+        path = self.files.get(bucket)
+        if path is None:
+            folder = Path(self.plan.directory) / f"bucket-{bucket:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.files[bucket] = folder / f"{self.bundle}.groups"
+        with path.open("ab") as stream:
+            stream.write(b"".join(parts))
+
+
+def read_chunk_file(path: str) -> Iterator[GroupChunk]:
+    """The chunks of one spill file, in the order they were written."""
+    data = Path(path).read_bytes()
+    position = 0
+    while position < len(data):
+        group, length = _FRAME.unpack_from(data, position)
+        position += _FRAME.size
+        yield GroupChunk(group, TelemetryBatch.from_bytes(data[position : position + length]))
+        position += length
+
+
+class EvaluateSpilledChunksFn(beam.DoFn):
+    """(bucket, [spill files]) → the evaluation outputs of every vehicle in that bucket."""
+
+    def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
+        self.zones = list(zones)
+        self.window_s = window_s
+
+    def process(self, element: tuple[int, Iterable[str]]) -> Iterator[Any]:
+        _, paths = element
+        chunks = [chunk for path in sorted(paths) for chunk in read_chunk_file(path)]
+        yield from evaluate_bucket(self.zones, chunks, self.window_s)
+
+
+def _horizon(chunks: beam.PCollection) -> beam.PCollection:
+    return (
+        chunks
+        | "LatestSample" >> beam.MapTuple(lambda _, chunk: latest_sample_ms(chunk.batch))
+        | "Horizon" >> beam.CombineGlobally(max).without_defaults()
+    )
+
+
+class _ReplayGroups(beam.PTransform):
+    """(group, [paths]) → ``ComplianceResults``; subclasses say how a bucket is gathered."""
+
+    def __init__(self, zones: Sequence[Zone], window_s: int, buckets: int, progress: bool) -> None:
+        super().__init__()
+        self.zones = list(zones)
+        self.window_s = window_s
+        self.buckets = buckets
+        self.progress = progress
+
+    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        raise NotImplementedError
+
+    def expand(self, groups: beam.PCollection) -> ComplianceResults:
+        decoded = groups | "DecodeTelemetry" >> DecodeTelemetryGroups(self.buckets, self.progress)
+        chunks = decoded.chunks | "AsChunks" >> beam.Map(lambda chunk: chunk).with_output_types(
+            tuple[int, GroupChunk]
+        )
+        evaluated = self.gather_and_evaluate(chunks)
+        incidents, summaries = (evaluated.incidents, evaluated[SUMMARIES]) | ConfirmAndSummarize(
+            self.zones, _horizon(chunks), self.window_s
+        )
+        dead_letters = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
+        return ComplianceResults(incidents, summaries, dead_letters)
+
+
+class ReplayGroupsInMemory(_ReplayGroups):
+    """Groups of files → ``ComplianceResults``, each vehicle bucket gathered by a GroupByKey."""
+
+    def __init__(self, zones: Sequence[Zone], window_s: int, progress: bool = False) -> None:
+        super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress)
+
+    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return (
+            chunks
+            | "GroupByBucket" >> beam.GroupByKey()
+            | "EvaluateRules"
+            >> with_evaluation_outputs(beam.ParDo(EvaluateBucketChunksFn(self.zones, self.window_s)))
+        )
+
+
+class ReplayGroupsSpilled(_ReplayGroups):
+    """Groups of files → ``ComplianceResults``, each vehicle bucket gathered on disk."""
+
+    def __init__(self, zones: Sequence[Zone], window_s: int, plan: SpillPlan, progress: bool = False) -> None:
+        super().__init__(zones, window_s, plan.buckets, progress)
+        self.plan = plan
+
+    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return (
+            chunks
+            | "Spill" >> beam.ParDo(SpillChunksFn(self.plan))
+            | "FilesByBucket" >> beam.GroupByKey()
+            | "EvaluateRules"
+            >> with_evaluation_outputs(beam.ParDo(EvaluateSpilledChunksFn(self.zones, self.window_s)))
+        )

@@ -1,0 +1,312 @@
+"""Reading a replay many files at a time: few, large columnar elements instead of one per upload.
+
+Vehicles upload one small file a minute (~60 records), so a replay of an hour of 2,000
+vehicles is 120,000 files. One Beam element per file costs more than decoding the file, and
+a columnar Avro reader pays a fixed cost per call: both vanish when the unit of work is a
+*group* of files. ``ReadTelemetryGroups`` lists the input once and cuts the sorted file list
+into groups of about ``MAX_GROUP_BYTES`` (at most ``MAX_GROUP_FILES`` files); ``DecodeGroupFn``
+decodes one group at a time:
+
+* contract-schema container files that pass the pre-scan (``pilotzone.schemas.columnar``) are
+  spliced into one container and decoded in one columnar call,
+* every other file (another writer schema, lz4, anything malformed or out of bounds, or a
+  file the columnar reader refuses) goes through the reference decoder, as before,
+
+then runs the record checks once on the whole group and cuts the result by *vehicle bucket*
+(a stable hash of the vehicle id), not by vehicle: a handful of elements per group, each a
+``GroupChunk`` carrying its group's position so the evaluation can restore file order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from pilotzone.pipelines.transforms.decode import (
+    DEAD_LETTER,
+    METRICS_NAMESPACE,
+    dead_letter_record,
+    record_delays,
+)
+from pilotzone.pipelines.transforms.spill import vehicle_bucket
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.checks import Finding, record_findings, unusable_rows
+from pilotzone.schemas.columnar import (
+    ColumnarDeclinedError,
+    ContainerScan,
+    decode_columnar,
+    is_contract_schema,
+    scan_container,
+    splice,
+)
+from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
+
+LOG = logging.getLogger("pilotzone.replay")
+
+MAX_GROUP_BYTES = 16 * 1024 * 1024
+"""Stored bytes per group of files: about 350,000 records of uploads, ~30 MB of columns."""
+
+MAX_GROUP_FILES = 8192
+"""Files per group, whatever their size."""
+
+
+@dataclass
+class GroupChunk:
+    """Samples of one group of files that fall in one vehicle bucket, rows in file order.
+
+    ``group`` is the group's position in the sorted file list: chunks of a bucket are joined in
+    that order, so samples that tie on (vehicle, time, sequence number) keep file order.
+    """
+
+    group: int
+    batch: TelemetryBatch
+
+
+class GroupChunkCoder(beam.coders.Coder):
+    """``GroupChunk`` ↔ bytes: the group's position, then ``TelemetryBatch.to_bytes``."""
+
+    def encode(self, value: GroupChunk) -> bytes:
+        return value.group.to_bytes(8, "little") + value.batch.to_bytes()
+
+    def decode(self, encoded: bytes) -> GroupChunk:
+        return GroupChunk(int.from_bytes(encoded[:8], "little"), TelemetryBatch.from_bytes(encoded[8:]))
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def to_type_hint(self) -> Any:
+        return GroupChunk
+
+
+beam.coders.registry.register_coder(GroupChunk, GroupChunkCoder)
+
+
+def plan_groups(
+    input_pattern: str, max_bytes: int = MAX_GROUP_BYTES, max_files: int = MAX_GROUP_FILES
+) -> list[list[str]]:
+    """The matched files, sorted by path, cut into consecutive groups by size and count.
+
+    A pattern that matches nothing is an error, as for ``ReadTelemetry``.
+    """
+    try:
+        (matched,) = FileSystems.match([input_pattern])
+    except BeamIOError as exc:
+        raise FileNotFoundError(f"no telemetry matches {input_pattern!r}: {exc}") from exc
+    files = sorted((m.path, m.size_in_bytes) for m in matched.metadata_list)
+    if not files:
+        raise FileNotFoundError(f"no telemetry matches {input_pattern!r}: check the --input pattern")
+    groups: list[list[str]] = [[]]
+    size = 0
+    for path, length in files:
+        if groups[-1] and (size + length > max_bytes or len(groups[-1]) >= max_files):
+            groups.append([])
+            size = 0
+        groups[-1].append(path)
+        size += length
+    return groups
+
+
+class ReadTelemetryGroups(beam.PTransform):
+    """A file pattern → (group position, [paths]) elements, spread over the workers."""
+
+    def __init__(self, input_pattern: str, max_bytes: int = MAX_GROUP_BYTES) -> None:
+        super().__init__()
+        self.input_pattern = input_pattern
+        self.max_bytes = max_bytes
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        max_bytes = self.max_bytes
+        return (
+            pbegin
+            | "Pattern" >> beam.Create([self.input_pattern])
+            | "PlanGroups" >> beam.FlatMap(lambda pattern: enumerate(plan_groups(pattern, max_bytes)))
+            | "Spread" >> beam.Reshuffle()
+        )
+
+
+@dataclass
+class _Decoded:
+    """A group's decoded samples with, per row, the file (position in the group) and block offset."""
+
+    batch: TelemetryBatch
+    file: np.ndarray
+    block_offset: np.ndarray
+
+
+def _read(path: str) -> bytes:
+    with FileSystems.open(path, compression_type="uncompressed") as stream:
+        data: bytes = stream.read()
+        return data
+
+
+class DecodeGroupFn(beam.DoFn):
+    """Decode one group of files; dead-letter what fails; cut the rest into vehicle buckets."""
+
+    def __init__(self, buckets: int, progress: bool = False) -> None:
+        self.buckets = buckets
+        self.progress = progress
+        self.decoder: TelemetryDecoder | None = None
+        self.read = Metrics.counter(METRICS_NAMESPACE, "records_read")
+        self.dead = Metrics.counter(METRICS_NAMESPACE, "records_dead_lettered")
+        self.columnar_files = Metrics.counter(METRICS_NAMESPACE, "files_decoded_columnar")
+        self.reference_files = Metrics.counter(METRICS_NAMESPACE, "files_decoded_reference")
+
+    def setup(self) -> None:
+        self.decoder = TelemetryDecoder()
+
+    def process(self, element: tuple[int, list[str]]) -> Iterator[Any]:
+        group, paths = element
+        started = time.monotonic()
+        payloads = [_read(path) for path in paths]
+        dead: list[dict[str, Any]] = []
+        decoded = self._decode(paths, payloads, dead)
+        batch = decoded.batch
+        findings = record_findings(batch)
+        unusable = unusable_rows(findings, len(batch))
+        if unusable.any():
+            dead.extend(_failing_records(paths, decoded, findings))
+            batch = batch.take(~unusable)
+        yield from self._dead_letters(dead)
+        if self.progress:
+            LOG.info(
+                "progress: group %d, %d files, %.1f MB decoded in %.1f s",
+                group,
+                len(paths),
+                sum(map(len, payloads)) / 1e6,
+                time.monotonic() - started,
+            )
+        if not len(batch):
+            return
+        record_delays(batch.time_ms, time.time_ns() // 1_000_000)
+        vehicles, inverse = np.unique(batch.vehicle_id.astype(str), return_inverse=True)
+        row_bucket = np.array([vehicle_bucket(v, self.buckets) for v in vehicles.tolist()], dtype=np.int64)[
+            inverse
+        ]
+        for bucket in np.unique(row_bucket).tolist():
+            rows = row_bucket == bucket
+            yield int(bucket), GroupChunk(group, batch if rows.all() else batch.take(rows))
+
+    def _decode(self, paths: list[str], payloads: list[bytes], dead: list[dict[str, Any]]) -> _Decoded:
+        """Every file of the group: columnar where the fast path accepts it, else the reference decoder."""
+        fast: dict[tuple[bytes, str], list[tuple[int, ContainerScan]]] = {}
+        slow: list[int] = []
+        for position, data in enumerate(payloads):
+            scan = scan_container(data)
+            if scan is not None and scan.block_offsets and is_contract_schema(scan.schema_json):
+                fast.setdefault((scan.schema_json, scan.codec), []).append((position, scan))
+            else:
+                slow.append(position)
+        parts: list[_Decoded] = []
+        for members in fast.values():
+            try:
+                parts.append(_decode_fast([payloads[p] for p, _ in members], members))
+            except ColumnarDeclinedError:
+                # One bad file spoils the call; retry alone, so only the culprits leave the fast path.
+                for member in members:
+                    try:
+                        parts.append(_decode_fast([payloads[member[0]]], [member]))
+                    except ColumnarDeclinedError:
+                        slow.append(member[0])
+        self.columnar_files.inc(len(payloads) - len(slow))
+        self.reference_files.inc(len(slow))
+        for position in sorted(slow):
+            parts.append(self._decode_reference(position, paths[position], payloads[position], dead))
+        if not parts:
+            return _Decoded(TelemetryBatch.from_records([]), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        batch = TelemetryBatch.concat([part.batch for part in parts])
+        files = np.concatenate([part.file for part in parts])
+        offsets = np.concatenate([part.block_offset for part in parts])
+        self.read.inc(len(batch))
+        if len(parts) > 1 and bool((np.diff(files) < 0).any()):
+            order = np.argsort(files, kind="stable")
+            return _Decoded(batch.take(order), files[order], offsets[order])
+        return _Decoded(batch, files, offsets)
+
+    def _decode_reference(
+        self, position: int, source: str, data: bytes, dead: list[dict[str, Any]]
+    ) -> _Decoded:
+        assert self.decoder is not None, "setup() creates the decoder"
+        batches: list[TelemetryBatch] = []
+        offsets: list[np.ndarray] = []
+        for item in self.decoder.decode(data, source):
+            if isinstance(item, DeadLetter):
+                self.read.inc(item.records)
+                dead.append(
+                    dead_letter_record(
+                        source, item.offset, item.reason.value, item.message, records=item.records
+                    )
+                )
+                continue
+            batches.append(TelemetryBatch.from_records(item.records, item.first_record))
+            offsets.append(np.full(len(item.records), item.offset, dtype=np.int64))
+        batch = TelemetryBatch.concat(batches)
+        return _Decoded(
+            batch,
+            np.full(len(batch), position, dtype=np.int64),
+            np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
+        )
+
+    def _dead_letters(self, records: list[dict[str, Any]]) -> Iterator[Any]:
+        for record in records:
+            self.dead.inc(record["records"])
+            Metrics.counter(METRICS_NAMESPACE, f"dead_letters_{record['reason']}").inc(record["records"])
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, record)
+
+
+def _decode_fast(payloads: list[bytes], members: list[tuple[int, ContainerScan]]) -> _Decoded:
+    """Files of one writer schema and codec, spliced and decoded in one columnar call."""
+    scans = [scan for _, scan in members]
+    counts = [count for scan in scans for count in scan.block_counts]
+    per_file = [scan.records for scan in scans]
+    data = payloads[0] if len(payloads) == 1 else splice(payloads, scans)
+    batch = decode_columnar([data], per_file)
+    offsets = np.repeat(
+        np.array([offset for scan in scans for offset in scan.block_offsets], dtype=np.int64),
+        np.array(counts, dtype=np.int64),
+    )
+    files = np.repeat(np.array([p for p, _ in members], dtype=np.int64), np.array(per_file, dtype=np.int64))
+    return _Decoded(batch, files, offsets)
+
+
+def _failing_records(paths: list[str], decoded: _Decoded, findings: list[Finding]) -> list[dict[str, Any]]:
+    """One dead letter per unusable row, with its first finding, its file and its block's offset."""
+    first: dict[int, Finding] = {}
+    for finding in findings:
+        first.setdefault(finding.row, finding)
+    batch = decoded.batch
+    return [
+        dead_letter_record(
+            paths[int(decoded.file[row])],
+            int(decoded.block_offset[row]),
+            finding.check.value,
+            finding.message,
+            record=int(batch.record_index[row]),
+            vehicle_id=str(batch.vehicle_id[row]),
+            sequence_number=int(batch.sequence_number[row]),
+            time_ms=int(batch.time_ms[row]),
+        )
+        for row, finding in sorted(first.items())
+    ]
+
+
+class DecodeTelemetryGroups(beam.PTransform):
+    """(group, [paths]) → (vehicle bucket, ``GroupChunk``) elements, plus a ``dead_letter`` output."""
+
+    def __init__(self, buckets: int, progress: bool = False) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.progress = progress
+
+    def expand(self, groups: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return groups | "DecodeGroups" >> beam.ParDo(DecodeGroupFn(self.buckets, self.progress)).with_outputs(
+            DEAD_LETTER, main="chunks"
+        )

@@ -1,0 +1,160 @@
+"""Many files per element: the grouped, columnar replay writes exactly what the per-file replay wrote."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import fastavro
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pilotzone.pipelines.jobs.replay import ReplayOutputs, runner_totals, write_outputs
+from pilotzone.pipelines.transforms.buckets import ReplayGroupsInMemory, ReplayGroupsSpilled
+from pilotzone.pipelines.transforms.compliance import InMemoryReplaySettings, ReplayInMemory
+from pilotzone.pipelines.transforms.decode import ReadTelemetry
+from pilotzone.pipelines.transforms.read_many import ReadTelemetryGroups, plan_groups
+from pilotzone.pipelines.transforms.spill import SpillPlan
+from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.zones import Zone, load_zones
+from tests.factories import container_bytes, track
+from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
+
+OUTPUT_FILES = ("incidents.jsonl", "summaries.jsonl", "dead-letters.jsonl")
+FNAPI = PipelineOptions(["--runner=FnApiRunner"])
+
+
+@pytest.fixture(scope="module")
+def zones() -> list[Zone]:
+    return load_zones([EVERY_KIND_ZONE])
+
+
+@pytest.fixture(scope="module")
+def telemetry(tmp_path_factory: pytest.TempPathFactory, zones: list[Zone]) -> Path:
+    """A fleet's uploads re-encoded in every codec (lz4 included, which only the reference
+    decoder reads), one in a newer writer schema that must be resolved, a file uploaded twice,
+    a truncated file, a file that is not Avro, and a record over the event bound."""
+    fleet = every_kind_fleet(zones, tmp_path_factory.mktemp("fleet") / "sim", vehicles=12, duration_s=300)
+    folder = tmp_path_factory.mktemp("uploads")
+    codecs = ["deflate", "null", "snappy", "zstandard", "bzip2", "xz", "lz4"]
+    newer = schema_dict(TELEMETRY)
+    newer["fields"].append({"name": "firmware", "type": "string", "default": ""})
+    for index, path in enumerate(sorted((fleet / "telemetry").rglob("*.avro"))):
+        records = list(fastavro.reader(path.open("rb")))
+        name = f"{path.parent.name}-{path.stem}.avro"
+        if index % 11 == 5:
+            for record in records:
+                record["firmware"] = "2.1"
+            (folder / name).write_bytes(container_bytes(records, schema=newer))
+        else:
+            (folder / name).write_bytes(
+                container_bytes(records, codec=codecs[index % len(codecs)], sync_interval=1500)
+            )
+    first = sorted(folder.iterdir())[3]
+    shutil.copy(first, folder / f"{first.stem}-again.avro")
+    (folder / "zz-broken.avro").write_bytes(container_bytes(track(50, vehicle_id="veh-broken"))[:-40])
+    (folder / "zz-garbage.avro").write_bytes(b"not avro" * 20)
+    loud = track(4, vehicle_id="veh-loud")
+    loud[2]["events"] = [{"kind": "OTHER", "initiated_by": None}] * 40
+    (folder / "zz-loud.avro").write_bytes(container_bytes(loud))
+    return folder
+
+
+def _outputs(out: Path) -> ReplayOutputs:
+    return ReplayOutputs(
+        incidents_jsonl=out / "incidents.jsonl",
+        dead_letter_jsonl=out / "dead-letters.jsonl",
+        summaries_jsonl=out / "summaries.jsonl",
+    )
+
+
+def _run(build: Any, out: Path) -> dict[str, int]:
+    pipeline = beam.Pipeline(options=FNAPI)
+    write_outputs(build(pipeline), _outputs(out), 60)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return runner_totals(result.metrics().query())
+
+
+@pytest.fixture(scope="module")
+def per_file(
+    tmp_path_factory: pytest.TempPathFactory, zones: list[Zone], telemetry: Path
+) -> tuple[Path, dict[str, int]]:
+    """The replay as it was: one element per file, one chunk per vehicle and file."""
+    out = tmp_path_factory.mktemp("per-file")
+    counters = _run(
+        lambda p: (
+            p | ReadTelemetry(str(telemetry / "*.avro")) | ReplayInMemory(zones, InMemoryReplaySettings(60))
+        ),
+        out,
+    )
+    return out, counters
+
+
+COUNTERS = ("records_read", "records_decoded", "records_dead_lettered")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_bytes", [1, 20_000, 64 * 1024 * 1024])
+def test_grouped_replay_writes_the_same_bytes_and_counts(
+    tmp_path: Path,
+    zones: list[Zone],
+    telemetry: Path,
+    per_file: tuple[Path, dict[str, int]],
+    max_bytes: int,
+) -> None:
+    reference, reference_counters = per_file
+    counters = _run(
+        lambda p: (
+            p
+            | ReadTelemetryGroups(str(telemetry / "*.avro"), max_bytes=max_bytes)
+            | ReplayGroupsInMemory(zones, 60)
+        ),
+        tmp_path,
+    )
+    for name in OUTPUT_FILES:
+        assert (tmp_path / name).read_bytes() == (reference / name).read_bytes(), name
+    dead_letter_counters = {k: v for k, v in reference_counters.items() if k.startswith("dead_letters_")}
+    assert {k: counters[k] for k in dead_letter_counters} == dead_letter_counters
+    assert [counters[k] for k in COUNTERS] == [reference_counters[k] for k in COUNTERS]
+    files = len(list(telemetry.iterdir()))
+    # lz4 (1 in 7 of the fleet's files), the newer schema, the three bad files and the loud one.
+    assert counters["files_decoded_columnar"] + counters["files_decoded_reference"] == files
+    assert counters["files_decoded_reference"] > files // 7
+
+
+@pytest.mark.slow
+def test_spilled_grouped_replay_writes_the_same_bytes(
+    tmp_path: Path, zones: list[Zone], telemetry: Path, per_file: tuple[Path, dict[str, int]]
+) -> None:
+    reference, _ = per_file
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    _run(
+        lambda p: (
+            p
+            | ReadTelemetryGroups(str(telemetry / "*.avro"), max_bytes=30_000)
+            | ReplayGroupsSpilled(zones, 60, SpillPlan(str(spill), 3))
+        ),
+        tmp_path / "out",
+    )
+    for name in OUTPUT_FILES:
+        assert (tmp_path / "out" / name).read_bytes() == (reference / name).read_bytes(), name
+    assert sorted({p.parent.name for p in spill.glob("bucket-*/*.groups")}) == [
+        f"bucket-{b:05d}" for b in range(3)
+    ]
+
+
+def test_groups_are_cut_by_size_and_keep_path_order(tmp_path: Path) -> None:
+    for name, size in [("c", 50), ("a", 30), ("b", 30), ("d", 200), ("e", 10)]:
+        (tmp_path / f"{name}.avro").write_bytes(b"x" * size)
+    groups = plan_groups(str(tmp_path / "*.avro"), max_bytes=70)
+    assert [[Path(p).stem for p in group] for group in groups] == [["a", "b"], ["c"], ["d"], ["e"]]
+    assert [len(g) for g in plan_groups(str(tmp_path / "*.avro"), max_bytes=10**6, max_files=2)] == [2, 2, 1]
+
+
+def test_a_pattern_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no telemetry matches"):
+        plan_groups(str(tmp_path / "none-*.avro"))

@@ -1,0 +1,228 @@
+"""The columnar fast path: every column equal to the reference decoder's, and every refusal a refusal."""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from dataclasses import fields
+from typing import Any
+
+import fastavro
+import numpy as np
+import pytest
+
+from pilotzone.schemas import limits
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.columnar import (
+    COLUMNAR_CODECS,
+    ColumnarDeclinedError,
+    decode_columnar,
+    is_contract_schema,
+    scan_container,
+    splice,
+)
+from pilotzone.schemas.contract import TELEMETRY, schema_dict, schema_json, writer_schema
+from pilotzone.schemas.decode import DecodedBlock, TelemetryDecoder
+from tests.factories import container_bytes, track
+
+CODECS = ["null", "deflate", "snappy", "zstandard", "bzip2", "xz", "lz4"]
+DECODER = TelemetryDecoder()
+
+
+def varied_records(vehicle: str = "veh-test-0001", n: int = 40) -> list[dict[str, Any]]:
+    """A track with nulls, every enum symbol and events (with and without initiator)."""
+    records = track(n, vehicle_id=vehicle)
+    classes = schema_dict(TELEMETRY)["fields"][2]["type"]["symbols"]
+    modes = schema_dict(TELEMETRY)["fields"][11]["type"]["symbols"]
+    for i, record in enumerate(records):
+        record["vehicle_class"] = classes[i % len(classes)]
+        record["driving_mode"] = modes[i % len(modes)]
+        record["current_location_altitude"] = None if i % 3 == 0 else 10.0 + i
+        record["active_autonomy_level"] = None if i % 4 == 0 else i % 6
+        record["speed"] = 0.1 * i  # not exact in float32: both paths must widen it the same way
+    records[2]["events"] = [{"kind": "DISENGAGEMENT", "initiated_by": None}]
+    records[5]["events"] = [
+        {"kind": kind, "initiated_by": by}
+        for kind, by in zip(
+            [
+                "REMOTE_TAKEOVER",
+                "MINIMAL_RISK_MANOEUVRE",
+                "COLLISION",
+                "HARSH_BRAKING",
+                "EMERGENCY_STOP",
+                "OTHER",
+            ],
+            ["SYSTEM", "SAFETY_DRIVER", "REMOTE_OPERATOR", "OTHER", None, "SYSTEM"],
+            strict=True,
+        )
+    ]
+    records[-1]["events"] = [{"kind": "COLLISION", "initiated_by": "REMOTE_OPERATOR"}]
+    return records
+
+
+def reference_batch(data: bytes) -> TelemetryBatch:
+    blocks = [item for item in DECODER.decode(data, "file.avro")]
+    assert all(isinstance(block, DecodedBlock) for block in blocks)
+    return TelemetryBatch.concat(
+        [TelemetryBatch.from_records(block.records, block.first_record) for block in blocks]  # type: ignore[union-attr]
+    )
+
+
+def assert_same_columns(actual: TelemetryBatch, expected: TelemetryBatch) -> None:
+    for field in fields(TelemetryBatch):
+        got, want = getattr(actual, field.name), getattr(expected, field.name)
+        assert got.dtype == want.dtype, field.name
+        assert got.shape == want.shape, field.name
+        if got.dtype.kind == "f":
+            assert np.array_equal(got, want, equal_nan=True), field.name
+        else:
+            assert got.tolist() == want.tolist(), field.name
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_every_column_equals_the_reference_decoder(codec: str) -> None:
+    first = container_bytes(varied_records("veh-a"), codec=codec, sync_interval=600)
+    second = container_bytes(varied_records("veh-b", 25), codec=codec, sync_interval=300)
+    scans = [scan_container(first), scan_container(second)]
+    if codec not in COLUMNAR_CODECS:
+        assert scans == [None, None]  # lz4: the reference decoder reads it
+        return
+    assert all(scan is not None and is_contract_schema(scan.schema_json) for scan in scans)
+    assert [len(scan.block_counts) > 1 for scan in scans if scan] == [True, True]
+    expected = TelemetryBatch.concat([reference_batch(first), reference_batch(second)])
+    spliced = splice([first, second], [scan for scan in scans if scan])
+    actual = decode_columnar([spliced], [40, 25])
+    assert_same_columns(actual, expected)
+    assert actual.event_row.tolist() == [
+        2,
+        5,
+        5,
+        5,
+        5,
+        5,
+        5,
+        39,
+        40 + 2,
+        40 + 5,
+        40 + 5,
+        40 + 5,
+        40 + 5,
+        40 + 5,
+        40 + 5,
+        64,
+    ]
+    assert actual.record_index.tolist() == list(range(40)) + list(range(25))
+
+
+def test_block_offsets_are_the_reference_decoders() -> None:
+    data = container_bytes(varied_records(), codec="deflate", sync_interval=600)
+    scan = scan_container(data)
+    assert scan is not None
+    offsets = [item.offset for item in DECODER.decode(data, "f") if isinstance(item, DecodedBlock)]
+    assert list(scan.block_offsets) == offsets
+    counts = [len(item.records) for item in DECODER.decode(data, "f") if isinstance(item, DecodedBlock)]
+    assert list(scan.block_counts) == counts
+
+
+def test_the_contract_schema_is_recognised_from_its_bytes_not_its_docs() -> None:
+    assert is_contract_schema(schema_json(TELEMETRY).encode())
+    uploaded = scan_container(container_bytes(track(1)))
+    assert uploaded is not None and is_contract_schema(uploaded.schema_json)
+    undocumented = schema_dict(TELEMETRY)
+    undocumented.pop("doc")
+    assert is_contract_schema(json.dumps(undocumented).encode())
+    without_logical = schema_dict(TELEMETRY)
+    without_logical["fields"][4]["type"] = "long"
+    assert not is_contract_schema(json.dumps(without_logical).encode())
+    renamed = schema_dict(TELEMETRY)
+    renamed["fields"][0]["name"] = "vehicle"
+    assert not is_contract_schema(json.dumps(renamed).encode())
+    assert not is_contract_schema(b"{not json")
+
+
+def _blocks(data: bytes) -> tuple[int, int]:
+    scan = scan_container(data)
+    assert scan is not None
+    return scan.block_offsets[0], scan.block_data[0][0]
+
+
+def test_the_prescan_refuses_what_the_bounds_refuse() -> None:
+    data = container_bytes(track(5), codec="null")
+    assert scan_container(data) is not None
+    offset, _ = _blocks(data)
+    # A block declaring more records than MAX_RECORDS_PER_BLOCK (zig-zag varint of the count).
+    too_many = (limits.MAX_RECORDS_PER_BLOCK + 1) * 2
+    varint = bytearray()
+    while True:
+        byte, too_many = too_many & 0x7F, too_many >> 7
+        varint.append(byte | (0x80 if too_many else 0))
+        if not too_many:
+            break
+    assert scan_container(data[:offset] + bytes(varint) + data[offset + 1 :]) is None
+    # A wrong sync marker, a truncated block, trailing bytes, garbage.
+    assert scan_container(data[:-1] + bytes([data[-1] ^ 0xFF])) is None
+    assert scan_container(data[:-20]) is None
+    assert scan_container(data + b"\x00") is None
+    assert scan_container(b"not avro") is None
+
+
+def test_the_prescan_stops_a_deflate_bomb_without_inflating_it_whole() -> None:
+    records = track(1)
+    plain = container_bytes(records, codec="null")
+    offset, start = _blocks(plain)
+    body = plain[start:-16]
+    bomb_body = body + b"\x00" * (limits.MAX_BLOCK_BYTES + 10)  # inflates past the bound
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    compressed = packer.compress(bomb_body) + packer.flush()
+    deflated = container_bytes(records, codec="deflate")
+    d_offset, _ = _blocks(deflated)
+    sync = deflated[-16:]
+
+    def zigzag(value: int) -> bytes:
+        value = value * 2
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    hostile = deflated[:d_offset] + zigzag(1) + zigzag(len(compressed)) + compressed + sync
+    assert scan_container(hostile) is None
+    assert offset > 0
+
+
+def test_the_columnar_reader_refuses_a_record_over_a_per_record_bound() -> None:
+    records = track(3)
+    records[1]["events"] = [{"kind": "OTHER", "initiated_by": None}] * (limits.MAX_EVENTS_PER_SAMPLE + 1)
+    data = container_bytes(records, codec="null")
+    scan = scan_container(data)
+    assert scan is not None
+    with pytest.raises(ColumnarDeclinedError):
+        decode_columnar([data], [scan.records])
+
+
+def test_a_file_the_reader_cannot_read_is_declined_not_crashed() -> None:
+    data = container_bytes(track(3), codec="null")
+    scan = scan_container(data)
+    assert scan is not None
+    with pytest.raises(ColumnarDeclinedError):
+        decode_columnar([data], [scan.records + 1])
+    with pytest.raises(ColumnarDeclinedError):
+        decode_columnar([data[: scan.header_end] + b"\x02\x10" + b"\xff" * 8 + scan.sync], [1])
+
+
+def test_splicing_refuses_files_of_different_codecs() -> None:
+    a = container_bytes(track(2), codec="null")
+    b = container_bytes(track(2), codec="deflate")
+    scans = [scan_container(a), scan_container(b)]
+    with pytest.raises(ValueError, match="share"):
+        splice([a, b], [s for s in scans if s])
+
+
+def test_an_empty_buffer_of_fastavro_matches() -> None:
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, writer_schema(TELEMETRY), [], codec="null")
+    scan = scan_container(buffer.getvalue())
+    assert scan is not None and scan.records == 0
