@@ -6,14 +6,17 @@
    with an area-scoped dwell rule, so the spatial index and rule precedence work on a
    realistic number of sub-areas.
 2. Simulates a fleet there with violations of every rule kind injected.
-3. Measures the baseline: fastavro reading every record of every file, nothing else.
-4. Replays the same files through the whole compliance pipeline (decode, contract checks,
-   zones, rules, summaries, incident log) on the in-process runner.
+3. For each layout -- (a) the uploads as vehicles send them (one small file per vehicle per
+   minute) and (b) the same uploads merged by ``pilotzone compact`` -- measures the baseline,
+   fastavro reading every record of every file and nothing else, then replays the same files
+   through the whole compliance pipeline (decode, contract checks, zones, rules, summaries,
+   incident log) on the in-process runner, and checks both layouts give the same incidents.
 
-It prints both rates and their ratio, and the peak resident memory of the replay alone: the
-replay runs in a child process of its own (the simulation and the baseline would otherwise
-count), which reports its own peak. Absolute rates depend on the machine; the ratio is what
-to compare between versions. ``--spill-buckets`` chooses how the replay groups by vehicle
+It prints each layout's rates and their ratio, and the peak resident memory of the replay
+alone: each replay runs in a child process of its own (the simulation and the baseline would
+otherwise count), which reports its own peak. Absolute rates depend on the machine; the ratio
+is what to compare between versions. ``--profile`` also profiles the replay of the uploads
+(cProfile, in the child) and prints where its time goes. ``--spill-buckets`` chooses how the replay groups by vehicle
 (in memory with 1; on disk in N buckets; by default as ``pilotzone run`` decides from the
 input's size), which is what keeps the peak bounded for large inputs.
 """
@@ -21,8 +24,11 @@ input's size), which is what keeps the peak bounded for large inputs.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import multiprocessing
+import pstats
 import resource
 import sys
 import time
@@ -35,6 +41,7 @@ import numpy as np
 import shapely
 import yaml
 
+from pilotzone.pipelines.compaction import compact
 from pilotzone.zones import SHIPPED_CONFIGS, load_zones
 
 SHIPPED = SHIPPED_CONFIGS / "gwangju.yaml"
@@ -99,15 +106,27 @@ def peak_rss_mib() -> float:
 
 
 def _replay_child(
-    zone_path: Path, pattern: str, out: Path, *, runner: str, buckets: int | None, results: Connection
+    zone_path: Path,
+    pattern: str,
+    out: Path,
+    *,
+    runner: str,
+    workers: int,
+    buckets: int | None,
+    profile: bool,
+    results: Connection,
 ) -> None:
-    """The replay, in a fresh process: its counters, seconds and the process's own peak RSS."""
+    """The replay, in a fresh process: its counters, seconds, the process's own peak RSS and,
+    if asked, the profile's summary."""
     from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, run_replay, spill_buckets
 
     zones = load_zones([zone_path])
-    settings = ReplaySettings(runner=runner, progress=False, spill_buckets=buckets)
+    settings = ReplaySettings(runner=runner, workers=workers, progress=False, spill_buckets=buckets)
     chosen = spill_buckets(pattern, settings)
+    profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     counters = run_replay(
         zones,
         pattern,
@@ -118,25 +137,46 @@ def _replay_child(
         ),
         settings,
     )
-    results.send((counters, time.perf_counter() - started, peak_rss_mib(), chosen))
+    seconds = time.perf_counter() - started
+    summary = ""
+    if profiler is not None:
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+        summary = text.getvalue()
+    results.send((counters, seconds, peak_rss_mib(), chosen, summary))
     results.close()
 
 
 def replay_in_child(
-    zone_path: Path, pattern: str, out: Path, runner: str, buckets: int | None
-) -> tuple[dict[str, int], float, float, int]:
-    """Counters, replay seconds, the replay process's peak RSS in MiB and its spill buckets."""
+    zone_path: Path,
+    pattern: str,
+    out: Path,
+    runner: str,
+    buckets: int | None,
+    *,
+    workers: int = 1,
+    profile: bool = False,
+) -> tuple[dict[str, int], float, float, int, str]:
+    """Counters, replay seconds, the replay process's peak RSS in MiB, its spill buckets and
+    the profile's summary (empty unless ``profile``)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(
         target=_replay_child,
         args=(zone_path, pattern, out),
-        kwargs={"runner": runner, "buckets": buckets, "results": send},
+        kwargs={
+            "runner": runner,
+            "workers": workers,
+            "buckets": buckets,
+            "profile": profile,
+            "results": send,
+        },
     )
     child.start()
     send.close()
     try:
-        result: tuple[dict[str, int], float, float, int] = receive.recv()
+        result: tuple[dict[str, int], float, float, int, str] = receive.recv()
     except EOFError:
         child.join()
         raise RuntimeError(f"the replay process failed (exit code {child.exitcode})") from None
@@ -162,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sim-workers", type=int, default=2, help="processes for the simulation (2)")
     parser.add_argument("--runner", default="direct", choices=["direct", "direct-multiprocess"])
+    parser.add_argument("--workers", type=int, default=2, help="processes of direct-multiprocess (2)")
+    parser.add_argument("--profile", action="store_true", help="profile the replay of the uploads (cProfile)")
     parser.add_argument(
         "--spill-buckets",
         type=int,
@@ -187,30 +229,54 @@ def main(argv: list[str] | None = None) -> int:
             ),
             telemetry,
         )
-    files = sorted((telemetry / "telemetry").rglob("*.avro"))
-    records, decode_s = bare_decode_rate(files)
-    decode_rate = records / decode_s
-    print(f"baseline: fastavro decoded {records} records from {len(files)} files in {decode_s:.1f} s")
-
-    counters, replay_s, replay_peak_mib, buckets = replay_in_child(
-        zone_path,
-        str(telemetry / "telemetry" / "**" / "*.avro"),
-        work / "out",
-        args.runner,
-        args.spill_buckets,
-    )
-    read = counters.get("records_read", 0)
-    replay_rate = read / replay_s
-    grouping = "in memory" if buckets <= 1 else f"on disk in {buckets} buckets"
-    print(f"replay:   {read} records through the pipeline in {replay_s:.1f} s ({args.runner} runner)")
+    uploads = telemetry / "telemetry"
+    compacted = work / f"{telemetry.name}-compacted"
+    started = time.perf_counter()
+    merged = compact(uploads, compacted)
     print(
-        f"events/s: {replay_rate:,.0f}   fastavro decode/s: {decode_rate:,.0f}   "
-        f"ratio: {replay_rate / decode_rate:.2f}"
+        f"compacted {merged.files_merged} of {merged.files_in} files into {len(merged.parts)} parts "
+        f"in {time.perf_counter() - started:.1f} s"
     )
-    print(
-        f"peak RSS of the replay: {replay_peak_mib:,.0f} MiB ({read:,} samples, grouped {grouping})   "
-        f"sub-areas: {len(load_zones([zone_path])[0].areas)}"
+    layouts = [
+        ("uploads", sorted(uploads.rglob("*.avro")), str(uploads / "**" / "*.avro"), work / "out"),
+        ("compacted", sorted(compacted.glob("*.avro")), str(compacted / "*.avro"), work / "out-compacted"),
+    ]
+    for name, files, pattern, out in layouts:
+        records, decode_s = bare_decode_rate(files)
+        decode_rate = records / decode_s
+        counters, replay_s, replay_peak_mib, buckets, profile = replay_in_child(
+            zone_path,
+            pattern,
+            out,
+            args.runner,
+            args.spill_buckets,
+            workers=args.workers,
+            profile=args.profile and name == "uploads",
+        )
+        read = counters.get("records_read", 0)
+        replay_rate = read / replay_s
+        grouping = "in memory" if buckets <= 1 else f"on disk in {buckets} buckets"
+        print(
+            f"[{name}] baseline: fastavro decoded {records} records from {len(files)} files in {decode_s:.1f} s"
+        )
+        print(
+            f"[{name}] replay:   {read} records through the pipeline in {replay_s:.1f} s ({args.runner} runner)"
+        )
+        print(
+            f"[{name}] events/s: {replay_rate:,.0f}   fastavro decode/s: {decode_rate:,.0f}   "
+            f"ratio: {replay_rate / decode_rate:.2f}"
+        )
+        print(
+            f"[{name}] peak RSS of the replay: {replay_peak_mib:,.0f} MiB ({read:,} samples, grouped {grouping})   "
+            f"sub-areas: {len(load_zones([zone_path])[0].areas)}"
+        )
+        if profile:
+            print(f"[{name}] where the replay's time goes (cProfile, top 25 by own time):\n{profile}")
+    same = all(
+        (work / "out" / n).read_bytes() == (work / "out-compacted" / n).read_bytes()
+        for n in ("incidents.jsonl", "summaries.jsonl")
     )
+    print(f"incidents and summaries of both layouts identical: {same}")
     return 0
 
 
