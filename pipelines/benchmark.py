@@ -28,6 +28,7 @@ import cProfile
 import io
 import json
 import multiprocessing
+import os
 import pstats
 import resource
 import sys
@@ -142,7 +143,9 @@ def _replay_child(
     if profiler is not None:
         profiler.disable()
         text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler, stream=text).sort_stats(
+            os.environ.get("PILOTZONE_PROFILE_SORT", "tottime")
+        ).print_stats(25)
         summary = text.getvalue()
     results.send((counters, seconds, peak_rss_mib(), chosen, summary))
     results.close()

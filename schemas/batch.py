@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.factorize import sorted_codes
 
 
 def _enum_symbols(schema: dict[str, Any], enum_name: str) -> tuple[str, ...]:
@@ -213,8 +214,7 @@ class TelemetryBatch:
             elif (column == column[0]).all():
                 values = [column[0]]
             else:
-                unique, codes = np.unique(column.astype(str), return_inverse=True)
-                values = unique.tolist()
+                values, codes = sorted_codes(column)
             parts.append(_COUNT.pack(len(values)))
             for value in values:
                 encoded = str(value).encode("utf-8")

@@ -36,6 +36,7 @@ from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, Grou
 from pilotzone.pipelines.transforms.series import evaluate_series
 from pilotzone.pipelines.transforms.spill import FLUSH_BYTES, SpillPlan
 from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.factorize import sorted_codes
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import assign_zones
 
@@ -53,7 +54,7 @@ def evaluate_bucket(zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_
     if not parts:
         return
     batch = parts[0].batch if len(parts) == 1 else TelemetryBatch.concat([part.batch for part in parts])
-    vehicles, codes = np.unique(batch.vehicle_id.astype(str), return_inverse=True)
+    vehicles, codes = sorted_codes(batch.vehicle_id)
     order = np.lexsort((batch.sequence_number, batch.time_ms, codes))
     if not bool((order == np.arange(len(order))).all()):
         batch = batch.take(order)
@@ -62,7 +63,7 @@ def evaluate_bucket(zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_
     bounds = np.flatnonzero(np.diff(codes)) + 1
     starts = [0, *bounds.tolist()]
     ends = [*bounds.tolist(), len(codes)]
-    for vehicle, start, end in zip(vehicles.tolist(), starts, ends, strict=True):
+    for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
         series = zoned if start == 0 and end == len(codes) else zoned.take(np.arange(start, end))
         yield from evaluate_series(zones, vehicle, series, window_s)
 

@@ -19,6 +19,7 @@ then runs the record checks once on the whole group and cuts the result by *vehi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -49,6 +50,7 @@ from pilotzone.schemas.columnar import (
     splice,
 )
 from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
+from pilotzone.schemas.factorize import sorted_codes
 
 LOG = logging.getLogger("pilotzone.replay")
 
@@ -90,12 +92,18 @@ class GroupChunkCoder(beam.coders.Coder):
 beam.coders.registry.register_coder(GroupChunk, GroupChunkCoder)
 
 
+FileSlice = tuple[str, int, int]
+"""(path, slice, slices): a file, or the ``slice``-th of ``slices`` shares of its blocks."""
+
+
 def plan_groups(
     input_pattern: str, max_bytes: int = MAX_GROUP_BYTES, max_files: int = MAX_GROUP_FILES
-) -> list[list[str]]:
+) -> list[list[FileSlice]]:
     """The matched files, sorted by path, cut into consecutive groups by size and count.
 
-    A pattern that matches nothing is an error, as for ``ReadTelemetry``.
+    Small files share a group; a file larger than ``max_bytes`` (a compacted part) is cut into
+    slices of its blocks, one group each, so it is decoded in bounded memory and by every
+    worker. A pattern that matches nothing is an error, as for ``ReadTelemetry``.
     """
     try:
         (matched,) = FileSystems.match([input_pattern])
@@ -104,19 +112,25 @@ def plan_groups(
     files = sorted((m.path, m.size_in_bytes) for m in matched.metadata_list)
     if not files:
         raise FileNotFoundError(f"no telemetry matches {input_pattern!r}: check the --input pattern")
-    groups: list[list[str]] = [[]]
+    groups: list[list[FileSlice]] = [[]]
     size = 0
     for path, length in files:
+        if length > max_bytes:
+            slices = -(-length // max_bytes)
+            groups.extend([[(path, index, slices)] for index in range(slices)])
+            groups.append([])
+            size = 0
+            continue
         if groups[-1] and (size + length > max_bytes or len(groups[-1]) >= max_files):
             groups.append([])
             size = 0
-        groups[-1].append(path)
+        groups[-1].append((path, 0, 1))
         size += length
-    return groups
+    return [group for group in groups if group]
 
 
 class ReadTelemetryGroups(beam.PTransform):
-    """A file pattern → (group position, [paths]) elements, spread over the workers."""
+    """A file pattern → (group position, [file slices]) elements, spread over the workers."""
 
     def __init__(self, input_pattern: str, max_bytes: int = MAX_GROUP_BYTES) -> None:
         super().__init__()
@@ -157,18 +171,20 @@ class DecodeGroupFn(beam.DoFn):
         self.decoder: TelemetryDecoder | None = None
         self.read = Metrics.counter(METRICS_NAMESPACE, "records_read")
         self.dead = Metrics.counter(METRICS_NAMESPACE, "records_dead_lettered")
+        # Files (or slices of large files) each decoder took: how much of a replay the fast path served.
         self.columnar_files = Metrics.counter(METRICS_NAMESPACE, "files_decoded_columnar")
         self.reference_files = Metrics.counter(METRICS_NAMESPACE, "files_decoded_reference")
 
     def setup(self) -> None:
         self.decoder = TelemetryDecoder()
 
-    def process(self, element: tuple[int, list[str]]) -> Iterator[Any]:
-        group, paths = element
+    def process(self, element: tuple[int, list[FileSlice]]) -> Iterator[Any]:
+        group, slices = element
         started = time.monotonic()
+        paths = [path for path, _, _ in slices]
         payloads = [_read(path) for path in paths]
         dead: list[dict[str, Any]] = []
-        decoded = self._decode(paths, payloads, dead)
+        decoded = self._decode(slices, payloads, dead)
         batch = decoded.batch
         findings = record_findings(batch)
         unusable = unusable_rows(findings, len(batch))
@@ -187,39 +203,46 @@ class DecodeGroupFn(beam.DoFn):
         if not len(batch):
             return
         record_delays(batch.time_ms, time.time_ns() // 1_000_000)
-        vehicles, inverse = np.unique(batch.vehicle_id.astype(str), return_inverse=True)
-        row_bucket = np.array([vehicle_bucket(v, self.buckets) for v in vehicles.tolist()], dtype=np.int64)[
-            inverse
-        ]
+        vehicles, inverse = sorted_codes(batch.vehicle_id)
+        row_bucket = np.array([vehicle_bucket(v, self.buckets) for v in vehicles], dtype=np.int64)[inverse]
         for bucket in np.unique(row_bucket).tolist():
             rows = row_bucket == bucket
             yield int(bucket), GroupChunk(group, batch if rows.all() else batch.take(rows))
 
-    def _decode(self, paths: list[str], payloads: list[bytes], dead: list[dict[str, Any]]) -> _Decoded:
-        """Every file of the group: columnar where the fast path accepts it, else the reference decoder."""
-        fast: dict[tuple[bytes, str], list[tuple[int, ContainerScan]]] = {}
-        slow: list[int] = []
-        for position, data in enumerate(payloads):
+    def _decode(self, slices: list[FileSlice], payloads: list[bytes], dead: list[dict[str, Any]]) -> _Decoded:
+        """Every file (or slice) of the group: columnar where the fast path accepts it, else the
+        reference decoder."""
+        fast: dict[tuple[bytes, str], list[_Member]] = {}
+        slow: list[tuple[int, tuple[int, int] | None]] = []
+        for position, (data, (_, index, count)) in enumerate(zip(payloads, slices, strict=True)):
             scan = scan_container(data)
-            if scan is not None and scan.block_offsets and is_contract_schema(scan.schema_json):
-                fast.setdefault((scan.schema_json, scan.codec), []).append((position, scan))
-            else:
-                slow.append(position)
+            if scan is None or not scan.block_offsets or not is_contract_schema(scan.schema_json):
+                if index == 0:  # a file the fast path declines is decoded whole, once
+                    slow.append((position, None))
+                continue
+            member = _slice_member(position, scan, index, count, len(data))
+            if member.scan.block_offsets:
+                fast.setdefault((scan.schema_json, scan.codec), []).append(member)
         parts: list[_Decoded] = []
+        columnar = 0
         for members in fast.values():
             try:
-                parts.append(_decode_fast([payloads[p] for p, _ in members], members))
+                parts.append(_decode_fast(payloads, members))
+                columnar += len(members)
             except ColumnarDeclinedError:
                 # One bad file spoils the call; retry alone, so only the culprits leave the fast path.
                 for member in members:
                     try:
-                        parts.append(_decode_fast([payloads[member[0]]], [member]))
+                        parts.append(_decode_fast(payloads, [member]))
+                        columnar += 1
                     except ColumnarDeclinedError:
-                        slow.append(member[0])
-        self.columnar_files.inc(len(payloads) - len(slow))
+                        slow.append((member.position, member.byte_range))
+        self.columnar_files.inc(columnar)
         self.reference_files.inc(len(slow))
-        for position in sorted(slow):
-            parts.append(self._decode_reference(position, paths[position], payloads[position], dead))
+        for position, byte_range in sorted(slow, key=lambda item: item[0]):
+            parts.append(
+                self._decode_reference(position, slices[position][0], payloads[position], dead, byte_range)
+            )
         if not parts:
             return _Decoded(TelemetryBatch.from_records([]), np.zeros(0, np.int64), np.zeros(0, np.int64))
         batch = TelemetryBatch.concat([part.batch for part in parts])
@@ -232,12 +255,21 @@ class DecodeGroupFn(beam.DoFn):
         return _Decoded(batch, files, offsets)
 
     def _decode_reference(
-        self, position: int, source: str, data: bytes, dead: list[dict[str, Any]]
+        self,
+        position: int,
+        source: str,
+        data: bytes,
+        dead: list[dict[str, Any]],
+        byte_range: tuple[int, int] | None,
     ) -> _Decoded:
+        """The reference decoder's records and dead letters; of a slice, only those whose block
+        starts in its byte range, so the slices of one file never count a record twice."""
         assert self.decoder is not None, "setup() creates the decoder"
         batches: list[TelemetryBatch] = []
         offsets: list[np.ndarray] = []
         for item in self.decoder.decode(data, source):
+            if byte_range is not None and not byte_range[0] <= item.offset < byte_range[1]:
+                continue
             if isinstance(item, DeadLetter):
                 self.read.inc(item.records)
                 dead.append(
@@ -262,18 +294,56 @@ class DecodeGroupFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, record)
 
 
-def _decode_fast(payloads: list[bytes], members: list[tuple[int, ContainerScan]]) -> _Decoded:
-    """Files of one writer schema and codec, spliced and decoded in one columnar call."""
-    scans = [scan for _, scan in members]
+@dataclass(frozen=True)
+class _Member:
+    """A file, or a slice of its blocks, for the fast path."""
+
+    position: int
+    scan: ContainerScan
+    first_record: int
+    """Records of the file before the slice: ``record_index`` counts from the file's start."""
+    byte_range: tuple[int, int] | None
+    """Where the slice's blocks start and end in the file (``None``: the whole file)."""
+
+
+def _slice_member(position: int, scan: ContainerScan, index: int, count: int, size: int) -> _Member:
+    """The ``index``-th of ``count`` shares of the file's blocks, cut by the blocks' positions."""
+    if count == 1:
+        return _Member(position, scan, 0, None)
+    body = size - scan.header_end
+    lo, hi = scan.header_end + body * index // count, scan.header_end + body * (index + 1) // count
+    chosen = [i for i, offset in enumerate(scan.block_offsets) if lo <= offset < hi]
+    first = chosen[0] if chosen else 0
+    end = chosen[-1] + 1 if chosen else 0
+    part = dataclasses.replace(
+        scan,
+        block_offsets=scan.block_offsets[first:end],
+        block_counts=scan.block_counts[first:end],
+        block_data=scan.block_data[first:end],
+    )
+    return _Member(position, part, sum(scan.block_counts[:first]), (lo, hi))
+
+
+def _decode_fast(payloads: list[bytes], members: list[_Member]) -> _Decoded:
+    """Files (or slices) of one writer schema and codec, spliced and decoded in one columnar call."""
+    scans = [member.scan for member in members]
     counts = [count for scan in scans for count in scan.block_counts]
     per_file = [scan.records for scan in scans]
-    data = payloads[0] if len(payloads) == 1 else splice(payloads, scans)
-    batch = decode_columnar([data], per_file)
+    chosen = [payloads[member.position] for member in members]
+    whole = len(members) == 1 and members[0].byte_range is None
+    batch = decode_columnar([chosen[0] if whole else splice(chosen, scans)], per_file)
+    if any(member.first_record for member in members):
+        batch.record_index += np.repeat(
+            np.array([member.first_record for member in members], dtype=np.int64),
+            np.array(per_file, dtype=np.int64),
+        )
     offsets = np.repeat(
         np.array([offset for scan in scans for offset in scan.block_offsets], dtype=np.int64),
         np.array(counts, dtype=np.int64),
     )
-    files = np.repeat(np.array([p for p, _ in members], dtype=np.int64), np.array(per_file, dtype=np.int64))
+    files = np.repeat(
+        np.array([member.position for member in members], dtype=np.int64), np.array(per_file, dtype=np.int64)
+    )
     return _Decoded(batch, files, offsets)
 
 
@@ -299,7 +369,7 @@ def _failing_records(paths: list[str], decoded: _Decoded, findings: list[Finding
 
 
 class DecodeTelemetryGroups(beam.PTransform):
-    """(group, [paths]) → (vehicle bucket, ``GroupChunk``) elements, plus a ``dead_letter`` output."""
+    """(group, [file slices]) → (vehicle bucket, ``GroupChunk``) elements, plus a ``dead_letter`` output."""
 
     def __init__(self, buckets: int, progress: bool = False) -> None:
         super().__init__()

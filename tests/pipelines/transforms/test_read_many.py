@@ -97,7 +97,7 @@ COUNTERS = ("records_read", "records_decoded", "records_dead_lettered")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("max_bytes", [1, 20_000, 64 * 1024 * 1024])
+@pytest.mark.parametrize("max_bytes", [1500, 20_000, 64 * 1024 * 1024])
 def test_grouped_replay_writes_the_same_bytes_and_counts(
     tmp_path: Path,
     zones: list[Zone],
@@ -121,8 +121,9 @@ def test_grouped_replay_writes_the_same_bytes_and_counts(
     assert [counters[k] for k in COUNTERS] == [reference_counters[k] for k in COUNTERS]
     files = len(list(telemetry.iterdir()))
     # lz4 (1 in 7 of the fleet's files), the newer schema, the three bad files and the loud one.
-    assert counters["files_decoded_columnar"] + counters["files_decoded_reference"] == files
     assert counters["files_decoded_reference"] > files // 7
+    if max_bytes > 5000:  # no file is sliced: each is decoded by exactly one of the two
+        assert counters["files_decoded_columnar"] + counters["files_decoded_reference"] == files
 
 
 @pytest.mark.slow
@@ -151,7 +152,14 @@ def test_groups_are_cut_by_size_and_keep_path_order(tmp_path: Path) -> None:
     for name, size in [("c", 50), ("a", 30), ("b", 30), ("d", 200), ("e", 10)]:
         (tmp_path / f"{name}.avro").write_bytes(b"x" * size)
     groups = plan_groups(str(tmp_path / "*.avro"), max_bytes=70)
-    assert [[Path(p).stem for p in group] for group in groups] == [["a", "b"], ["c"], ["d"], ["e"]]
+    assert [[(Path(p).stem, i, n) for p, i, n in group] for group in groups] == [
+        [("a", 0, 1), ("b", 0, 1)],
+        [("c", 0, 1)],
+        [("d", 0, 3)],
+        [("d", 1, 3)],
+        [("d", 2, 3)],
+        [("e", 0, 1)],
+    ]
     assert [len(g) for g in plan_groups(str(tmp_path / "*.avro"), max_bytes=10**6, max_files=2)] == [2, 2, 1]
 
 
