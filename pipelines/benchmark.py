@@ -145,7 +145,7 @@ def _replay_child(
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats(
             os.environ.get("PILOTZONE_PROFILE_SORT", "tottime")
-        ).print_stats(25)
+        ).print_stats(int(os.environ.get("PILOTZONE_PROFILE_LINES", "25")))
         summary = text.getvalue()
     results.send((counters, seconds, peak_rss_mib(), chosen, summary))
     results.close()
