@@ -102,8 +102,11 @@ def bare_decode_rate(files: list[Path]) -> tuple[int, float]:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process or of the largest of its finished child processes
+    (the workers of ``direct-multiprocess``); Linux reports kB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
 
 
 def _replay_child(
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             f"ratio: {replay_rate / decode_rate:.2f}"
         )
         print(
-            f"[{name}] peak RSS of the replay: {replay_peak_mib:,.0f} MiB ({read:,} samples, grouped {grouping})   "
+            f"[{name}] peak RSS of the replay (its largest process): {replay_peak_mib:,.0f} MiB ({read:,} samples, grouped {grouping})   "
             f"sub-areas: {len(load_zones([zone_path])[0].areas)}"
         )
         if profile:
