@@ -321,6 +321,8 @@ def _slice_member(position: int, scan: ContainerScan, index: int, count: int, si
         return _Member(position, scan, 0, None)
     body = size - scan.header_end
     lo, hi = scan.header_end + body * index // count, scan.header_end + body * (index + 1) // count
+    if index == 0:
+        lo = 0  # anything the reference decoder reports before the first block belongs to one slice
     chosen = [i for i, offset in enumerate(scan.block_offsets) if lo <= offset < hi]
     first = chosen[0] if chosen else 0
     end = chosen[-1] + 1 if chosen else 0

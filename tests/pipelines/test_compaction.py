@@ -133,6 +133,8 @@ def test_cli_reports_and_refuses(uploads: Path, tmp_path: Path, capsys: pytest.C
     assert capsys.readouterr().out.startswith("compacted 7 of 10 files (125 records) into 3 parts")
     assert main(["compact", str(uploads), "--out", str(uploads)]) == 2
     assert "another folder" in capsys.readouterr().err
+    assert main(["compact", str(uploads), "--out", str(tmp_path / "other"), "--part-mb", "0"]) == 2
+    assert capsys.readouterr().err == "pilotzone compact: --part-mb must be at least 1\n"
 
 
 @pytest.mark.slow
