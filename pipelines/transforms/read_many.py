@@ -60,6 +60,8 @@ MAX_GROUP_BYTES = 16 * 1024 * 1024
 MAX_GROUP_FILES = 8192
 """Files per group, whatever their size."""
 
+PROGRESS_EVERY_S = 5.0
+
 
 @dataclass
 class GroupChunk:
@@ -178,6 +180,8 @@ class DecodeGroupFn(beam.DoFn):
         self.buckets = buckets
         self.progress = progress
         self.decoder: TelemetryDecoder | None = None
+        self.started = self.last_log = 0.0
+        self.files_read = self.bytes_read = 0
         self.read = Metrics.counter(METRICS_NAMESPACE, "records_read")
         self.dead = Metrics.counter(METRICS_NAMESPACE, "records_dead_lettered")
         # Files (or slices of large files) each decoder took: how much of a replay the fast path served.
@@ -186,10 +190,25 @@ class DecodeGroupFn(beam.DoFn):
 
     def setup(self) -> None:
         self.decoder = TelemetryDecoder()
+        self.started = self.last_log = time.monotonic()
+        self.files_read = self.bytes_read = 0
+
+    def _log_progress(self, files: int, size: int) -> None:
+        """Every few seconds, files and bytes read so far, so a long replay shows it is alive."""
+        self.files_read += files
+        self.bytes_read += size
+        now = time.monotonic()
+        if self.progress and now - self.last_log >= PROGRESS_EVERY_S:
+            self.last_log = now
+            LOG.info(
+                "progress: %d files, %.1f MB read in %.0f s",
+                self.files_read,
+                self.bytes_read / 1e6,
+                now - self.started,
+            )
 
     def process(self, element: tuple[int, list[FileSlice]]) -> Iterator[Any]:
         group, slices = element
-        started = time.monotonic()
         paths = [path for path, _, _ in slices]
         payloads = [_read(path) for path in paths]
         dead: list[dict[str, Any]] = []
@@ -201,14 +220,7 @@ class DecodeGroupFn(beam.DoFn):
             dead.extend(_failing_records(paths, decoded, findings))
             batch = batch.take(~unusable)
         yield from self._dead_letters(dead)
-        if self.progress:
-            LOG.info(
-                "progress: group %d, %d files, %.1f MB decoded in %.1f s",
-                group,
-                len(paths),
-                sum(map(len, payloads)) / 1e6,
-                time.monotonic() - started,
-            )
+        self._log_progress(len(paths), sum(map(len, payloads)))
         if not len(batch):
             return
         record_delays(batch.time_ms, time.time_ns() // 1_000_000)
