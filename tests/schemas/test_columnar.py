@@ -226,3 +226,38 @@ def test_an_empty_buffer_of_fastavro_matches() -> None:
     fastavro.writer(buffer, writer_schema(TELEMETRY), [], codec="null")
     scan = scan_container(buffer.getvalue())
     assert scan is not None and scan.records == 0
+
+
+def _zigzag(value: int) -> bytes:
+    value = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        pytest.param(lambda body: _zigzag(2**40) + body[1:], id="string-length-2^40"),
+        pytest.param(lambda body: body[:-1] + _zigzag(2**40) + b"\x00", id="array-of-2^40-events"),
+        pytest.param(
+            lambda body: body[:-1] + _zigzag(-(2**40)) + _zigzag(10) + b"\x00", id="negative-array-block"
+        ),
+    ],
+)
+def test_hostile_lengths_inside_a_well_framed_block_are_declined_not_allocated(rewrite: Any) -> None:
+    """Lengths inside a record are not in the block header, so the pre-scan passes them; the
+    reader must then refuse them rather than allocate (the reference decoder judges the file)."""
+    data = container_bytes(track(1), codec="null")
+    scan = scan_container(data)
+    assert scan is not None
+    start, end = scan.block_data[0]
+    body = rewrite(data[start:end])
+    hostile = data[: scan.block_offsets[0]] + _zigzag(1) + _zigzag(len(body)) + body + scan.sync
+    hostile_scan = scan_container(hostile)
+    assert hostile_scan is not None
+    with pytest.raises(ColumnarDeclinedError):
+        decode_columnar([hostile], [hostile_scan.records])
