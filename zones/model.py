@@ -92,6 +92,14 @@ class ZoneConfig(StrictModel):
     operators: list[OperatorPermit] = Field(min_length=1)
     areas: list[AreaConfig] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
+    source: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Where the rules were imported from (an MDS Policy: its policy_id, dates, prev_policies and "
+            "each rule's original statement), kept so an incident's rule id can be traced back to the "
+            "published rule. The monitor carries it but never reads it to judge."
+        ),
+    )
 
     @field_validator("timezone")
     @classmethod

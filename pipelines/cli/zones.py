@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from pilotzone.pipelines.cli import mds
 from pilotzone.zones import ConfigProblem, Zone, ZoneConfigError, geodesic_area_m2, load_zones
 from pilotzone.zones.model import RULE_KINDS, Rule, VehicleClass
 from pilotzone.zones.rules import AppliedRule, rule_parameters, rules_at
@@ -34,6 +35,7 @@ def add_parser(subparsers: Any) -> None:
         description="Work with pilot-zone configs (YAML).",
     )
     actions = zones.add_subparsers(dest="zones_command", required=True, metavar="ACTION")
+    mds.add_actions(actions)
 
     check = actions.add_parser(
         "check",
