@@ -150,11 +150,11 @@ def _normalised_policy(policy: dict[str, Any], index: int, reading: Reading) -> 
         reading.problem(f"{where}: publish_date read as published_date")
         policy["published_date"] = policy.pop("publish_date")
     rules = []
-    for number, rule in enumerate(policy.get("rules") or []):
-        if not isinstance(rule, dict):
+    for number, given in enumerate(policy.get("rules") or []):
+        if not isinstance(given, dict):
             reading.problems.append(f"{where}.rules[{number}] is not an object")
             continue
-        rule = dict(rule)
+        rule = dict(given)
         if not rule.get("states") and isinstance(rule.get("statuses"), dict):
             reading.problem(f"{where}.rules[{number}]: statuses read as states")
             rule["states"] = rule.pop("statuses")

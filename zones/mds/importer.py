@@ -163,7 +163,7 @@ def _source(policy: MdsPolicy) -> dict[str, Any]:
     }
 
 
-def _draft(
+def _draft(  # noqa: PLR0917 - one rule with the policy-wide context it is read in
     index: int,
     raw: dict[str, Any],
     count: int,
