@@ -39,9 +39,9 @@ UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 NAMESPACE = uuid.UUID("6f1c4b1e-8d43-5f8e-9a59-7a1d0c3e2b10")
 """Namespace of the UUIDs made for zone, rule and area ids that are not UUIDs themselves."""
 
-MOVING = {"on_trip": [], "reserved": []}
-STATIONARY = {"available": [], "non_operational": []}
-EVERY_STATE = {"available": [], "non_operational": [], "on_trip": [], "reserved": []}
+MOVING: dict[str, list[str]] = {"on_trip": [], "reserved": []}
+STATIONARY: dict[str, list[str]] = {"available": [], "non_operational": []}
+EVERY_STATE: dict[str, list[str]] = {"available": [], "non_operational": [], "on_trip": [], "reserved": []}
 
 _GEOGRAPHY_TYPES = {
     AreaKind.PICKUP_DROPOFF: "stop",
@@ -94,7 +94,8 @@ def export_zone(zone: Zone, published_ms: int) -> tuple[dict[str, Any], dict[str
         report.notes.append("the zone-wide cap is not exported: MDS caps count per provider")
     entries.sort(key=lambda entry: entry[0])
     rules = [rule for _, rule in entries]
-    start = source.get("start_date") if isinstance(source.get("start_date"), int) else published_ms
+    given_start = source.get("start_date")
+    start: int = given_start if isinstance(given_start, int) else published_ms
     policy: dict[str, Any] = {
         "name": zone.config.name[:255],
         "policy_id": policy_id,
@@ -171,7 +172,8 @@ def _mds_rules(
     windows: list[list[TimeWindow] | None] = (
         [None] if rule.applies.schedule is None else [[w] for w in rule.applies.schedule]
     )
-    pieces = [(a, w) for a in (rule.applies.areas or [None]) for w in range(len(windows))]
+    areas: list[str | None] = [*rule.applies.areas] if rule.applies.areas else [None]
+    pieces = [(a, w) for a in areas for w in range(len(windows))]
     out = []
     for area_id, window_index in pieces:
         geography_id, size = _geography(zone, area_id, geographies, published_ms)

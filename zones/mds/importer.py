@@ -176,7 +176,8 @@ def _draft(  # noqa: PLR0917 - one rule with the policy-wide context it is read 
     outcome = RuleOutcome(index + 1, str(raw.get("rule_id")), str(raw.get("name", "")), rule_type)
     policy_outcome.rules.append(outcome)
     draft = _Draft(raw, outcome)
-    ids = raw.get("geographies") if isinstance(raw.get("geographies"), list) else []
+    given = raw.get("geographies")
+    ids: list[Any] = given if isinstance(given, list) else []
     draft.geography_ids = [str(g) for g in ids]
     missing = [g for g in draft.geography_ids if g not in geographies]
     if missing or not ids:

@@ -9,13 +9,18 @@ from typing import Any
 import pytest
 import shapely
 
-from pilotzone.zones import load_zone
 from pilotzone.zones.mds.documents import MdsDocumentError
 from pilotzone.zones.mds.files import import_documents, write_zone
 from pilotzone.zones.mds.importer import ImportOptions
 from pilotzone.zones.mds.shapes import area_of
 from pilotzone.zones.mds.units import kmh_from, whole_speed_in
-from tests.zones.mds.material import MDS_CORE, MICROMOBILITY_AS_OTHER, SPEC_EXAMPLES, fixture_policies, la_geographies
+from tests.zones.mds.material import (
+    MDS_CORE,
+    MICROMOBILITY_AS_OTHER,
+    SPEC_EXAMPLES,
+    fixture_policies,
+    la_geographies,
+)
 
 OPTIONS = ImportOptions("America/Los_Angeles", vehicle_classes=MICROMOBILITY_AS_OTHER)
 
@@ -112,13 +117,18 @@ def test_bare_mds_core_lists_need_lenient() -> None:
 
 
 def test_speeds_convert_exactly_and_rule_ids_cite_the_mds_rule() -> None:
-    _, zones = import_documents(document("core/speed_policy.json"), [("la", la_geographies())], OPTIONS, lenient=True)
-    [(zone_id, config, _)] = zones
+    _, zones = import_documents(
+        document("core/speed_policy.json"), [("la", la_geographies())], OPTIONS, lenient=True
+    )
+    [(_, config, _)] = zones
     [rule] = config["rules"]
     assert rule["id"] == "2aa6953d-fa8f-4018-9b54-84c8b4b83c6d"
     assert rule["limit_kmh"] == 24.14016 and repr(rule["limit_kmh"]) == "24.14016"  # 15 mph, exactly
     assert rule["grace_s"] == 0
-    assert rule["applies"] == {"areas": ["1f943d59-ccc9-4d91-b6e2-0c5e771cbc49"], "vehicle_classes": ["OTHER"]}
+    assert rule["applies"] == {
+        "areas": ["1f943d59-ccc9-4d91-b6e2-0c5e771cbc49"],
+        "vehicle_classes": ["OTHER"],
+    }
     assert config["source"]["policy_id"] == "95645117-fd85-463e-a2c9-fc95ea47463e"
     assert config["source"]["rules"][0]["maximum"] == 15
 
@@ -140,7 +150,9 @@ def test_first_match_order_cuts_a_later_rule_out_of_an_earlier_rules_geography(t
     inner, _ = area_of(la_geographies()[2]["geography_json"]["features"])
     outer, _ = area_of(la_geographies()[3]["geography_json"]["features"])
     in_force = zone.areas["178b570d-e0ba-41d5-a9a9-e8a91440c0e8.in-force"].geometry
-    assert shapely.equals_exact(shapely.normalize(in_force), shapely.normalize(outer.difference(inner)), 1e-12)
+    assert shapely.equals_exact(
+        shapely.normalize(in_force), shapely.normalize(outer.difference(inner)), 1e-12
+    )
     assert report.policies[0].rules[1].notes[-2].startswith("first-match order: rule 1 come(s) first")
 
 
@@ -159,7 +171,10 @@ def test_speed_rules_keep_their_mds_order_as_priorities(tmp_path: Path) -> None:
 
 def test_micromobility_types_are_refused_unless_mapped() -> None:
     report, zones = import_documents(
-        document("core/speed_policy.json"), [("la", la_geographies())], ImportOptions("America/Los_Angeles"), lenient=True
+        document("core/speed_policy.json"),
+        [("la", la_geographies())],
+        ImportOptions("America/Los_Angeles"),
+        lenient=True,
     )
     assert zones == []
     assert report.policies[0].rules[0].notes == [

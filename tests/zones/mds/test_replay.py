@@ -54,7 +54,10 @@ def drive(zone: Zone) -> list[IncidentRecord]:
                 )
             )
     evaluator = VehicleEvaluator([zone], VEHICLE)
-    outputs = [evaluator.process(assign_zones([zone], TelemetryBatch.from_records(records))), evaluator.finish()]
+    outputs = [
+        evaluator.process(assign_zones([zone], TelemetryBatch.from_records(records))),
+        evaluator.finish(),
+    ]
     return [record for out in outputs for record in out.incidents]
 
 
@@ -71,7 +74,11 @@ def test_imported_rules_give_the_incidents_of_the_hand_written_config(tmp_path: 
     hand_written = drive(load_zone(HERE / "venice-hand-written.yaml"))
     # The one difference is why the slow zone wins: MDS order, as priorities, in the
     # imported config; the innermost area in the hand-written one. The explanation says so.
-    reasons = [line["explanation"] for line in comparable(imported) if "higher priority (2 over 1)" in line["explanation"]]
+    reasons = [
+        line["explanation"]
+        for line in comparable(imported)
+        if "higher priority (2 over 1)" in line["explanation"]
+    ]
     assert len(reasons) == 2
     translated = [
         {**line, "explanation": line["explanation"].replace("higher priority (2 over 1)", "innermost area")}

@@ -21,7 +21,13 @@ from pilotzone.zones.rules import rules_at
 
 SHIPPED = Path(__file__).parents[3] / "zones" / "configs"
 PUBLISHED_MS = 1_764_547_200_000
-CLASS_GROUPS = (("CAR", "ROBOTAXI"), ("BUS", "SHUTTLE"), ("TRUCK",), ("DELIVERY_ROBOT",), ("OTHER", "PARKING_ROBOT"))
+CLASS_GROUPS = (
+    ("CAR", "ROBOTAXI"),
+    ("BUS", "SHUTTLE"),
+    ("TRUCK",),
+    ("DELIVERY_ROBOT",),
+    ("OTHER", "PARKING_ROBOT"),
+)
 """Class sets an MDS vehicle type names exactly (``car`` is CAR and ROBOTAXI ...)."""
 
 
@@ -55,7 +61,10 @@ def test_an_export_that_breaks_the_schema_is_caught() -> None:
 
 
 def _box(x0: float, y0: float, w: float, h: float) -> dict[str, Any]:
-    return {"type": "Polygon", "coordinates": [[[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h], [x0, y0]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h], [x0, y0]]],
+    }
 
 
 @st.composite
@@ -66,7 +75,14 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     for i in range(draw(st.integers(1, 3))):
         x, y = draw(st.integers(0, 60)), draw(st.integers(0, 60))
         w, h = draw(st.integers(5, 39)), draw(st.integers(5, 39))
-        areas.append({"id": f"a{i}", "name": f"area {i}", "kind": "other", "geometry": _box(127 + x / 1000, 37 + y / 1000, w / 1000, h / 1000)})
+        areas.append(
+            {
+                "id": f"a{i}",
+                "name": f"area {i}",
+                "kind": "other",
+                "geometry": _box(127 + x / 1000, 37 + y / 1000, w / 1000, h / 1000),
+            }
+        )
     rules = []
     for i in range(draw(st.integers(1, 5))):
         kind = draw(st.sampled_from(["speed_limit", "dwell", "restricted_area"]))
@@ -79,7 +95,13 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
             applies["vehicle_classes"] = [c for g in groups for c in g]
         if draw(st.booleans()):
             start, end = draw(st.integers(0, 23)), draw(st.integers(1, 24))
-            days = draw(st.lists(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), unique=True, min_size=1))
+            days = draw(
+                st.lists(
+                    st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+                    unique=True,
+                    min_size=1,
+                )
+            )
             if start != end % 24:
                 applies["schedule"] = [{"days": days, "start": f"{start:02d}:00", "end": f"{end:02d}:00"}]
         rule: dict[str, Any] = {"id": f"r{i}", "kind": kind, "applies": applies}
@@ -121,7 +143,11 @@ def _in_force(zone: Zone, lon: float, lat: float, when: dt.datetime, vehicle_cla
     return speed, dwell, restricted
 
 
-TIMES = [dt.datetime(2026, 11, 23, h, 30, tzinfo=dt.UTC) + dt.timedelta(days=d) for d in (0, 2, 5) for h in (0, 9, 14, 20)]
+TIMES = [
+    dt.datetime(2026, 11, 23, h, 30, tzinfo=dt.UTC) + dt.timedelta(days=d)
+    for d in (0, 2, 5)
+    for h in (0, 9, 14, 20)
+]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -133,7 +159,9 @@ def test_export_then_import_gives_equivalent_rules(config: dict[str, Any], tmp_p
     policy, geographies, export_report = export_zone(original, PUBLISHED_MS)
     assert export_schema_errors(policy, geographies) == []
     assert {r.status for r in export_report.rules} == {"exported"}
-    report, zones = import_documents(policy, [("geographies", geographies)], ImportOptions("Asia/Seoul", zone_id="generated"))
+    report, zones = import_documents(
+        policy, [("geographies", geographies)], ImportOptions("Asia/Seoul", zone_id="generated")
+    )
     assert report.forgiven == []
     assert {r.status for p in report.policies for r in p.rules} == {"imported"}
     [(zone_id, imported_config, geojson)] = zones
@@ -141,5 +169,6 @@ def test_export_then_import_gives_equivalent_rules(config: dict[str, Any], tmp_p
     for lon, lat in _probe_points(original):
         for when in TIMES:
             for vehicle_class in VehicleClass:
-                assert _in_force(imported, lon, lat, when, vehicle_class) == _in_force(original, lon, lat, when, vehicle_class), (
-                    lon, lat, when, vehicle_class)
+                assert _in_force(imported, lon, lat, when, vehicle_class) == _in_force(
+                    original, lon, lat, when, vehicle_class
+                ), (lon, lat, when, vehicle_class)
