@@ -111,6 +111,14 @@ def import_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         _check_timezone(args.timezone)
         report = import_files(args.policy, args.geographies, args.out, options, lenient=args.lenient)
     except MdsDocumentError as exc:
+        if args.json:
+            print(
+                json.dumps(
+                    {"error": "invalid MDS document", "source": exc.source, "problems": exc.problems},
+                    indent=2,
+                ),
+                file=out,
+            )
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:

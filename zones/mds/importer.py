@@ -137,7 +137,7 @@ def import_policy(
         "operators": operators,
         "areas": [{**a, "geometry": {"file": geojson_name, "where": {"area": a["id"]}}} for a in areas],
         "rules": rules,
-        "source": _source(policy),
+        "source": _source(policy, geographies),
     }
     outcome.notes.append(
         "start_date, end_date and prev_policies are kept in the config's source as data only: the monitor applies "
@@ -146,8 +146,18 @@ def import_policy(
     return ImportedZone(config, {"type": "FeatureCollection", "features": features}, geojson_name), outcome
 
 
-def _source(policy: MdsPolicy) -> dict[str, Any]:
+def _source(policy: MdsPolicy, geographies: Mapping[str, MdsGeography]) -> dict[str, Any]:
     raw = policy.raw
+    named = {str(g) for rule in policy.rules for g in rule.get("geographies") or []}
+    kept = (
+        "name",
+        "geography_type",
+        "description",
+        "published_date",
+        "effective_date",
+        "retire_date",
+        "prev_geographies",
+    )
     return {
         "format": "MDS Policy",
         "mds_version": policy.version,
@@ -160,6 +170,11 @@ def _source(policy: MdsPolicy) -> dict[str, Any]:
         "end_date": raw.get("end_date"),
         "prev_policies": raw.get("prev_policies"),
         "rules": policy.rules,
+        "geographies": {
+            g: {k: geographies[g].raw[k] for k in kept if k in geographies[g].raw}
+            for g in sorted(named)
+            if g in geographies
+        },
     }
 
 
@@ -236,6 +251,7 @@ def _draft(  # noqa: PLR0917 - one rule with the policy-wide context it is read 
         draft.rule = {**base, **draft.rule, "applies": applies}
         if draft.rule["kind"] in OVERRIDING_KINDS:
             draft.rule["priority"] = count - index
+            draft.rule["description"] += f"; priority {count - index} keeps MDS's first-match order"
         outcome.imported_as = f"{draft.rule['kind']} rule {base['id']}"
     return draft
 

@@ -70,6 +70,27 @@ def test_strict_import_of_a_spec_example_exits_2_with_the_schema_errors(
     assert "schema 1.2.0: updated: 0 is less than the minimum of 1514764800000" in capsys.readouterr().err
 
 
+def test_strict_refusal_is_machine_readable_with_json(tmp_path: Path) -> None:
+    code, out = run(
+        [
+            "zones",
+            "import-mds",
+            str(SPEC_EXAMPLES / "idle-time.json"),
+            str(SPEC_EXAMPLES.parent / "geography-examples" / "stop.json"),
+            "--out",
+            str(tmp_path),
+            "--timezone",
+            "America/Los_Angeles",
+            "--json",
+        ]
+    )
+    assert code == 2
+    assert json.loads(out)["problems"] == [
+        "schema 1.2.0: updated: 0 is less than the minimum of 1514764800000",
+        "fix the document, or pass --lenient to read it anyway and list what was forgiven",
+    ]
+
+
 def test_a_refused_policy_exits_1(tmp_path: Path) -> None:
     code, out = run(
         [

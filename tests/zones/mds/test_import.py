@@ -131,6 +131,9 @@ def test_speeds_convert_exactly_and_rule_ids_cite_the_mds_rule() -> None:
     }
     assert config["source"]["policy_id"] == "95645117-fd85-463e-a2c9-fc95ea47463e"
     assert config["source"]["rules"][0]["maximum"] == 15
+    source = config["source"]
+    assert (source["start_date"], source["end_date"], source["prev_policies"]) == (1552678594428, None, None)
+    assert source["geographies"] == {"1f943d59-ccc9-4d91-b6e2-0c5e771cbc49": {"name": "la"}}
 
 
 @pytest.mark.parametrize("mph", [1, 10, 15, 25, 37, 55, 65, 99, 124])
@@ -165,6 +168,9 @@ def test_speed_rules_keep_their_mds_order_as_priorities(tmp_path: Path) -> None:
         ("2aa6953d-fa8f-4018-9b54-84c8b4b83c6d", 2, 16.09344),
         ("178b570d-e0ba-41d5-a9a9-e8a91440c0e8", 1, 40.2336),
     ]
+    assert config["rules"][0]["description"] == (
+        "Slow Zone in Venice Beach (MDS rule 1 of 2); priority 2 keeps MDS's first-match order"
+    )
     _, zone = write_zone(tmp_path, zone_id, config, geojson)
     assert zone.warnings == ()
 
