@@ -30,23 +30,18 @@ import shapely
 from pilotzone.zones.kinds import OVERRIDING_KINDS
 from pilotzone.zones.mds.documents import MdsGeography, MdsPolicy
 from pilotzone.zones.mds.report import PolicyOutcome, RuleOutcome
+from pilotzone.zones.mds.rule_types import count_rule, speed_rule, time_rule
 from pilotzone.zones.mds.scope import Scope, capture, overlap, states_of
 from pilotzone.zones.mds.shapes import ShapeError, area_of, geojson
 from pilotzone.zones.mds.units import (
     DEFAULT_VEHICLE_CLASSES,
     ScheduleError,
-    kmh_from,
     schedule_from,
-    seconds_from,
     vehicle_classes,
 )
 from pilotzone.zones.model import AreaKind, TimeWindow, VehicleClass
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-MOVING_STATES = frozenset({"on_trip", "reserved"})
-STATIONARY_STATES = frozenset({"available", "non_operational"})
-MAX_DWELL_S = 86400
-MAX_LIMIT_KMH = 200
 ANY_PROVIDER = "mds-any-provider"
 
 _AREA_KINDS = {
@@ -94,6 +89,22 @@ class _Draft:
     geometry: Any = None
 
 
+class _Shapes:
+    """Each geography's area, made once per policy, with the notes on what was changed."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, tuple[Any, list[str]]] = {}
+
+    def of(self, geography: MdsGeography) -> tuple[Any, list[str]]:
+        """The area (None if it has none) and its notes (the reason, if None)."""
+        if geography.geography_id not in self._made:
+            try:
+                self._made[geography.geography_id] = area_of(geography.features)
+            except ShapeError as exc:
+                self._made[geography.geography_id] = (None, [str(exc)])
+        return self._made[geography.geography_id]
+
+
 def slug(text: str) -> str:
     """A zone id from a name: lower-case letters, digits and hyphens."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "mds-policy"
@@ -104,7 +115,7 @@ def import_policy(
 ) -> tuple[ImportedZone | None, PolicyOutcome]:
     """One policy as a zone config, or None (refused); the outcome says why, rule by rule."""
     outcome = PolicyOutcome(policy.policy_id, policy.name)
-    shapes: dict[str, Any] = {}
+    shapes = _Shapes()
     drafts = [
         _draft(i, raw, len(policy.rules), geographies, shapes, options, outcome)
         for i, raw in enumerate(policy.rules)
@@ -125,7 +136,7 @@ def import_policy(
         outcome.status = "refused"
         return None, outcome
     outcome.zone_id = zone_id
-    areas, features = _areas(drafts, geographies, zone_id)
+    areas, features = _areas(drafts, geographies, shapes)
     features.insert(0, {"type": "Feature", "properties": {"area": "boundary"}, "geometry": geojson(boundary)})
     geojson_name = f"{zone_id}.geojson"
     config: dict[str, Any] = {
@@ -183,7 +194,7 @@ def _draft(  # noqa: PLR0917 - one rule with the policy-wide context it is read 
     raw: dict[str, Any],
     count: int,
     geographies: Mapping[str, MdsGeography],
-    shapes: dict[str, Any],
+    shapes: _Shapes,
     options: ImportOptions,
     policy_outcome: PolicyOutcome,
 ) -> _Draft:
@@ -240,11 +251,11 @@ def _draft(  # noqa: PLR0917 - one rule with the policy-wide context it is read 
         applies["schedule"] = [_window(w) for w in schedule]
     base = {"id": _rule_id(outcome), "description": _description(raw, index, count)}
     if rule_type == "speed":
-        draft.rule = _speed(raw, states, outcome)
+        draft.rule = speed_rule(raw, states, outcome)
     elif rule_type == "time":
-        draft.rule = _time(raw, states, outcome)
+        draft.rule = time_rule(raw, states, outcome)
     elif rule_type == "count":
-        draft.rule, draft.cap = _count(raw, classes, schedule, states, outcome)
+        draft.rule, draft.cap = count_rule(raw, classes, schedule, states, outcome)
     else:
         outcome.refuse(f"rule_type {rule_type!r} is not an MDS 1.2 or 2.0 rule type")
     if draft.rule is not None:
@@ -257,22 +268,17 @@ def _draft(  # noqa: PLR0917 - one rule with the policy-wide context it is read 
 
 
 def _geometry(
-    ids: list[str], geographies: Mapping[str, MdsGeography], shapes: dict[str, Any], outcome: RuleOutcome
+    ids: list[str], geographies: Mapping[str, MdsGeography], shapes: _Shapes, outcome: RuleOutcome
 ) -> Any:
     parts = []
     for geography_id in ids:
-        if geography_id not in shapes:
-            try:
-                shapes[geography_id], notes = area_of(geographies[geography_id].features)
-            except ShapeError as exc:
-                shapes[geography_id], notes = None, [str(exc)]
-            shapes[geography_id + "#notes"] = notes
-        if shapes[geography_id] is None:
-            outcome.refuse(f"geography {geography_id}: {shapes[geography_id + '#notes'][0]}")
+        shape, notes = shapes.of(geographies[geography_id])
+        if shape is None:
+            outcome.refuse(f"geography {geography_id}: {notes[0]}")
             return None
-        for note in shapes[geography_id + "#notes"]:
+        for note in notes:
             outcome.approximate(f"geography {geography_id}: {note}")
-        parts.append(shapes[geography_id])
+        parts.append(shape)
     return shapely.union_all(parts)
 
 
@@ -299,124 +305,6 @@ def _description(raw: dict[str, Any], index: int, count: int) -> str:
 def _window(window: TimeWindow) -> dict[str, Any]:
     end = "24:00" if window.ends_at_midnight else f"{window.end:%H:%M}"
     return {"days": [str(d) for d in window.days], "start": f"{window.start:%H:%M}", "end": end}
-
-
-def _states_note(
-    states: frozenset[str] | None, wanted: frozenset[str], what: str, raw: dict[str, Any]
-) -> str | None:
-    events = sorted({e for v in (raw.get("states") or {}).values() if isinstance(v, list) for e in v})
-    if events:
-        return f"MDS counts only events {', '.join(events)}; the monitor sees no MDS events, so {what}"
-    if states is not None and not wanted <= states:
-        return f"MDS applies it in states {', '.join(sorted(states))} only; telemetry has no MDS state, so {what}"
-    return None
-
-
-def _speed(raw: dict[str, Any], states: frozenset[str] | None, outcome: RuleOutcome) -> dict[str, Any] | None:
-    units, maximum = raw.get("rule_units"), raw.get("maximum")
-    if units not in {"mph", "kph"}:
-        outcome.refuse(f"speed rule_units {units!r}: expected mph or kph")
-        return None
-    if not isinstance(maximum, int | float) or maximum <= 0:
-        outcome.refuse("a speed rule without a positive maximum limits nothing the monitor can check")
-        return None
-    limit = kmh_from(maximum, units)
-    if limit > MAX_LIMIT_KMH:
-        outcome.refuse(
-            f"{maximum} {units} is {limit:g} km/h, above the {MAX_LIMIT_KMH} km/h a zone limit may be"
-        )
-        return None
-    if raw.get("minimum"):
-        outcome.approximate(
-            f"the minimum speed {raw['minimum']} {units} is not checked (zones have no minimum speeds)"
-        )
-    if raw.get("inclusive_maximum") is False:
-        outcome.approximate(
-            "MDS counts a speed exactly at the maximum as a violation; the monitor only above it"
-        )
-    note = _states_note(states, MOVING_STATES, "the limit applies whatever the vehicle is doing", raw)
-    if note:
-        outcome.approximate(note)
-    outcome.notes.append(f"{maximum} {units} = {limit!r} km/h exactly")
-    return {"kind": "speed_limit", "limit_kmh": limit, "grace_s": 0}
-
-
-def _time(raw: dict[str, Any], states: frozenset[str] | None, outcome: RuleOutcome) -> dict[str, Any] | None:
-    units, maximum = raw.get("rule_units"), raw.get("maximum")
-    if states is not None and not states & (STATIONARY_STATES | {"reserved", "stopped"}):
-        outcome.refuse(
-            f"a time limit in states {', '.join(sorted(states))} is not a limit on standing still (dwell)"
-        )
-        return None
-    if not isinstance(maximum, int | float) or units is None:
-        outcome.refuse("a time rule without a maximum and rule_units limits nothing the monitor can check")
-        return None
-    try:
-        seconds = seconds_from(maximum, units)
-    except ValueError as exc:
-        outcome.refuse(str(exc))
-        return None
-    if seconds <= 0:
-        outcome.refuse("maximum 0: no standing at all; a dwell rule needs a positive max_dwell_s")
-        return None
-    if seconds > MAX_DWELL_S:
-        outcome.refuse(
-            f"{maximum} {units} is {seconds} s, above the {MAX_DWELL_S} s (24 h) a dwell rule may allow"
-        )
-        return None
-    if raw.get("minimum"):
-        outcome.approximate(f"the minimum {raw['minimum']} {units} is not checked")
-    if raw.get("inclusive_maximum") is False:
-        outcome.approximate(
-            "MDS counts a stay of exactly the maximum as a violation; the monitor only a longer one"
-        )
-    note = _states_note(
-        states, STATIONARY_STATES, "it counts time stopped in one place, whatever the vehicle's state", raw
-    )
-    if note or states is None or states - STATIONARY_STATES:
-        outcome.approximate(
-            note or "MDS counts time spent in a state; the monitor counts time stopped in one place (dwell)"
-        )
-    return {"kind": "dwell", "max_dwell_s": int(seconds) if seconds == int(seconds) else float(seconds)}
-
-
-def _count(
-    raw: dict[str, Any],
-    classes: list[VehicleClass] | None,
-    schedule: list[TimeWindow] | None,
-    states: frozenset[str] | None,
-    outcome: RuleOutcome,
-) -> tuple[dict[str, Any] | None, int | None]:
-    maximum, minimum = raw.get("maximum"), raw.get("minimum")
-    if maximum == 0:
-        note = _states_note(states, MOVING_STATES | STATIONARY_STATES, "no vehicle may be inside at all", raw)
-        if note:
-            outcome.approximate(note)
-        return {"kind": "restricted_area"}, None
-    if maximum is None:
-        if minimum:
-            outcome.refuse(f"a minimum of {minimum} vehicles (a distribution requirement) is not monitored")
-        else:
-            outcome.refuse(
-                "no maximum: the rule limits nothing, but it still takes its vehicles away from later rules"
-            )
-        return None, None
-    if not isinstance(maximum, int) or maximum < 0:
-        outcome.refuse(f"maximum {maximum!r} is not a number of vehicles")
-        return None, None
-    if schedule is not None:
-        outcome.refuse("a cap in force only at some times cannot be a fleet cap (fleet caps hold always)")
-        return None, None
-    if minimum:
-        outcome.approximate(f"the minimum of {minimum} vehicles is not monitored")
-    if classes is not None:
-        outcome.approximate("the cap counts vehicles of every class here, not only the rule's vehicle types")
-    note = _states_note(
-        states, MOVING_STATES | STATIONARY_STATES, "the cap counts vehicles in every state", raw
-    )
-    if note:
-        outcome.approximate(note)
-    return None, maximum
 
 
 def _first_match(later: _Draft, earlier: Sequence[_Draft]) -> None:
@@ -485,7 +373,7 @@ def _first_match(later: _Draft, earlier: Sequence[_Draft]) -> None:
 def _boundary(
     drafts: Sequence[_Draft],
     geographies: Mapping[str, MdsGeography],
-    shapes: dict[str, Any],
+    shapes: _Shapes,
     options: ImportOptions,
     outcome: PolicyOutcome,
 ) -> Any:
@@ -495,11 +383,9 @@ def _boundary(
                 f"boundary geography {options.boundary_geography} is not in the geographies given"
             )
             return None
-        try:
-            boundary, _ = area_of(geographies[options.boundary_geography].features)
-        except ShapeError as exc:
-            outcome.notes.append(f"boundary geography {options.boundary_geography}: {exc}")
-            return None
+        boundary, notes = shapes.of(geographies[options.boundary_geography])
+        if boundary is None:
+            outcome.notes.append(f"boundary geography {options.boundary_geography}: {notes[0]}")
         return boundary
     used = [
         d.scope.geometry for d in drafts if d.scope is not None and (d.rule is not None or d.cap is not None)
@@ -560,7 +446,7 @@ def _operators(
 
 
 def _areas(
-    drafts: Sequence[_Draft], geographies: Mapping[str, MdsGeography], zone_id: str
+    drafts: Sequence[_Draft], geographies: Mapping[str, MdsGeography], shapes: _Shapes
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     areas: dict[str, dict[str, Any]] = {}
     features = []
@@ -582,7 +468,7 @@ def _areas(
             else:
                 geography = next(geographies[g] for g in draft.geography_ids if _area_id(g) == area_id)
                 areas[area_id] = {"id": area_id, "name": geography.name, "kind": _kind(geography)}
-                geometry, _ = area_of(geography.features)
+                geometry, _ = shapes.of(geography)
             features.append(
                 {"type": "Feature", "properties": {"area": area_id}, "geometry": geojson(geometry)}
             )
