@@ -14,6 +14,7 @@ from pilotzone.zones.mds.files import import_documents, write_zone
 from pilotzone.zones.mds.importer import ImportOptions
 from pilotzone.zones.mds.shapes import area_of
 from pilotzone.zones.mds.units import kmh_from, whole_speed_in
+from pilotzone.zones.model import VehicleClass
 from tests.zones.mds.material import (
     MDS_CORE,
     MICROMOBILITY_AS_OTHER,
@@ -195,3 +196,47 @@ def test_point_geographies_become_mds_core_circles() -> None:
     assert notes == ["9 point feature(s) became 30.48 m circles of 32 edges, as mds-core reads them"]
     # Stops 1-2, 5-6 and 7-8 are less than 61 m apart: their circles merge.
     assert len(shape.geoms) == 6
+
+
+def mds_2_0(policy_file: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A spec example as a city would publish it under MDS 2.0 (valid envelope and dates,
+    2.0 vehicle types), with mds-core's restricted areas as its 2.0 Geographies document."""
+    data = json.loads((SPEC_EXAMPLES / policy_file).read_text("utf-8"))
+    policy = data["data"]["policies"][0]
+    rules = [{**rule, "vehicle_types": ["bicycle", "scooter_standing"]} for rule in policy["rules"]]
+    document = {
+        "version": "2.0.0",
+        "updated": 1764547200000,
+        "data": {"policies": [{**policy, "rules": rules}]},
+    }
+    restricted = next(g for g in la_geographies() if g["geography_id"].startswith("c0591267"))
+    geographies = {
+        "version": "2.0.0",
+        "updated": 1764547200000,
+        "data": {"geographies": [{**restricted, "published_date": 1552678594428}]},
+    }
+    return document, geographies
+
+
+def test_an_mds_2_0_policy_imports_strictly(tmp_path: Path) -> None:
+    document, geographies = mds_2_0("prohibited-zone.json")
+    options = ImportOptions(
+        "America/Los_Angeles",
+        vehicle_classes={**MICROMOBILITY_AS_OTHER, "scooter_standing": (VehicleClass.DELIVERY_ROBOT,)},
+    )
+    report, zones = import_documents(document, [("geographies", geographies)], options)
+    assert (report.mds_version, report.forgiven) == ("2.0.0", [])
+    [(zone_id, config, geojson)] = zones
+    assert config["rules"][0]["applies"]["vehicle_classes"] == ["DELIVERY_ROBOT", "OTHER"]
+    _, zone = write_zone(tmp_path, zone_id, config, geojson)
+    assert zone.config.source is not None and zone.config.source["mds_version"] == "2.0.0"
+
+
+def test_mds_2_0_has_no_rate_rules() -> None:
+    document, geographies = mds_2_0("per-trip-fees.json")
+    with pytest.raises(MdsDocumentError) as caught:
+        import_documents(document, [("geographies", geographies)], OPTIONS)
+    assert (
+        "schema 2.0.0: data.policies[0].rules[0].rule_type: 'rate' is not one of ['count', 'time', 'speed', 'user']"
+        in (caught.value.problems)
+    )
