@@ -386,6 +386,8 @@ def _boundary(
         boundary, notes = shapes.of(geographies[options.boundary_geography])
         if boundary is None:
             outcome.notes.append(f"boundary geography {options.boundary_geography}: {notes[0]}")
+        else:
+            outcome.notes.append(f"the zone boundary is geography {options.boundary_geography} (--boundary)")
         return boundary
     used = [
         d.scope.geometry for d in drafts if d.scope is not None and (d.rule is not None or d.cap is not None)
