@@ -10,11 +10,20 @@ from pilotzone.zones import Zone, load_zone
 from pilotzone.zones.evaluate import IncidentRecord, VehicleEvaluator, assign_zones
 from pilotzone.zones.mds.files import import_documents, write_zone
 from pilotzone.zones.mds.importer import ImportOptions
+from pilotzone.zones.mds.units import DEFAULT_VEHICLE_CLASSES
+from pilotzone.zones.model import VehicleClass
 from tests.factories import T0_MS, sample
-from tests.zones.mds.material import MICROMOBILITY_AS_OTHER, fixture_policies, la_geographies
+from tests.zones.mds.material import fixture_policies, la_geographies
 
 HERE = Path(__file__).parent
 VEHICLE = "veh-venice-1"
+AS_ROBOTAXIS = {
+    **DEFAULT_VEHICLE_CLASSES,
+    "bicycle": (VehicleClass.ROBOTAXI,),
+    "scooter": (VehicleClass.ROBOTAXI,),
+}
+"""The fixtures regulate bicycles and scooters; here they stand for robotaxis, a class the
+simulator can drive above 25 mph."""
 
 
 def venice_policy() -> dict[str, Any]:
@@ -25,7 +34,12 @@ def venice_policy() -> dict[str, Any]:
 
 
 def imported_zone(folder: Path) -> Zone:
-    options = ImportOptions("America/Los_Angeles", zone_id="venice", vehicle_classes=MICROMOBILITY_AS_OTHER)
+    options = ImportOptions(
+        "America/Los_Angeles",
+        zone_id="venice",
+        vehicle_classes=AS_ROBOTAXIS,
+        boundary_geography="1f943d59-ccc9-4d91-b6e2-0c5e771cbc49",  # the City of Los Angeles
+    )
     report, zones = import_documents(venice_policy(), [("la", la_geographies())], options, lenient=True)
     assert [r.status for r in report.policies[0].rules] == ["imported", "approximated", "approximated"]
     [(zone_id, config, geojson)] = zones
@@ -36,7 +50,7 @@ def imported_zone(folder: Path) -> Zone:
 def drive(zone: Zone) -> list[IncidentRecord]:
     """A Sunday-afternoon (local) ride: 25 km/h in the slow zone, 50 km/h in the outer
     area, then onto the beach; judged by the evaluator the pipelines run."""
-    spots = [(-118.4675, 33.9822, 25.0), (-118.4700, 33.9880, 50.0), (-118.4790, 33.9870, 5.0)]
+    spots = [(-118.4675, 33.9822, 25.0), (-118.4700, 33.9880, 50.0), (-118.46906, 33.98067, 5.0)]
     records = []
     for leg, (lon, lat, speed) in enumerate(spots):
         for i in range(8):
@@ -45,7 +59,7 @@ def drive(zone: Zone) -> list[IncidentRecord]:
                 sample(
                     vehicle_id=VEHICLE,
                     operator_id="mds-any-provider",
-                    vehicle_class="OTHER",
+                    vehicle_class="ROBOTAXI",
                     sequence_number=second,
                     current_location_timestamp=T0_MS + 1000 * second,
                     current_location_longitude=lon + i * 1e-5,
