@@ -19,19 +19,46 @@ from tests.pipelines.reports.runs import incident, summary
 
 T0 = parse_time("2026-11-23T01:00:00Z")
 ROWS = [
-    summary(0, "op-taxi", "ROBOTAXI", samples=600, vehicles=10, distance={"AUTONOMOUS": 4000.0, "MANUAL": 1000.0},
-            violations={"speed-zone": 59.0}, incidents={"speed_limit/MINOR": 2}, disengagements=1),
-    summary(1, "op-taxi", "ROBOTAXI", samples=540, vehicles=9, distance={"AUTONOMOUS": 6000.0},
-            incidents={"collision/CRITICAL": 1}, remote_takeovers=2),
-    summary(0, "op-robots", "DELIVERY_ROBOT", samples=300, vehicles=5, vehicle_seconds=295.0,
-            distance={"AUTONOMOUS": 500.0}),
+    summary(
+        0,
+        "op-taxi",
+        "ROBOTAXI",
+        samples=600,
+        vehicles=10,
+        distance={"AUTONOMOUS": 4000.0, "MANUAL": 1000.0},
+        violations={"speed-zone": 59.0},
+        incidents={"speed_limit/MINOR": 2},
+        disengagements=1,
+    ),
+    summary(
+        1,
+        "op-taxi",
+        "ROBOTAXI",
+        samples=540,
+        vehicles=9,
+        distance={"AUTONOMOUS": 6000.0},
+        incidents={"collision/CRITICAL": 1},
+        remote_takeovers=2,
+    ),
+    summary(
+        0,
+        "op-robots",
+        "DELIVERY_ROBOT",
+        samples=300,
+        vehicles=5,
+        vehicle_seconds=295.0,
+        distance={"AUTONOMOUS": 500.0},
+    ),
     summary(0, "op-taxi", "ROBOTAXI", zone="elsewhere"),
 ]
 
 
 def test_groups_sum_their_windows_and_rates_are_per_1000_autonomous_km() -> None:
     groups = group_figures(zone_rows(ROWS, "test-every-kind", Period(T0, T0 + 3_600_000)))
-    assert [(g.operator, g.vehicle_class) for g in groups] == [("op-robots", "DELIVERY_ROBOT"), ("op-taxi", "ROBOTAXI")]
+    assert [(g.operator, g.vehicle_class) for g in groups] == [
+        ("op-robots", "DELIVERY_ROBOT"),
+        ("op-taxi", "ROBOTAXI"),
+    ]
     taxi = groups[1]
     assert taxi.samples == 1140
     assert taxi.km() == 11.0

@@ -51,16 +51,34 @@ def test_reads_the_register_listing_and_plain_lines(tmp_path: Path) -> None:
     listing.write_text(
         json.dumps(
             [
-                {"incident_id": "inc0001", "report": {"status": "filed", "reference": "KR-7", "filed_by": "kim",
-                                                       "filed_at": "2026-11-23T05:00:00.000Z"}},
+                {
+                    "incident_id": "inc0001",
+                    "report": {
+                        "status": "filed",
+                        "reference": "KR-7",
+                        "filed_by": "kim",
+                        "filed_at": "2026-11-23T05:00:00.000Z",
+                    },
+                },
                 {"incident_id": "inc0002", "report": {"status": "due", "reference": None}},
             ]
         )
     )
     lines = tmp_path / "filings.jsonl"
-    lines.write_text(json.dumps({"incident_id": "inc0003", "reference": "R", "filed_by": "lee",
-                                 "filed_at": "2026-11-23T06:00:00Z"}) + "\n")
-    assert FilingsFile.read(listing).filings == {"inc0001": Filing("KR-7", "kim", parse_time("2026-11-23T05:00Z"))}
+    lines.write_text(
+        json.dumps(
+            {
+                "incident_id": "inc0003",
+                "reference": "R",
+                "filed_by": "lee",
+                "filed_at": "2026-11-23T06:00:00Z",
+            }
+        )
+        + "\n"
+    )
+    assert FilingsFile.read(listing).filings == {
+        "inc0001": Filing("KR-7", "kim", parse_time("2026-11-23T05:00Z"))
+    }
     assert FilingsFile.read(lines).filings == {"inc0003": Filing("R", "lee", parse_time("2026-11-23T06:00Z"))}
 
 
@@ -70,7 +88,10 @@ def test_reads_the_register_listing_and_plain_lines(tmp_path: Path) -> None:
         ("{not json", "not JSON or JSON Lines"),
         ('[{"reference": "R"}]', "entry 1: expected an object with an incident_id"),
         ('[{"incident_id": "i", "reference": "R", "filed_by": "x"}]', "'filed_at' is missing"),
-        ('[{"incident_id": "i", "reference": "R", "filed_by": "x", "filed_at": "yesterday"}]', "not an RFC 3339 time"),
+        (
+            '[{"incident_id": "i", "reference": "R", "filed_by": "x", "filed_at": "yesterday"}]',
+            "not an RFC 3339 time",
+        ),
     ],
 )
 def test_unusable_files_say_what_to_fix(tmp_path: Path, text: str, message: str) -> None:

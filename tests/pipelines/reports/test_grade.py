@@ -32,7 +32,9 @@ def test_compliance_bands(violation_s: float, letter: str) -> None:
     assert zone_grade(figures(violation_s=violation_s)).criteria[0].letter == letter
 
 
-@pytest.mark.parametrize(("serious", "letter"), [(0, "A"), (1, "B"), (2, "B"), (3, "C"), (10, "C"), (25, "D"), (26, "E")])
+@pytest.mark.parametrize(
+    ("serious", "letter"), [(0, "A"), (1, "B"), (2, "B"), (3, "C"), (10, "C"), (25, "D"), (26, "E")]
+)
 def test_serious_incident_bands(serious: int, letter: str) -> None:
     assert zone_grade(figures(serious=serious, minor=40)).criteria[1].letter == letter
 

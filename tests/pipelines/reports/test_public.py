@@ -22,8 +22,12 @@ runs = st.fixed_dictionaries(
         # incidents: (minute, kind index, severity index, vehicle, lon step, lat step)
         "incidents": st.lists(
             st.tuples(
-                st.integers(0, 4), st.integers(0, 2), st.integers(0, 2), st.integers(0, 30),
-                st.integers(0, 9), st.integers(0, 7),
+                st.integers(0, 4),
+                st.integers(0, 2),
+                st.integers(0, 2),
+                st.integers(0, 30),
+                st.integers(0, 9),
+                st.integers(0, 7),
             ),
             max_size=50,
         ),

@@ -36,12 +36,22 @@ def test_a_stream_folder_keeps_each_incident_s_furthest_state_and_each_summary_s
     # Files of two workers: the CLOSED record sorts before the OPENED one.
     write_jsonl(tmp_path / "incidents" / "incidents-0100-run-a-0.jsonl", [closed])
     write_jsonl(tmp_path / "incidents" / "incidents-0100-run-b-0.jsonl", [opened])
-    write_jsonl(tmp_path / "summaries" / "summaries-0100-run-a-0.jsonl", [summary(0, "op-taxi", "ROBOTAXI", samples=600)])
-    write_jsonl(tmp_path / "summaries" / "summaries-0100-run-b-0.jsonl", [summary(0, "op-taxi", "ROBOTAXI", samples=300)])
-    write_jsonl(tmp_path / "dead-letters" / "dead-letters-0100-run-a-0.jsonl", [{"reason": "late", "records": 4}])
+    write_jsonl(
+        tmp_path / "summaries" / "summaries-0100-run-a-0.jsonl",
+        [summary(0, "op-taxi", "ROBOTAXI", samples=600)],
+    )
+    write_jsonl(
+        tmp_path / "summaries" / "summaries-0100-run-b-0.jsonl",
+        [summary(0, "op-taxi", "ROBOTAXI", samples=300)],
+    )
+    write_jsonl(
+        tmp_path / "dead-letters" / "dead-letters-0100-run-a-0.jsonl", [{"reason": "late", "records": 4}]
+    )
     run = read_run_folder(tmp_path)
     assert run.layout == "stream"
-    assert [(row["status"], row["end_time"]) for row in run.incidents] == [("CLOSED", "2026-11-23T01:59:00.000Z")]
+    assert [(row["status"], row["end_time"]) for row in run.incidents] == [
+        ("CLOSED", "2026-11-23T01:59:00.000Z")
+    ]
     assert [row["samples"] for row in run.summaries] == [600]
     assert run.dead_letters == {"late": 4}
 

@@ -73,18 +73,16 @@ def two_way_table(incidents: list[tuple[int, int, int]]) -> tuple[dict[Hashable,
     cells: dict[Hashable, Cell] = {}
     for row in (*rows, TOTAL):
         for column in (*columns, TOTAL):
-            chosen = [
-                vehicle
-                for r, c, vehicle in incidents
-                if row in {TOTAL, r} and column in {TOTAL, c}
-            ]
+            chosen = [vehicle for r, c, vehicle in incidents if row in {TOTAL, r} and column in {TOTAL, c}]
             cells[(row, column)] = Cell(len(chosen), frozenset(f"v{v}" for v in chosen))
     return cells, table_lines(tuple(rows), tuple(columns), TOTAL)
 
 
 @settings(max_examples=300, deadline=None)
 @given(incidents=incident_lists, k=st.integers(1, 12))
-def test_no_published_cell_is_about_fewer_than_k_vehicles(incidents: list[tuple[int, int, int]], k: int) -> None:
+def test_no_published_cell_is_about_fewer_than_k_vehicles(
+    incidents: list[tuple[int, int, int]], k: int
+) -> None:
     cells, lines = two_way_table(incidents)
     hidden = suppress(cells, lines, k)
     for key, value in cells.items():
