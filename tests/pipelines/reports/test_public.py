@@ -71,7 +71,7 @@ def ok(vehicles: int, k: int) -> bool:
 @settings(max_examples=150, deadline=None)
 @given(run=runs)
 def test_no_published_cell_breaks_k(run: dict[str, Any]) -> None:
-    view, groups, total, buckets, incidents = build(run)
+    view, groups, total, buckets, _incidents = build(run)
     k = view.k
     for index, group in enumerate(groups):
         if index not in view.hidden_groups:
