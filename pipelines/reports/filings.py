@@ -5,9 +5,10 @@ A rule with ``report_within_h`` gives its incidents a deadline (the incident log
 incident register. The report reads it through ``FilingSource``, a one-method interface,
 and ships one implementation, ``FilingsFile``, over a JSON export: either the register's
 ``incidents list --json`` output (objects with ``incident_id`` and a ``report`` object holding
-``reference``, ``filed_by``, ``filed_at``) or plain objects with those four keys, as a JSON
-array or JSON Lines. Without a source every obligation's filing is "not recorded": the report
-never claims a report is overdue when it simply does not know.
+``reference``, ``filed_by``, ``filed_at``; ``incidents show --json`` gives one such object) or
+plain objects with those four keys, as a JSON array, one object or JSON Lines. Without a
+source every obligation's filing is "not recorded": the report never claims a report is
+overdue when it simply does not know.
 
 Statuses, as of the moment the report is made for (``--as-of``): ``not required`` (no
 deadline), ``filed`` (late if after the deadline), ``due`` (deadline ahead or now),
@@ -68,11 +69,7 @@ class FilingsFile:
         except OSError as exc:
             raise FilingsError(f"cannot read the filings file {path}: {exc.strerror}") from None
         try:
-            loaded = (
-                json.loads(text)
-                if text.lstrip().startswith("[")
-                else [json.loads(line) for line in text.splitlines() if line.strip()]
-            )
+            loaded = _entries(text)
         except json.JSONDecodeError as exc:
             raise FilingsError(f"{path}: not JSON or JSON Lines ({exc.msg}, line {exc.lineno})") from None
         filings: dict[str, Filing] = {}
@@ -81,6 +78,15 @@ class FilingsFile:
             if filing is not None:
                 filings[filing[0]] = filing[1]
         return cls(filings)
+
+
+def _entries(text: str) -> list[Any]:
+    """A JSON array, one JSON object (``incidents show --json``) or JSON Lines."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return whole if isinstance(whole, list) else [whole]
 
 
 def _entry_filing(entry: Any, where: str) -> tuple[str, Filing] | None:

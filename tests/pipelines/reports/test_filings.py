@@ -99,3 +99,19 @@ def test_unusable_files_say_what_to_fix(tmp_path: Path, text: str, message: str)
     path.write_text(text)
     with pytest.raises(FilingsError, match=message):
         FilingsFile.read(path)
+
+
+def test_reads_one_pretty_printed_object(tmp_path: Path) -> None:
+    shown = tmp_path / "show.json"
+    shown.write_text(
+        json.dumps(
+            {
+                "incident_id": "inc0009",
+                "report": {"reference": "KR-9", "filed_by": "park", "filed_at": "2026-11-23T07:00:00Z"},
+            },
+            indent=1,
+        )
+    )
+    assert FilingsFile.read(shown).filings == {
+        "inc0009": Filing("KR-9", "park", parse_time("2026-11-23T07:00Z"))
+    }
