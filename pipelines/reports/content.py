@@ -103,6 +103,7 @@ def build_report(run: RunFolder, request: ReportRequest) -> ReportContent:
     incidents = zone_incidents(run.incidents, zone_id, period)
     as_of = period.end_ms if request.as_of_ms is None else request.as_of_ms
     buckets = time_series(rows, incidents, period)
+    obligations = [obligation(row, request.filings, as_of) for row in incidents]
     return ReportContent(
         request=request,
         run=run,
@@ -111,7 +112,7 @@ def build_report(run: RunFolder, request: ReportRequest) -> ReportContent:
         total=total,
         grade=zone_grade(total),
         incidents=incidents,
-        obligations=[obligation(row, request.filings, as_of) for row in incidents],
+        obligations=obligations,
         buckets=buckets,
         bucket_s=bucket_seconds(period),
         run_versions=versions,
@@ -120,6 +121,7 @@ def build_report(run: RunFolder, request: ReportRequest) -> ReportContent:
             total=total,
             buckets=buckets,
             incidents=incidents,
+            statuses=[ob.status for ob in obligations],
             bounds=request.zone.boundary.bounds,
             k=request.k,
         )

@@ -190,6 +190,21 @@ def _public_kinds(content: ReportContent) -> str:
     )
 
 
+def _public_obligations(content: ReportContent) -> str:
+    assert content.public is not None
+    cells, hidden = content.public.report_statuses, content.public.hidden_report_statuses
+    rows = "".join(
+        f'<tr class="{"total" if key == public.TOTAL else "status-row"}"><td>{escape(str(key))}</td>'
+        + (SUPPRESSED if key in hidden else f"<td>{cell.value:g}</td>")
+        + "</tr>"
+        for key, cell in cells.items()
+    )
+    return (
+        '<h3>Reports owed to the authority</h3><table class="public-reports"><thead><tr><th>Status as of '
+        f"{_local(content, content.as_of_ms)}</th><th>Incidents</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
 def _filing_text(status: str, ob: Any) -> str:
     if ob.filing is None:
         return status
@@ -356,7 +371,10 @@ def render_html(content: ReportContent) -> str:
     zone = content.zone
     body = [_header(content), _groups_table(content)]
     if content.request.public:
-        body.append(f'<section id="incident-kinds"><h2>Incidents</h2>{_public_kinds(content)}</section>')
+        body.append(
+            f'<section id="incident-kinds"><h2>Incidents</h2>{_public_kinds(content)}{_public_obligations(content)}'
+            "</section>"
+        )
     else:
         body.append(f'<section id="incident-kinds">{_kinds_by_group(content)}</section>')
     body += [_map(content), _charts(content)]

@@ -9,7 +9,9 @@ cells, and withholds every figure about fewer than k distinct vehicles:
   from the incident log), with row, column and grand totals;
 * the charts: a bucket is about the vehicles active in it (samples and km) or the vehicles of
   its incidents, with the zone's total as the line's total;
-* the map: a grid cell is about the vehicles whose incidents started in it.
+* the map: a grid cell is about the vehicles whose incidents started in it;
+* reporting obligations: incidents that owe a report, by status (due, overdue, filed, not
+  recorded), each count about the vehicles of its incidents, with their total.
 
 Why 500 m: a fix is accurate to metres, so a finer grid would place an incident at a
 building's door; a 500 m cell covers several city blocks (many streets, entrances and stops),
@@ -27,6 +29,7 @@ from typing import Any
 
 from pilotzone.geo import LocalFrame
 from pilotzone.pipelines.reports.figures import SEVERITIES, Bucket, GroupFigures
+from pilotzone.pipelines.reports.filings import NOT_REQUIRED
 from pilotzone.pipelines.reports.suppression import Cell, Line, stand_in_vehicles, suppress, table_lines
 
 GRID_M = 500.0
@@ -156,6 +159,9 @@ class PublicView:
     hidden_grid_cells: set[Hashable]
     serious_vehicles: int
     """Distinct vehicles of the CRITICAL and MAJOR incidents (the grade's second criterion)."""
+    report_statuses: dict[Hashable, Cell]
+    """Incidents that owe a report, by status (``filings``), and their ``TOTAL``."""
+    hidden_report_statuses: set[Hashable]
 
     @property
     def incident_total_hidden(self) -> bool:
@@ -169,10 +175,12 @@ def public_view(
     total: GroupFigures,
     buckets: Sequence[Bucket],
     incidents: Sequence[dict[str, Any]],
+    statuses: Sequence[str],
     bounds: tuple[float, float, float, float],
     k: int,
 ) -> PublicView:
-    """Decide what the public report withholds (module docstring)."""
+    """Decide what the public report withholds (module docstring); ``statuses`` are the
+    incidents' report statuses, in the incidents' order."""
     hidden_groups, total_hidden = group_rows(groups, total, k)
     hidden_activity, hidden_bucket_incidents = bucket_suppression(
         buckets, total.min_vehicles, len(incidents), k
@@ -183,6 +191,15 @@ def public_view(
     ]
     cells, hidden_cells = grid_cells(located, grid, k)
     serious = {row["vehicle_id"] for row in incidents if row["severity"] in {"CRITICAL", "MAJOR"}}
+    owing = [(row, status) for row, status in zip(incidents, statuses, strict=True) if status != NOT_REQUIRED]
+    report_statuses: dict[Hashable, Cell] = {
+        status: Cell(len(ids), frozenset(ids))
+        for status in sorted({status for _row, status in owing})
+        for ids in [[row["vehicle_id"] for row, s in owing if s == status]]
+    }
+    members = tuple(report_statuses)
+    report_statuses[TOTAL] = Cell(len(owing), frozenset(row["vehicle_id"] for row, _status in owing))
+    hidden_statuses = suppress(report_statuses, [Line(members, TOTAL)], k)
     return PublicView(
         k,
         hidden_groups,
@@ -194,4 +211,6 @@ def public_view(
         cells,
         hidden_cells,
         len(serious),
+        report_statuses,
+        hidden_statuses,
     )

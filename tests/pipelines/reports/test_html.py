@@ -138,6 +138,21 @@ def test_the_public_report_names_no_vehicle_and_withholds_small_groups(
     # three incidents by three vehicles: every non-zero cell and the total are withheld
     assert 'id="incident-count"' not in html
     assert len(re.findall(r'class="grid-cell suppressed"', html)) == 3
+    owed = re.search(r'<table class="public-reports">.*?<tbody>(.*?)</tbody>', html)
+    assert owed is not None
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", owed.group(1)) == [
+        "not recorded",
+        "suppressed",
+        "total",
+        "suppressed",
+    ]
+    # with k = 2 the two incidents owing a report (two vehicles) may be counted
+    owed_k2 = re.search(
+        r'<table class="public-reports">.*?<tbody>(.*?)</tbody>',
+        report(run_dir, every_kind_zones[0], public=True, k=2),
+    )
+    assert owed_k2 is not None
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", owed_k2.group(1)) == ["not recorded", "2", "total", "2"]
 
 
 def test_a_run_made_with_another_config_version_is_refused(
