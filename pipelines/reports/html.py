@@ -50,6 +50,8 @@ def _num(value: float | None, digits: int = 1) -> str:
 def _criterion_value(content: ReportContent, index: int, value: float | None) -> str:
     """A grade criterion's value; the public version withholds counts about fewer than k vehicles."""
     view = content.public
+    if view is not None and view.total_hidden:
+        return "suppressed"
     if view is not None and index == 1 and 0 < view.serious_vehicles < view.k:
         return "suppressed"
     if view is not None and index == 2 and content.total.disengagements + content.total.remote_takeovers:
@@ -61,10 +63,12 @@ def _header(content: ReportContent) -> str:
     req, zone, total, view = content.request, content.zone, content.total, content.public
     version = "Public version" if req.public else "Internal version: names vehicles; not for publication"
     grade = content.grade
-    letter = grade.letter or "–"
+    # A zone whose fleet is smaller than k gets no published grade: it would describe those few vehicles.
+    withheld = view is not None and view.total_hidden
+    letter = "–" if withheld else grade.letter or "–"
     criteria = "".join(
         f"<tr><td>{escape(c.name)}</td><td>{_criterion_value(content, i, c.value)}</td>"
-        f'<td class="text">{escape(c.letter or "not rated")}</td><td class="text">{escape(c.note or c.rule)}</td></tr>'
+        f'<td class="text">{escape("suppressed" if withheld else c.letter or "not rated")}</td><td class="text">{escape(c.note or c.rule)}</td></tr>'
         for i, c in enumerate(grade.criteria)
     )
     if view is not None and view.total_hidden:

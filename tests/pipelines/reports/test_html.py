@@ -165,3 +165,14 @@ def test_a_run_made_with_another_config_version_is_refused(
     )
     with pytest.raises(ReportError, match="with config sha256:0000000000000000, but the config given"):
         report(run_dir, every_kind_zones[0])
+
+
+def test_a_zone_with_fewer_than_k_vehicles_gets_no_public_grade(
+    run_dir: Path, every_kind_zones: list[Zone]
+) -> None:
+    html = report(run_dir, every_kind_zones[0], public=True, k=20)  # 15 vehicles at most in one minute
+    assert '<div class="grade" id="zone-grade">–</div>' in html
+    assert "The zone's totals are suppressed" in html
+    grade_rows = re.search(r'<table class="grade-criteria">.*?<tbody>(.*?)</tbody>', html)
+    assert grade_rows is not None
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", grade_rows.group(1))[1::4] == ["suppressed"] * 3
