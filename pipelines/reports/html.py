@@ -28,7 +28,7 @@ h1{font-size:17pt;margin:0 0 4px}h2{font-size:13pt;border-bottom:1px solid #999;
 h4{margin:10px 0 2px;font-size:10.5pt}table{border-collapse:collapse;margin:6px 0;font-size:8.5pt}
 th,td{border:1px solid #bbb;padding:2px 4px;text-align:right;vertical-align:top}
 th:first-child,td:first-child,td.text{text-align:left}td:first-child{white-space:nowrap}thead th{background:#eee}
-td.suppressed{background:#eee;color:#555;font-style:italic;text-align:center}
+table.incidents td{font-size:7.5pt}td.suppressed{background:#eee;color:#555;font-style:italic;text-align:center}
 tr.total td{font-weight:bold}.grade{font-size:30pt;font-weight:bold;border:2px solid #111;padding:2px 14px;float:right}
 .sev{font-size:8pt;padding:0 3px;border-radius:2px;color:#fff;background:#555}.sev-CRITICAL{background:#c0001a}
 .sev-MAJOR{background:#e2540c}.sev-MINOR{background:#1f5fbf}dl{display:grid;grid-template-columns:90px 1fr;margin:2px 0}
@@ -41,6 +41,11 @@ dt{color:#555}dd{margin:0}.rule{break-inside:avoid;border-left:3px solid #ccc;pa
 def _local(content: ReportContent, time_ms: int) -> str:
     moment = dt.datetime.fromtimestamp(time_ms / 1000, tz=content.zone.config.tz)
     return moment.strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _short(content: ReportContent, time_ms: int, fmt: str = "%m-%d %H:%M:%S") -> str:
+    """A local time for a narrow table cell; the section says which timezone."""
+    return dt.datetime.fromtimestamp(time_ms / 1000, tz=content.zone.config.tz).strftime(fmt)
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -226,13 +231,13 @@ def _incidents_table(content: ReportContent) -> str:
         within = None if rule is None else report_within_h(rule)
         deadline = "–"
         if ob.deadline_ms is not None:
-            deadline = _local(content, ob.deadline_ms) + (
-                "" if within is None else f" ({within:g} h after start)"
+            deadline = _short(content, ob.deadline_ms, "%Y-%m-%d %H:%M") + (
+                "" if within is None else f" ({within:g} h)"
             )
         end = (
             "open"
             if incident["end_time"] is None
-            else _local(content, parse_rfc3339_ms(incident["end_time"]))
+            else _short(content, parse_rfc3339_ms(incident["end_time"]))
         )
         filing = _filing_text(ob.status, ob)
         if ob.filing is not None:
@@ -240,7 +245,7 @@ def _incidents_table(content: ReportContent) -> str:
         rows.append(
             f'<tr class="incident-row" data-incident="{number}" data-id="{escape(incident["incident_id"])}">'
             f'<td>{number}</td><td class="text"><code>{escape(incident["incident_id"])}</code></td>'
-            f'<td class="text">{_local(content, parse_rfc3339_ms(incident["start_time"]))}</td><td class="text">{end}</td>'
+            f'<td class="text">{_short(content, parse_rfc3339_ms(incident["start_time"]))}</td><td class="text">{end}</td>'
             f'<td class="text">{escape(incident["kind"])}</td><td class="text">{escape(incident["rule_id"])}</td>'
             f'<td class="text">{escape(incident["severity"])}</td><td class="text">{escape(incident["area"] or "–")}</td>'
             f'<td class="text">{escape(incident["vehicle_id"])}</td><td class="text">{escape(incident["operator_id"])}</td>'
@@ -255,7 +260,8 @@ def _incidents_table(content: ReportContent) -> str:
     )
     return (
         '<section id="incidents"><h2>Incidents and reporting obligations</h2>'
-        f'<p class="note">Numbered as on the map. Deadlines come from the rule\'s report_within_h.{source}</p>'
+        f'<p class="note">Numbered as on the map. Times are local ({escape(content.zone.config.timezone)}). '
+        f"Deadlines come from the rule's report_within_h.{source}</p>"
         '<table class="incidents"><thead><tr><th>#</th><th>Incident</th><th>Start</th><th>End</th><th>Kind</th>'
         "<th>Rule</th><th>Severity</th><th>Area</th><th>Vehicle</th><th>Operator</th><th>Report deadline</th>"
         f"<th>Report</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
