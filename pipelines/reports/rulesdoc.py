@@ -82,7 +82,7 @@ def rules_section(zone: Zone, run_versions: list[str]) -> str:
     )
     operators = "".join(
         f'<tr><td><code>{escape(op.id)}</code></td><td class="text">{escape(op.name)}</td>'
-        f'<td class="text">{escape(", ".join(op.vehicle_classes))}</td><td>{op.max_vehicles or 'no cap'}</td></tr>"
+        f'<td class="text">{escape(", ".join(op.vehicle_classes))}</td><td>{op.max_vehicles or "no cap"}</td></tr>'
         for op in cfg.operators
     )
     rules = "".join(rule_entry(zone, rule) for kind in RULE_KINDS for rule in zone.rules_of_kind(kind))
