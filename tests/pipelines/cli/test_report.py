@@ -82,3 +82,31 @@ def test_unusable_arguments_exit_2_saying_what_to_fix(
 def test_a_folder_that_is_no_run_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "out"), "--no-pdf"]) == 2
     assert "holds neither incidents.jsonl" in capsys.readouterr().err
+
+
+def test_a_stream_folder_reports_each_incident_once(
+    tmp_path: Path, every_kind_zones: list[Zone], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.pipelines.reports.runs import write_jsonl
+
+    version = every_kind_zones[0].version
+    stream = tmp_path / "stream"
+    write_jsonl(
+        stream / "incidents" / "incidents-0101-run-a-0.jsonl",
+        [
+            {"status": "OPENED", **incident(1, version=version, end=None)},
+            {"status": "CLOSED", **incident(1, version=version)},
+        ],
+    )
+    write_jsonl(
+        stream / "summaries" / "summaries-0101-run-a-0.jsonl",
+        [summary(0, "op-taxi", "ROBOTAXI", samples=300), summary(0, "op-taxi", "ROBOTAXI", samples=600)],
+    )
+    out = tmp_path / "out"
+    assert main(["report", str(stream), "--out", str(out), "--zones", str(EVERY_KIND_ZONE), "--no-pdf"]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[-1] == "zone test-every-kind: 600 samples, 1 incidents, grade A"
+    )
+    html = (out / "test-every-kind-report.html").read_text()
+    assert html.count('class="incident-row"') == 1
+    assert "Run folder layout: stream" in html
