@@ -85,7 +85,10 @@ def _choose_zone(zones: list[Zone], wanted: str | None, in_run: list[str]) -> Zo
             return f"the run has zones {', '.join(in_run) or 'none'}: choose one with --zone"
         wanted = candidates[0]
     if wanted not in by_id:
-        return f"no config for zone {wanted!r} among --zones (have: {', '.join(sorted(by_id))})"
+        return (
+            f"no config for zone {wanted!r} (configs loaded: {', '.join(sorted(by_id))}): "
+            "pass --zones with the config file the run used"
+        )
     return by_id[wanted]
 
 

@@ -27,6 +27,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pilotzone.geo import LocalFrame
 from pilotzone.pipelines.reports.figures import SEVERITIES, Bucket, GroupFigures
 from pilotzone.pipelines.reports.filings import NOT_REQUIRED
@@ -50,15 +52,11 @@ class Grid:
 
     def cell_of(self, lon: float, lat: float) -> tuple[int, int]:
         """(column, row) of the cell holding a point."""
-        import numpy as np
-
         x, y = self.frame.to_local(np.array([lon]), np.array([lat]))
         return math.floor(float(x[0]) / self.size_m), math.floor(float(y[0]) / self.size_m)
 
     def corners(self, cell: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
         """(west, south) and (east, north) of a cell, lon/lat degrees."""
-        import numpy as np
-
         column, row = cell
         lon, lat = self.frame.to_lonlat(
             np.array([column * self.size_m, (column + 1) * self.size_m]),

@@ -216,10 +216,18 @@ def test_the_public_report_as_read_names_no_vehicle(demo_run: Path, tmp_path: Pa
     seen = rendered(tmp_path / "gwangju-public-report.html")
     assert seen["markers"] == []
     assert seen["rows"] == []
-    vehicles = {row["vehicle_id"] for row in read_jsonl(demo_run / "incidents.jsonl")}
+    incidents = read_jsonl(demo_run / "incidents.jsonl")
+    source = (tmp_path / "gwangju-public-report.html").read_text()
     text = pdf_text(tmp_path / "gwangju-public-report.pdf")
-    for vehicle in vehicles:
-        assert vehicle not in seen["text"]
-        assert vehicle not in text
+    for row in incidents:
+        for secret in (
+            row["vehicle_id"],
+            row["incident_id"],
+            f"{row['latitude']:.4f}",
+            f"{row['longitude']:.4f}",
+        ):
+            assert secret not in source
+            assert secret not in seen["text"]
+            assert secret not in text
     assert "suppressed" in text
     assert "Public version" in text
