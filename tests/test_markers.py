@@ -19,7 +19,18 @@ TESTS = Path(__file__).parent
 SERVER_HELPERS = {"executable", "run_tool", "server", "pushgateway", "prometheus"}
 """The names of ``tests.servers`` that start (or find, to start) an external process."""
 
-TOOLS = {"prometheus", "promtool", "amtool", "java", "prometheus-pushgateway", "prometheus-alertmanager"}
+TOOLS = {
+    "prometheus",
+    "promtool",
+    "amtool",
+    "java",
+    "prometheus-pushgateway",
+    "prometheus-alertmanager",
+    "chromium",
+    "pdftotext",
+    "pdftoppm",
+    "pdfinfo",
+}
 """External programs a test may run only under the ``integration`` marker."""
 
 SUBPROCESS_CALLS = {"run", "Popen", "check_call", "check_output", "call"}

@@ -60,6 +60,9 @@ def test_run_writes_the_incident_log_avro_and_dead_letters(
         f"zone test-every-kind (config {version})",
         "  12 samples, 0.2 km driven (0.2 km autonomous), compliance ratio 0.0000",
         "  disengagements 0 (0.0 per 1,000 autonomous km), remote takeovers 0",
+        "  per operator and vehicle class:",
+        "    op-taxi ROBOTAXI: 12 samples, 0.2 km driven (0.2 km autonomous), compliance ratio 0.0000, "
+        "incidents 1, disengagements 0, remote takeovers 0",
         "  incidents 1 (1 open at end): MINOR 1",
         "    speed_limit 1",
         "dead letters: not_avro 1",
