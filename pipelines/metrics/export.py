@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hmac
-import os
 import ssl
 import threading
 from collections import defaultdict
@@ -43,6 +42,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from pilotzone.pipelines.atomic import write_bytes_atomically
 from pilotzone.pipelines.metrics.catalog import (
     BY_NAME,
     COUNTER,
@@ -294,10 +294,7 @@ def registry_of(collector: Collector) -> CollectorRegistry:
 
 def write_openmetrics(registry: CollectorRegistry, path: Path) -> None:
     """Write the OpenMetrics text exposition to ``path`` (atomically: a reader never sees half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(openmetrics_text(registry))
-    os.replace(partial, path)
+    write_bytes_atomically(path, openmetrics_text(registry))
 
 
 def push(registry: CollectorRegistry, url: str, pipeline: str, timeout_s: float = 10.0) -> None:
@@ -436,9 +433,17 @@ class Exporter:
 
     def finish(self, figures: PipelineFigures, now_s: float) -> None:
         """Publish the finished run's figures: endpoint, file, then Pushgateway."""
+        self.publish(figures, now_s)
+        self.push()
+
+    def publish(self, figures: PipelineFigures, now_s: float) -> None:
+        """Serve the finished run's figures on the endpoint and write the metrics file."""
         self.collector.update(pipeline_families(self.zones, figures, now_s))
         if self.settings.metrics_file is not None:
             write_openmetrics(self.registry, self.settings.metrics_file)
+
+    def push(self) -> None:
+        """Replace the run's Pushgateway group with what ``publish`` serves (if a Pushgateway is set)."""
         if self.settings.pushgateway is not None:
             push(self.registry, self.settings.pushgateway, self.settings.pipeline)
 

@@ -260,7 +260,7 @@ def test_exported_figures_equal_the_incident_log_and_summaries(one_worker: Path)
     assert read == samples + sum(reasons.values()), "read = evaluated + dead-lettered"
     # Every decoded sample was timed once (duplicates and late ones are dead-lettered later).
     assert of(got, "pilotzone_event_processing_delay_seconds_count") == read - sum(
-        n for reason, n in reasons.items() if reason not in {"duplicate", "late", "unplaced"}
+        n for reason, n in reasons.items() if reason not in {"duplicate", "late", "outside_all_zones"}
     )
 
 
