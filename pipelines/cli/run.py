@@ -13,6 +13,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ from pilotzone.pipelines.metrics.export import DEFAULT_PORT, Exporter, PipelineF
 from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
 
 if TYPE_CHECKING:  # Beam loads only when a replay runs
+    from apache_beam.io.filesystem import FileMetadata
+
     from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings
 
 LOG = logging.getLogger("pilotzone.run")
@@ -151,8 +154,10 @@ def _replay(
 ) -> int:
     """Replay, print the compliance summary, publish the metrics ``operation`` asks for and
     write the run manifest last (``pilotzone.pipelines.jobs.manifest``)."""
+    from pilotzone.pipelines.jobs.inputs import match_inputs
     from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
 
+    matched = match_inputs(input_pattern)  # an unusable pattern stops here, before anything changes
     exporter = start_exporter(zones, operation)
     if exporter is None:
         return 2
@@ -163,7 +168,7 @@ def _replay(
     try:
         with tempfile.TemporaryDirectory(prefix="pilotzone-inputs-", dir=settings.spill_dir) as digests:
             outputs = dataclasses.replace(outputs, input_digests=Path(digests))
-            counters = _run_logged(zones, input_pattern, outputs, settings)
+            counters = _run_logged(zones, input_pattern, outputs, settings, matched)
             inputs = read_input_digests(Path(digests))
         assert outputs.dead_letter_jsonl is not None and outputs.summaries_jsonl is not None
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
@@ -180,7 +185,11 @@ def _replay(
 
 
 def _run_logged(
-    zones: list[Zone], input_pattern: str, outputs: ReplayOutputs, settings: ReplaySettings
+    zones: list[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    matched: Sequence[FileMetadata],
 ) -> dict[str, int]:
     """``run_replay``, with what it replays and what it counted in the log."""
     from pilotzone.pipelines.jobs.replay import run_replay  # Beam loads here
@@ -191,7 +200,7 @@ def _run_logged(
         settings.runner,
         ", ".join(f"{zone.zone_id} {zone.version}" for zone in zones),
     )
-    counters = run_replay(zones, input_pattern, outputs, settings)
+    counters = run_replay(zones, input_pattern, outputs, settings, matched)
     LOG.info(
         "replay done: %d records read, %d decoded, %d dead-lettered",
         counters.get("records_read", 0),

@@ -49,6 +49,7 @@ def pattern_variants(pattern: str) -> list[str]:
         and _GLOB.search(pattern.split("/", maxsplit=1)[0])
     ):
         pattern = "./" + pattern
+    pattern = re.sub(r"(?:(?<=/)|^)(?:\*\*/){2,}", "**/", pattern)  # a/**/**/b is a/**/b
     collapsed = re.sub(r"(?:(?<=/)|^)\*\*/\*(?!\*)", "**", pattern)
     pieces = _SEPARATE_DOUBLE_STAR.split(collapsed)
     variants = []
@@ -93,10 +94,10 @@ class ReadInputs(beam.PTransform):
             | "Patterns" >> beam.Create(variants)
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
         )
-        if len(variants) > 2:
-            # Two or more separate '**/' make variants that can overlap (a/**/b/**/c and a/b/**/c
-            # both match a/b/b/c): keep one of each path. One '**/' gives two disjoint patterns
-            # (their paths differ in depth), which need no shuffle.
+        if len(variants) > 1 and sum(variant.count("**") for variant in variants[:1]) > 1:
+            # Two or more '**' make variants that can overlap (a/**/b/**/c and a/b/**/c both
+            # match a/b/b/c): keep one of each path. A single '**/' gives two disjoint patterns
+            # (the same path cannot have both depths), which need no shuffle.
             matched = (
                 matched
                 | "ByPath" >> beam.Map(lambda metadata: (metadata.path, metadata))

@@ -257,16 +257,23 @@ def pipeline_options(settings: ReplaySettings) -> PipelineOptions:
 
 
 def run_replay(
-    zones: Sequence[Zone], input_pattern: str, outputs: ReplayOutputs, settings: ReplaySettings
+    zones: Sequence[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    matched: Sequence[FileMetadata] | None = None,
 ) -> dict[str, int]:
     """Run a replay to completion; returns the pipeline's counters (records read, decoded ...).
 
     Above ``SPILL_BUCKET_INPUT_BYTES`` of input (or as ``settings.spill_buckets`` says), the
     vehicles are grouped on disk in a temporary directory (``pilotzone.pipelines.transforms.spill``), so memory
     stays bounded whatever the input's size; the outputs are the same either way. An input
-    pattern that matches nothing raises ``InputPatternError`` before any pipeline is built.
+    pattern that matches nothing raises ``InputPatternError`` before any pipeline is built
+    (``matched``: the pattern's files, when the caller has matched them already).
     """
-    buckets = spill_buckets(input_pattern, settings, match_inputs(input_pattern))
+    buckets = spill_buckets(
+        input_pattern, settings, match_inputs(input_pattern) if matched is None else matched
+    )
     if buckets <= 1:
         return _run(zones, input_pattern, outputs, settings, None)
     with tempfile.TemporaryDirectory(prefix="pilotzone-spill-", dir=settings.spill_dir) as directory:
