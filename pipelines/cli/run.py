@@ -27,7 +27,8 @@ from pilotzone.pipelines.jobs.manifest import (
     write_manifest,
 )
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS
-from pilotzone.pipelines.metrics.export import DEFAULT_PORT, Exporter, PipelineFigures
+from pilotzone.pipelines.metrics.export import Exporter, PipelineFigures
+from pilotzone.pipelines.metrics.server import DEFAULT_PORT
 from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
 
 if TYPE_CHECKING:  # Beam loads only when a replay runs
