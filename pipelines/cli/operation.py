@@ -59,7 +59,7 @@ def add_operation_arguments(parser: argparse.ArgumentParser, port: int | None, l
         "--metrics-auth-file",
         type=Path,
         metavar="FILE",
-        help="require HTTP basic authentication; the file holds one line 'user:password'",
+        help="require HTTP basic authentication; the file holds one line 'user:password' (chmod 600 it)",
     )
     metrics.add_argument(
         "--metrics-file", type=Path, metavar="FILE", help="write the final OpenMetrics text here"
