@@ -147,6 +147,8 @@ class RunRecord:
     outputs: Sequence[Path]
     started: dt.datetime
     finished: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """What else the kind of run has to say (a stream: its source and how it stopped)."""
 
 
 def build_manifest(record: RunRecord, manifest: Path) -> dict[str, Any]:
@@ -160,6 +162,7 @@ def build_manifest(record: RunRecord, manifest: Path) -> dict[str, Any]:
         key=lambda digest: digest.path,
     )
     return {
+        **record.details,
         "format": FORMAT,
         "command": record.command,
         "started": _utc(record.started),
