@@ -46,7 +46,8 @@ def add_parser(subparsers: Any) -> None:
         help="replay stored Avro telemetry through the compliance pipeline",
         description="Replay Avro telemetry files through the compliance pipeline on the local runner and exit "
         "when the input is done. Writes the incident log (JSON Lines), optionally incidents as Avro, window "
-        "summaries and dead letters, and prints a short compliance summary. Every option can also be set in "
+        "summaries and dead letters, and prints a short compliance summary; writes run-manifest.json beside the "
+        "incident log last (pilotzone manifest verify checks it). Every option can also be set in "
         "the environment as PILOTZONE_<OPTION> (--allowed-lateness: PILOTZONE_ALLOWED_LATENESS; lists "
         "comma-separated); flags win.",
     )
