@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.manifest import MANIFEST_FILE, verify_run
 from pilotzone.pipelines.jobs.stream_manifest import counters_from_metrics_file, stream_outputs
 from tests.pipelines.fleets import EVERY_KIND_ZONE
@@ -58,18 +59,20 @@ def test_the_outputs_are_this_runs_files(tmp_path: Path) -> None:
 def test_a_drained_stream_writes_a_manifest_that_verifies(tmp_path: Path, small_fleet: Path) -> None:
     incoming, out = tmp_path / "incoming", tmp_path / "stream"
     incoming.mkdir()
-    for path in sorted((small_fleet / "telemetry").rglob("*.avro"))[:12]:
-        shutil.copyfile(path, incoming / f"{path.parent.name}-{path.name}")
+    (incoming / "later").mkdir()
+    for index, path in enumerate(sorted((small_fleet / "telemetry").rglob("*.avro"))[:12]):
+        # Uploads directly in the watched folder and below it: '**/' matches no folder too.
+        shutil.copyfile(path, incoming / ("later" if index % 2 else "") / f"{path.parent.name}-{path.name}")
     out.mkdir()
     (out / MANIFEST_FILE).write_text("an earlier run's")
     command = [str(Path(sys.executable).with_name("pilotzone")), "stream", "--zones", str(EVERY_KIND_ZONE),
-               "--runner", "prism", "--source", "folder", "--watch", str(incoming / "*.avro"), "--poll", "1",
+               "--runner", "prism", "--source", "folder", "--watch", str(incoming / "**" / "*.avro"), "--poll", "1",
                "--run-for", "10", "--incidents-dir", str(out), "--allowed-lateness", "3600", "--quiet"]  # fmt: skip
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert (manifest["command"], manifest["stopped_by"], manifest["inputs"]["pattern"]) == (
-        "stream", "drain", str(incoming / "*.avro")
+        "stream", "drain", str(incoming / "**" / "*.avro")
     )  # fmt: skip
     listed = {entry["path"] for entry in manifest["outputs"]}
     written = {
@@ -82,3 +85,10 @@ def test_a_drained_stream_writes_a_manifest_that_verifies(tmp_path: Path, small_
     assert counts["records_read"] == counts["records_evaluated"] + counts["records_dead_lettered"] > 0
     assert counts["records_dead_lettered"] == sum(row["records"] for row in dead)
     assert verify_run(out).status == 0
+    # Every upload was read, in the folder and below it: as many records as a replay of them reads.
+    replayed = tmp_path / "replay"
+    assert main(["run", "--zones", str(EVERY_KIND_ZONE), "--input", str(incoming / "**" / "*.avro"),
+                 "--incidents", str(replayed / "incidents.jsonl"), "--quiet"]) == 0  # fmt: skip
+    replay_counts = json.loads((replayed / MANIFEST_FILE).read_text())["counts"]
+    assert len(json.loads((replayed / MANIFEST_FILE).read_text())["inputs"]["files"]) == 12
+    assert counts["records_read"] == replay_counts["records_read"]
