@@ -93,9 +93,21 @@ def pushgateway(folder: Path) -> Iterator[str]:
     """A Pushgateway on 127.0.0.1; yields its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [executable("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"]
-    with server(command, f"{url}/-/ready", folder / "pushgateway.log"):
+    with server(pushgateway_command(folder, port), f"{url}/-/ready", folder / "pushgateway.log"):
         yield url
+
+
+def pushgateway_command(folder: Path, port: int) -> list[str]:
+    """The Pushgateway's command line: it persists into ``folder``.
+
+    Debian's build defaults ``--persistence.file`` to ``/var/lib/prometheus/pushgateway.data``;
+    a test must not write test figures into the system's Pushgateway, so the file is named here.
+    """
+    return [
+        executable("prometheus-pushgateway"),
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--persistence.file={folder / 'pushgateway.data'}",
+    ]
 
 
 @contextmanager
@@ -104,14 +116,33 @@ def prometheus(folder: Path, config: dict[str, Any]) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     (folder / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
-    command = [
+    with server(prometheus_command(folder, port), f"{url}/-/ready", folder / "prometheus.log"):
+        yield url
+
+
+def prometheus_command(folder: Path, port: int) -> list[str]:
+    """Prometheus's command line: its database (and its active-query log) live in ``folder``."""
+    return [
         executable("prometheus"),
         f"--config.file={folder / 'prometheus.yml'}",
         f"--storage.tsdb.path={folder / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
-    with server(command, f"{url}/-/ready", folder / "prometheus.log"):
-        yield url
+
+
+def alertmanager_command(folder: Path, port: int, config: Path) -> list[str]:
+    """Alertmanager's command line: its silences and notification log in ``folder``, no cluster port.
+
+    Debian's build defaults ``--storage.path`` to ``/var/lib/prometheus/alertmanager/`` and
+    gossips on 0.0.0.0:9094 unless told otherwise.
+    """
+    return [
+        executable("prometheus-alertmanager"),
+        f"--config.file={config}",
+        f"--storage.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
 
 
 def promql(base_url: str, query: str) -> list[dict[str, Any]]:

@@ -16,7 +16,16 @@ from pathlib import Path
 
 TESTS = Path(__file__).parent
 
-SERVER_HELPERS = {"executable", "run_tool", "server", "pushgateway", "prometheus"}
+SERVER_HELPERS = {
+    "executable",
+    "run_tool",
+    "server",
+    "pushgateway",
+    "prometheus",
+    "pushgateway_command",
+    "prometheus_command",
+    "alertmanager_command",
+}
 """The names of ``tests.servers`` that start (or find, to start) an external process."""
 
 TOOLS = {

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pilotzone.pipelines.cli import (
     broker,
     dashboards,
+    manifest,
     publish,
     report,
     run,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_parser(subparsers)
     publish.add_parser(subparsers)
     report.add_parser(subparsers)
+    manifest.add_parser(subparsers)
     return parser
 
 

@@ -7,19 +7,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
+from pilotzone.pipelines.jobs.manifest import (
+    MANIFEST_FILE,
+    RunRecord,
+    read_input_digests,
+    remove_stale_manifest,
+    write_manifest,
+)
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS
-from pilotzone.pipelines.metrics.export import DEFAULT_PORT, Exporter, PipelineFigures
+from pilotzone.pipelines.metrics.export import Exporter, PipelineFigures
+from pilotzone.pipelines.metrics.server import DEFAULT_PORT
 from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
 
 if TYPE_CHECKING:  # Beam loads only when a replay runs
+    from apache_beam.io.filesystem import FileMetadata
+
     from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings
 
 LOG = logging.getLogger("pilotzone.run")
@@ -32,7 +46,8 @@ def add_parser(subparsers: Any) -> None:
         help="replay stored Avro telemetry through the compliance pipeline",
         description="Replay Avro telemetry files through the compliance pipeline on the local runner and exit "
         "when the input is done. Writes the incident log (JSON Lines), optionally incidents as Avro, window "
-        "summaries and dead letters, and prints a short compliance summary. Every option can also be set in "
+        "summaries and dead letters, and prints a short compliance summary; writes run-manifest.json beside the "
+        "incident log last (pilotzone manifest verify checks it). Every option can also be set in "
         "the environment as PILOTZONE_<OPTION> (--allowed-lateness: PILOTZONE_ALLOWED_LATENESS; lists "
         "comma-separated); flags win.",
     )
@@ -139,40 +154,68 @@ def _replay(
     settings: ReplaySettings,
     operation: argparse.Namespace,
 ) -> int:
-    """Replay, print the compliance summary and publish the metrics ``operation`` asks for."""
-    from pilotzone.pipelines.jobs.replay import run_replay  # Beam loads here
+    """Replay, print the compliance summary, publish the metrics ``operation`` asks for and
+    write the run manifest last (``pilotzone.pipelines.jobs.manifest``)."""
+    from pilotzone.pipelines.jobs.inputs import match_inputs
     from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
 
+    matched = match_inputs(input_pattern)  # an unusable pattern stops here, before anything changes
     exporter = start_exporter(zones, operation)
     if exporter is None:
         return 2
+    manifest = outputs.incidents_jsonl.parent / MANIFEST_FILE
+    # Before anything is written: from here until the new manifest, the folder says "incomplete".
+    remove_stale_manifest(manifest)
+    started = dt.datetime.now(dt.UTC)
     try:
-        LOG.info(
-            "replay of %s on %s, zones %s",
-            input_pattern,
-            settings.runner,
-            ", ".join(f"{zone.zone_id} {zone.version}" for zone in zones),
-        )
-        counters = run_replay(zones, input_pattern, outputs, settings)
-        LOG.info(
-            "replay done: %d records read, %d decoded, %d dead-lettered",
-            counters.get("records_read", 0),
-            counters.get("records_decoded", 0),
-            counters.get("records_dead_lettered", 0),
-        )
+        with tempfile.TemporaryDirectory(prefix="pilotzone-inputs-", dir=settings.spill_dir) as digests:
+            outputs = dataclasses.replace(outputs, input_digests=Path(digests))
+            counters = _run_logged(zones, input_pattern, outputs, settings, matched)
+            inputs = read_input_digests(Path(digests))
         assert outputs.dead_letter_jsonl is not None and outputs.summaries_jsonl is not None
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
         print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
         print(f"incident log: {outputs.incidents_jsonl}")
-        return _publish(exporter, operation, PipelineFigures(summaries, logged, counters))
+        exporter.publish(PipelineFigures(summaries, logged, counters), time.time())
+        files = outputs.files() + ([operation.metrics_file] if operation.metrics_file is not None else [])
+        record = RunRecord(operation.command, input_pattern, inputs, zones, counters, files, started)
+        write_manifest(record, manifest)
+        print(f"run manifest: {manifest}")
+        return _push_and_linger(exporter, operation)
     finally:
         exporter.close()
 
 
-def _publish(exporter: Exporter, args: argparse.Namespace, figures: PipelineFigures) -> int:
-    """Hand the run's figures to the exporter and keep the endpoint up for ``--metrics-linger``."""
+def _run_logged(
+    zones: list[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    matched: Sequence[FileMetadata],
+) -> dict[str, int]:
+    """``run_replay``, with what it replays and what it counted in the log."""
+    from pilotzone.pipelines.jobs.replay import run_replay  # Beam loads here
+
+    LOG.info(
+        "replay of %s on %s, zones %s",
+        input_pattern,
+        settings.runner,
+        ", ".join(f"{zone.zone_id} {zone.version}" for zone in zones),
+    )
+    counters = run_replay(zones, input_pattern, outputs, settings, matched)
+    LOG.info(
+        "replay done: %d records read, %d decoded, %d dead-lettered",
+        counters.get("records_read", 0),
+        counters.get("records_decoded", 0),
+        counters.get("records_dead_lettered", 0),
+    )
+    return counters
+
+
+def _push_and_linger(exporter: Exporter, args: argparse.Namespace) -> int:
+    """Push the published figures and keep the endpoint up for ``--metrics-linger``."""
     try:
-        exporter.finish(figures, time.time())
+        exporter.push()
     except OSError as exc:  # urllib's errors for an unreachable Pushgateway are OSErrors
         print(f"pilotzone: could not push metrics to {args.pushgateway}: {exc}", file=sys.stderr)
         return 1
@@ -193,6 +236,7 @@ def _publish(exporter: Exporter, args: argparse.Namespace, figures: PipelineFigu
 
 def run_command(args: argparse.Namespace) -> int:
     """``pilotzone run``: replay and print the summary; 2 for unusable configs or input."""
+    from pilotzone.pipelines.jobs.inputs import InputPatternError
     from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings  # Beam loads here
 
     configure_logging(args.quiet, args.log_format)
@@ -218,7 +262,7 @@ def run_command(args: argparse.Namespace) -> int:
             spill_dir=None if args.spill_dir is None else str(args.spill_dir),
         )
         return _replay(zones, args.input, outputs, settings, args)
-    except OSError as exc:
+    except (OSError, InputPatternError) as exc:
         print(f"pilotzone run: {exc}", file=sys.stderr)
         return 2
 

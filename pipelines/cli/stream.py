@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
+from pilotzone.pipelines.jobs.manifest import MANIFEST_FILE, RunRecord, remove_stale_manifest, write_manifest
 from pilotzone.pipelines.jobs.runners import DEFAULT_STREAM_RUNNER, RUNNERS, STREAM_RUNNERS, prism_binary
+from pilotzone.pipelines.jobs.stream_manifest import counters_from_metrics_file, stream_outputs
 from pilotzone.zones import Zone, ZoneConfigError, load_zones
 
 if TYPE_CHECKING:
@@ -237,7 +239,12 @@ def _run_stream(
         return 2
     if metrics_file is not None:
         exporter.follow(metrics_file)
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    local_outputs = "://" not in sinks.incidents_dir and metrics_file is not None
+    manifest = Path(sinks.incidents_dir) / MANIFEST_FILE
+    if local_outputs:
+        remove_stale_manifest(manifest)  # until this run's is written, the folder says "incomplete"
+    began = dt.datetime.now(dt.UTC)
+    started = began.isoformat(timespec="seconds")
     LOG.info("stream %s from %s on %s, zones %s", args.pipeline_name, args.source, args.runner,
              ", ".join(f"{z.zone_id} {z.version}" for z in zones))  # fmt: skip
     try:
@@ -254,6 +261,22 @@ def _run_stream(
         LOG.info("stream %s started %s stopped on %s", args.pipeline_name, started, stopped)
     else:
         LOG.info("stream %s started %s has drained", args.pipeline_name, started)
+    if local_outputs and metrics_file is not None:
+        incidents_dir = Path(sinks.incidents_dir)
+        details = {"run_id": sinks.run_id, "stopped_by": stopped or "drain"}
+        files = [
+            *stream_outputs(incidents_dir, sinks.run_id),
+            *([metrics_file] if metrics_file.exists() else []),
+        ]
+        source_name = (
+            args.watch
+            if args.source == "folder"
+            else f"{args.source}://{args.kafka_topic or args.pubsub_subscription}"
+        )
+        counters = counters_from_metrics_file(metrics_file)
+        write_manifest(
+            RunRecord("stream", source_name, [], zones, counters, files, began, details=details), manifest
+        )
     return 0
 
 

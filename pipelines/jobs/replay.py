@@ -13,16 +13,19 @@ import logging
 import math
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystem import BeamIOError
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pilotzone.pipelines.atomic import write_text_atomically
+from pilotzone.pipelines.jobs.inputs import InputPatternError, ReadInputs, match_inputs
+from pilotzone.pipelines.jobs.manifest import digest_payload
 from pilotzone.pipelines.jobs.report import summary_to_json
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS, RUNNERS
 from pilotzone.pipelines.transforms.aggregate import FinalIncidentStates
@@ -33,7 +36,6 @@ from pilotzone.pipelines.transforms.compliance import (
     ReplaySpilled,
     SpilledReplaySettings,
 )
-from pilotzone.pipelines.transforms.decode import ReadTelemetry
 from pilotzone.pipelines.transforms.spill import SpillPlan
 from pilotzone.schemas.contract import incident_schema
 from pilotzone.zones import Zone
@@ -50,6 +52,14 @@ class ReplayOutputs:
     incidents_avro: Path | None = None
     dead_letter_jsonl: Path | None = None
     summaries_jsonl: Path | None = None
+    input_digests: Path | None = None
+    """A folder for the size and SHA-256 of every input file read (``RecordInputDigestsFn``),
+    for the run manifest; the caller creates it, reads it and removes it."""
+
+    def files(self) -> list[Path]:
+        """The output files this replay writes (what a run manifest lists)."""
+        candidates = [self.incidents_jsonl, self.incidents_avro, self.dead_letter_jsonl, self.summaries_jsonl]
+        return [path for path in candidates if path is not None]
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,7 @@ class WriteSortedJsonl(beam.PTransform):
 
 
 def _write_text(path: Path, text: str) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text_atomically(path, text)
     return text.count("\n")
 
 
@@ -157,6 +166,32 @@ class LogProgressFn(beam.DoFn):
         yield element
 
 
+class RecordInputDigestsFn(beam.DoFn):
+    """Size and SHA-256 of every payload read, one JSON Lines file per bundle in ``folder``.
+
+    Digests are taken from the bytes the pipeline decodes, so the manifest vouches for what
+    was evaluated, not for what a file holds later. Per-bundle files keep memory flat over
+    hundreds of thousands of inputs; a retried bundle writes a second file with equal lines.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.lines: list[str] = []
+
+    def start_bundle(self) -> None:
+        self.lines = []
+
+    def process(self, element: tuple[str, bytes]) -> Iterator[Any]:
+        digest = digest_payload(*element)
+        self.lines.append(json.dumps(digest.to_json(), ensure_ascii=False) + "\n")
+        return iter(())
+
+    def finish_bundle(self) -> None:
+        if self.lines:
+            write_text_atomically(Path(self.folder) / f"{uuid.uuid4().hex}.jsonl", "".join(self.lines))
+        self.lines = []
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     zones: Sequence[Zone],
@@ -167,7 +202,9 @@ def build_pipeline(
     spill: SpillPlan | None = None,
 ) -> None:
     """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write."""
-    payloads = pipeline | "ReadTelemetry" >> ReadTelemetry(input_pattern)
+    payloads = pipeline | "ReadTelemetry" >> ReadInputs(input_pattern)
+    if outputs.input_digests is not None:
+        _ = payloads | "DigestInputs" >> beam.ParDo(RecordInputDigestsFn(str(outputs.input_digests)))
     if settings.progress:
         payloads = payloads | "Progress" >> beam.ParDo(LogProgressFn())
     mode = (
@@ -220,15 +257,23 @@ def pipeline_options(settings: ReplaySettings) -> PipelineOptions:
 
 
 def run_replay(
-    zones: Sequence[Zone], input_pattern: str, outputs: ReplayOutputs, settings: ReplaySettings
+    zones: Sequence[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    matched: Sequence[FileMetadata] | None = None,
 ) -> dict[str, int]:
     """Run a replay to completion; returns the pipeline's counters (records read, decoded ...).
 
     Above ``SPILL_BUCKET_INPUT_BYTES`` of input (or as ``settings.spill_buckets`` says), the
     vehicles are grouped on disk in a temporary directory (``pilotzone.pipelines.transforms.spill``), so memory
-    stays bounded whatever the input's size; the outputs are the same either way.
+    stays bounded whatever the input's size; the outputs are the same either way. An input
+    pattern that matches nothing raises ``InputPatternError`` before any pipeline is built
+    (``matched``: the pattern's files, when the caller has matched them already).
     """
-    buckets = spill_buckets(input_pattern, settings)
+    buckets = spill_buckets(
+        input_pattern, settings, match_inputs(input_pattern) if matched is None else matched
+    )
     if buckets <= 1:
         return _run(zones, input_pattern, outputs, settings, None)
     with tempfile.TemporaryDirectory(prefix="pilotzone-spill-", dir=settings.spill_dir) as directory:
@@ -250,19 +295,24 @@ def _run(
     return runner_totals(result.metrics().query())
 
 
-def spill_buckets(input_pattern: str, settings: ReplaySettings) -> int:
+def spill_buckets(
+    input_pattern: str, settings: ReplaySettings, matched: Sequence[FileMetadata] | None = None
+) -> int:
     """How many on-disk buckets a replay groups in: as set, or one per ``SPILL_BUCKET_INPUT_BYTES``.
 
     Only the in-process runners hold a GroupByKey in memory; the size is the stored (usually
-    compressed) bytes, a proxy for the samples the grouping would hold.
+    compressed) bytes, a proxy for the samples the grouping would hold. ``matched`` are the
+    pattern's files when the caller has matched them already.
     """
     if settings.spill_buckets is not None:
         return settings.spill_buckets
-    try:
-        (matched,) = FileSystems.match([input_pattern])
-    except (OSError, ValueError, BeamIOError):
-        return 1  # the pipeline's own match reports what is wrong with the pattern
-    total = sum(metadata.size_in_bytes for metadata in matched.metadata_list)
+    if matched is None:
+        try:
+            matched = match_inputs(input_pattern)
+        except InputPatternError:
+            return 1  # ``run_replay`` reports what is wrong with the pattern
+    files = matched
+    total = sum(metadata.size_in_bytes for metadata in files)
     return max(1, math.ceil(total / SPILL_BUCKET_INPUT_BYTES))
 
 

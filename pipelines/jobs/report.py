@@ -107,7 +107,11 @@ def compliance_summary(
         if kinds:
             lines.append("    " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
     if dead_letters:
-        reasons = Counter(row["reason"] for row in dead_letters)
+        # A dead letter may stand for many records (a truncated block, a corrupt one): count
+        # records, as the counters and ``pilotzone_dead_letters_total`` do, not lines.
+        reasons: Counter[str] = Counter()
+        for row in dead_letters:
+            reasons[row["reason"]] += row["records"]
         lines.append(
             "dead letters: " + ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
         )

@@ -49,6 +49,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
+from pilotzone.pipelines.jobs.inputs import pattern_variants
 from pilotzone.pipelines.jobs.replay import (
     dead_letter_sort_key,
     incident_sort_key,
@@ -155,14 +156,21 @@ class ReadPayloads(beam.PTransform):
         if options.kind == "folder":
             assert options.watch is not None
             stop = Timestamp.of(options.stop_at_s) if options.stop_at_s is not None else None
-            match = fileio.MatchContinuously(
-                options.watch,
-                interval=options.poll_s,
-                **({"stop_timestamp": stop} if stop is not None else {}),
-            )
-            return (
+            # The glob as a user means it ('**/' matching no folder too): one watch per variant
+            # (variants of one '**/' never match the same file).
+            watched = [
                 begin
-                | "Watch" >> match
+                | ("Watch" if index == 0 else f"Watch{index}")
+                >> fileio.MatchContinuously(
+                    variant,
+                    interval=options.poll_s,
+                    **({"stop_timestamp": stop} if stop is not None else {}),
+                )
+                for index, variant in enumerate(pattern_variants(options.watch))
+            ]
+            matched = watched[0] if len(watched) == 1 else tuple(watched) | "AllWatched" >> beam.Flatten()
+            return (
+                matched
                 | "Open" >> fileio.ReadMatches()
                 | "Read" >> beam.Map(lambda readable: (readable.metadata.path, readable.read()))
             )

@@ -29,7 +29,7 @@ from pilotzone.pipelines.metrics.catalog import CATALOG
 from pilotzone.schemas.batch import DRIVING_MODES
 from pilotzone.zones.model import Severity
 from tests.promql import assert_reported, catalog_labels, is_counter, read
-from tests.servers import executable, free_port, http_get, run_tool, server, wait_for
+from tests.servers import alertmanager_command, free_port, http_get, run_tool, server, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -427,13 +427,7 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     """The shipped config on a real Alertmanager on 127.0.0.1 (no cluster); yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [
-        executable("prometheus-alertmanager"),
-        f"--config.file={ALERTMANAGER_CONFIG}",
-        f"--storage.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-    ]
+    command = alertmanager_command(tmp_path, port, ALERTMANAGER_CONFIG)
     with server(command, f"{url}/-/ready", tmp_path / "alertmanager.log"):
         yield url
 

@@ -67,6 +67,7 @@ def test_run_writes_the_incident_log_avro_and_dead_letters(
         "    speed_limit 1",
         "dead letters: not_avro 1",
         f"incident log: {tmp_path / 'out' / 'incidents.jsonl'}",
+        f"run manifest: {tmp_path / 'out' / 'run-manifest.json'}",
     ]
 
 
