@@ -31,11 +31,29 @@ from typing import Any, cast
 
 import fastavro
 from fastavro import block_reader, schemaless_reader, schemaless_writer
+from fastavro._read_py import match_types
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import SchemaParseException, UnknownType, to_parsing_canonical_form
 
+from pilotzone.schemas.blocks import (
+    BlockFrame,
+    BlockTooLargeError,
+    CorruptPayloadError,
+    declared_records,
+    frame_block,
+    inflate,
+    read_long,
+)
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.limits import MAX_BLOCK_BYTES, MAX_RECORDS_PER_BLOCK, MAX_SCHEMA_DEPTH
 from pilotzone.schemas.registry import SchemaStore, UnknownSchemaError, without_logical_types
+from pilotzone.schemas.shape import (
+    TooManyItemsError,
+    WriterSchemaRefusedError,
+    WriterShape,
+    json_depth,
+    writer_shape,
+)
 
 CONTAINER_MAGIC = b"Obj\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -93,6 +111,12 @@ class Reason(StrEnum):
     SCHEMA_MISMATCH = "schema_mismatch"
     UNKNOWN_SCHEMA = "unknown_schema"
     TRAILING_BYTES = "trailing_bytes"
+    TOO_MANY_RECORDS = "too_many_records"
+    """A block declares more records than ``MAX_RECORDS_PER_BLOCK`` (counted as one record)."""
+    BLOCK_TOO_LARGE = "block_too_large"
+    """A block inflates past ``MAX_BLOCK_BYTES``."""
+    TOO_MANY_ITEMS = "too_many_items"
+    """An array or map in a record declares more than ``MAX_ARRAY_ITEMS`` items."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,7 @@ class _ContainerWriter:
     schema: dict[str, Any]
     stripped_json: bytes
     reader_schema: Any
+    shape: WriterShape
 
 
 _MAX_CACHED_WRITERS = 64
@@ -159,6 +184,7 @@ class TelemetryDecoder:
         self.reader_schema = fastavro.parse_schema(reader_dict)
         self._reader_form = to_parsing_canonical_form(reader_dict)
         self._writers: dict[bytes, _ContainerWriter] = {}
+        self._message_shapes: dict[bytes, WriterShape] = {}
 
     def _container_writer(self, schema_json: bytes) -> _ContainerWriter:
         """How to read files written with ``schema_json``, worked out once per distinct schema.
@@ -173,8 +199,13 @@ class TelemetryDecoder:
         known = self._writers.get(schema_json)
         if known is not None:
             return known
+        # Checked before json.loads, whose recursion a schema nested thousands deep exhausts.
+        if json_depth(schema_json) > MAX_SCHEMA_DEPTH:
+            raise WriterSchemaRefusedError(f"nests deeper than {MAX_SCHEMA_DEPTH} levels")
         writer_schema = json.loads(schema_json)
+        shape = writer_shape(writer_schema)
         stripped = without_logical_types(writer_schema)
+        fastavro.parse_schema(stripped)  # a schema fastavro refuses is an unreadable header, not a block
         try:
             same = to_parsing_canonical_form(stripped) == self._reader_form
         except HEADER_ERRORS:
@@ -183,11 +214,20 @@ class TelemetryDecoder:
             schema=writer_schema,
             stripped_json=json.dumps(stripped).encode(),
             reader_schema=None if same else self.reader_schema,
+            shape=shape,
         )
         if len(self._writers) >= _MAX_CACHED_WRITERS:
             self._writers.clear()
         self._writers[schema_json] = found
         return found
+
+    def mismatch_message(self, writer: _ContainerWriter, exc: BaseException) -> str:
+        """Why a container's writer schema does not resolve, naming the fields that differ."""
+        name = writer.schema.get("name", "?")
+        version = schema_dict(TELEMETRY)["pilotzone.schema_version"]
+        fields = mismatched_fields(writer.schema, schema_dict(TELEMETRY))
+        named = f" (fields: {'; '.join(fields)})" if fields else ""
+        return f"the file's writer schema cannot be read as {name} v{version}: {exc}{named}"[:600]
 
     def decode(self, data: bytes, source: str) -> Iterator[DecodedBlock | DeadLetter]:
         """Decode a whole payload (a file's bytes or one message) of any supported framing."""
@@ -221,6 +261,14 @@ class TelemetryDecoder:
                 )
         except UnknownSchemaError as exc:
             return DeadLetter(source, 0, Reason.UNKNOWN_SCHEMA, str(exc))
+        try:
+            shape = self._message_shapes.get(writer.fingerprint) or writer_shape(writer.schema)
+            self._message_shapes[writer.fingerprint] = shape
+            shape.check_items(data[body_start:], 1)
+        except WriterSchemaRefusedError as exc:
+            return DeadLetter(source, 0, Reason.SCHEMA_MISMATCH, f"writer schema {writer.label} {exc}")
+        except TooManyItemsError as exc:
+            return DeadLetter(source, body_start, Reason.TOO_MANY_ITEMS, str(exc))
         body = io.BytesIO(data)
         body.seek(body_start)
         try:
@@ -241,74 +289,112 @@ class TelemetryDecoder:
         return DecodedBlock(source, 0, 0, [record], framing)
 
     def decode_container(self, data: bytes, source: str) -> Iterator[DecodedBlock | DeadLetter]:
-        """Decode an object container file block by block, resynchronising after corruption."""
+        """Decode an object container file block by block, resynchronising after corruption.
+
+        Every block is framed, bounded and decompressed here (``schemas.limits``) before
+        fastavro sees it: a block declaring too many records, inflating past the block bound or
+        holding an over-long array is dead-lettered with its own reason and decoding carries on
+        with the next block. Blocks that pass are handed to fastavro re-framed without a codec.
+        """
         try:
             header, header_end = read_container_header(data)
-            writer = self._container_writer(header["meta"]["avro.schema"])
-            writer_schema = writer.schema
-            meta = dict(header["meta"])
-            meta["avro.schema"] = writer.stripped_json
-            fast_header = io.BytesIO()
-            schemaless_writer(fast_header, _HEADER_SCHEMA, {**header, "meta": meta})
         except HEADER_ERRORS as exc:
             reason = Reason.TRUNCATED if isinstance(exc, EOFError) else Reason.NOT_AVRO
             yield DeadLetter(source, 0, reason, f"unreadable container header: {_describe(exc)}")
             return
         sync: bytes = header["sync"]
-        # The header is re-encoded with the logical types stripped and spliced in front of
-        # the remaining blocks; fastavro then reads timestamps as integers, and a restart
-        # after a corrupt block is the same splice from a later position.
-        prefix = fast_header.getvalue()
+        try:
+            writer = self._container_writer(header["meta"]["avro.schema"])
+        except WriterSchemaRefusedError as exc:
+            yield DeadLetter(
+                source,
+                header_end,
+                Reason.SCHEMA_MISMATCH,
+                f"the file's writer schema {exc}: only record schemas resolvable to the contract are read",
+                declared_records(data, header_end, sync, MAX_RECORDS_PER_BLOCK),
+            )
+            return
+        except HEADER_ERRORS as exc:
+            yield DeadLetter(source, 0, Reason.NOT_AVRO, f"unreadable container header: {_describe(exc)}")
+            return
+        try:
+            codec = header["meta"].get("avro.codec", b"null").decode()
+            meta = {**header["meta"], "avro.schema": writer.stripped_json, "avro.codec": b"null"}
+            fast_header = io.BytesIO()
+            schemaless_writer(fast_header, _HEADER_SCHEMA, {**header, "meta": meta})
+        except HEADER_ERRORS as exc:
+            yield DeadLetter(source, 0, Reason.NOT_AVRO, f"unreadable container header: {_describe(exc)}")
+            return
+        # The header is re-encoded with the logical types stripped and the codec removed; fastavro
+        # then reads timestamps as integers from blocks this decoder has already inflated.
+        run = _BlockRun(self, writer, source, fast_header.getvalue(), sync)
         position = header_end
-        next_record = 0
         while position < len(data):
-            shift = position - len(prefix)
-            stream = io.BytesIO(prefix + data[position:])
-            good_end = position
-            try:
-                for block in block_reader(stream, writer.reader_schema):
-                    records: list[dict[str, Any]] = []
-                    block_offset = block.offset + shift
-                    try:
-                        records.extend(cast(Iterable[dict[str, Any]], block))
-                    except SchemaResolutionError:
-                        raise
-                    except DECODE_ERRORS as exc:
-                        if records:
-                            yield DecodedBlock(source, block_offset, next_record, records, Framing.CONTAINER)
-                        lost = block.num_records - len(records)
-                        yield DeadLetter(source, block_offset, Reason.UNDECODABLE, _describe(exc), lost)
-                        next_record += block.num_records
-                        good_end = stream.tell() + shift
-                        continue
-                    yield DecodedBlock(source, block_offset, next_record, records, Framing.CONTAINER)
-                    next_record += len(records)
-                    good_end = stream.tell() + shift
-                return
-            except SchemaResolutionError as exc:
+            frame = frame_block(data, position, sync)
+            if isinstance(frame, str):
+                yield from run.flush()
+                if run.stopped:
+                    return
+                resync = data.find(sync, position)
+                claimed = _records_skipped(data, position, resync + SYNC_SIZE if resync >= 0 else len(data))
+                truncated = resync < 0 and frame.startswith("block runs past")
+                message = frame if resync >= 0 else frame + "; no further sync marker, rest of file skipped"
                 yield DeadLetter(
                     source,
-                    good_end,
-                    Reason.SCHEMA_MISMATCH,
-                    f"the file's writer schema cannot be read as {writer_schema.get('name', '?')} v"
-                    f"{schema_dict(TELEMETRY)['pilotzone.schema_version']}: {exc}",
-                    _count_records(prefix + data[position:]),
+                    position,
+                    Reason.TRUNCATED if truncated else Reason.CORRUPT_BLOCK,
+                    message,
+                    claimed,
                 )
-                return
-            except DECODE_ERRORS as exc:
-                resync = data.find(sync, good_end)
-                claimed = _records_skipped(data, good_end, resync + SYNC_SIZE if resync >= 0 else len(data))
-                reason = (
-                    Reason.TRUNCATED if resync < 0 and isinstance(exc, EOFError) else Reason.CORRUPT_BLOCK
-                )
-                message = _describe(exc)
-                if resync < 0:
-                    message += "; no further sync marker, rest of file skipped"
-                yield DeadLetter(source, good_end, reason, message, claimed)
-                next_record += claimed
+                run.next_record += claimed
                 if resync < 0:
                     return
                 position = resync + SYNC_SIZE
+                continue
+            refused = _admit(frame, data, codec, writer.shape)
+            if isinstance(refused, tuple):
+                yield from run.flush()
+                if run.stopped:
+                    return
+                reason, message, counted = refused
+                yield DeadLetter(source, position, reason, message, counted)
+                run.next_record += counted
+            else:
+                yield from run.add(position, frame.count, refused, data, frame.end)
+                if run.stopped:
+                    return
+            position = frame.end
+        yield from run.flush()
+
+
+def mismatched_fields(writer: dict[str, Any], reader: dict[str, Any]) -> list[str]:
+    """Top-level fields whose writer type cannot be read as the reader's, as ``name: writer -> reader``.
+
+    fastavro says only "string is not float"; a maker needs to know which field that is.
+    """
+    found: list[str] = []
+    try:
+        named: dict[str, dict[str, Any]] = {"writer": {}, "reader": {}}
+        parsed_writer = fastavro.parse_schema(without_logical_types(writer), named_schemas=named["writer"])
+        parsed_reader = fastavro.parse_schema(without_logical_types(reader), named_schemas=named["reader"])
+        writer_fields = {f["name"]: f["type"] for f in parsed_writer["fields"]}
+        for field in parsed_reader["fields"]:
+            if field["name"] not in writer_fields:
+                continue
+            written = writer_fields[field["name"]]
+            if not match_types(written, field["type"], named):
+                found.append(f"{field['name']}: {_type_name(written)} -> {_type_name(field['type'])}")
+    except HEADER_ERRORS:
+        return found
+    return found
+
+
+def _type_name(schema: Any) -> str:
+    if isinstance(schema, list):
+        return "[" + ", ".join(_type_name(branch) for branch in schema) + "]"
+    if isinstance(schema, dict):
+        return str(schema.get("name") or schema.get("type"))[:60]
+    return str(schema)[:60]
 
 
 def read_container_header(data: bytes) -> tuple[dict[str, Any], int]:
@@ -326,37 +412,27 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def _read_long(data: bytes, position: int) -> tuple[int, int] | None:
-    """Avro's zig-zag varint at ``position``: (value, next position), or None if malformed."""
-    shift = 0
-    accumulator = 0
-    for index in range(position, min(position + 10, len(data))):
-        byte = data[index]
-        accumulator |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (accumulator >> 1) ^ -(accumulator & 1), index + 1
-        shift += 7
-    return None
-
-
 def _records_skipped(data: bytes, start: int, end: int) -> int:
     """How many records the blocks between ``start`` and ``end`` say they hold.
 
     Walks the block headers (count, size) from ``start``; if the walk lands exactly on
     ``end`` the counts are trustworthy and their sum is returned. Otherwise the skipped bytes
     are reported as the first block's claimed count, or as one unreadable unit when even that
-    is implausible, rather than inflating the dead-letter total with a corrupt number.
+    is implausible (more than the bytes or ``MAX_RECORDS_PER_BLOCK``), rather than inflating
+    the dead-letter total with a corrupt number.
     """
     total = 0
     first_claim: int | None = None
     position = start
     while position < end:
-        count = _read_long(data, position)
-        size = _read_long(data, count[1]) if count else None
+        count = read_long(data, position)
+        size = read_long(data, count[1]) if count else None
         if count is None or size is None or count[0] <= 0 or size[0] < 0:
             break
+        if count[0] > min(end - start, MAX_RECORDS_PER_BLOCK):
+            return first_claim or 1
         if first_claim is None:
-            first_claim = count[0] if count[0] <= end - start else None
+            first_claim = count[0]
         total += count[0]
         position = size[1] + size[0] + SYNC_SIZE
     if position == end and total > 0:
@@ -364,12 +440,138 @@ def _records_skipped(data: bytes, start: int, end: int) -> int:
     return first_claim or 1
 
 
-def _count_records(container: bytes) -> int:
-    """Records in a readable container, counted without resolving them to our schema."""
-    total = 0
+def _admit(frame: BlockFrame, data: bytes, codec: str, shape: WriterShape) -> bytes | tuple[Reason, str, int]:
+    """A framed block's inflated records, or why it is refused: (reason, message, records it counts for)."""
+    if frame.count > MAX_RECORDS_PER_BLOCK:
+        return (
+            Reason.TOO_MANY_RECORDS,
+            f"block declares {frame.count} records (at most {MAX_RECORDS_PER_BLOCK}); counted as one",
+            1,
+        )
     try:
-        for block in block_reader(io.BytesIO(container)):
-            total += block.num_records
-    except DECODE_ERRORS:
-        pass
-    return max(total, 1)
+        raw = inflate(codec, data[frame.payload_start : frame.payload_end], MAX_BLOCK_BYTES)
+    except BlockTooLargeError as exc:
+        return Reason.BLOCK_TOO_LARGE, f"{exc} (at most {MAX_BLOCK_BYTES} bytes inflated)", frame.count
+    except CorruptPayloadError as exc:
+        return Reason.CORRUPT_BLOCK, str(exc)[:300], frame.count
+    if shape.may_exceed_items(len(raw), frame.count):
+        try:
+            shape.check_items(raw, frame.count)
+        except TooManyItemsError as exc:
+            return Reason.TOO_MANY_ITEMS, str(exc), frame.count
+    return raw
+
+
+_CHUNK_RECORDS = 8_192
+_CHUNK_EVENTS = 65_536
+"""A block's records are handed on in chunks of at most this many records or events, so a large
+block never exists as Python objects all at once."""
+
+
+def _encode_long(value: int) -> bytes:
+    zigzag = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while zigzag > 0x7F:
+        out.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    out.append(zigzag)
+    return bytes(out)
+
+
+class _BlockRun:
+    """Admitted blocks of one file, decoded together by one fastavro reader.
+
+    Blocks are collected until ``MAX_BLOCK_BYTES`` of them are inflated (or a refused block or
+    the end of the file comes), then read in one pass: fastavro re-parses the writer schema per
+    reader, so one reader per block would cost that parse for every block.
+    """
+
+    def __init__(
+        self, decoder: TelemetryDecoder, writer: _ContainerWriter, source: str, prefix: bytes, sync: bytes
+    ):
+        self.decoder = decoder
+        self.writer = writer
+        self.source = source
+        self.prefix = prefix
+        self.sync = sync
+        self.pending: list[tuple[int, int, bytes]] = []
+        self.pending_bytes = 0
+        self.next_record = 0
+        self.stopped = False
+        self.rest: tuple[bytes, int] = (b"", 0)
+
+    def add(
+        self, offset: int, count: int, raw: bytes, data: bytes, end: int
+    ) -> Iterator[DecodedBlock | DeadLetter]:
+        self.pending.append((offset, count, raw))
+        self.pending_bytes += len(raw)
+        self.rest = (data, end)
+        if self.pending_bytes >= MAX_BLOCK_BYTES:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[DecodedBlock | DeadLetter]:
+        if not self.pending:
+            return
+        blocks, self.pending, self.pending_bytes = self.pending, [], 0
+        parts = [self.prefix]
+        for _, count, raw in blocks:
+            parts += [_encode_long(count), _encode_long(len(raw)), raw, self.sync]
+        index = 0
+        decoded = 0
+        try:
+            for block in block_reader(io.BytesIO(b"".join(parts)), self.writer.reader_schema):
+                offset, count, _ = blocks[index]
+                index += 1
+                decoded = 0
+                for item in self._records(block, offset, count):
+                    if isinstance(item, DecodedBlock):
+                        decoded += len(item.records)
+                    yield item
+        except SchemaResolutionError as exc:
+            data, end = self.rest
+            unread = sum(count for _, count, _ in blocks[max(index - 1, 0) :]) - decoded
+            unread += declared_records(data, end, self.sync, MAX_RECORDS_PER_BLOCK) if end < len(data) else 0
+            offset = blocks[max(index - 1, 0)][0]
+            yield DeadLetter(
+                self.source,
+                offset,
+                Reason.SCHEMA_MISMATCH,
+                self.decoder.mismatch_message(self.writer, exc),
+                unread,
+            )
+            self.stopped = True
+        except DECODE_ERRORS as exc:
+            # Not a record's bytes (those are caught per block): fastavro refused the run itself.
+            unread = sum(count for _, count, _ in blocks[max(index - 1, 0) :]) - decoded
+            yield DeadLetter(
+                self.source, blocks[max(index - 1, 0)][0], Reason.UNDECODABLE, _describe(exc), max(unread, 1)
+            )
+            self.stopped = True
+
+    def _records(self, block: Any, offset: int, count: int) -> Iterator[DecodedBlock | DeadLetter]:
+        records: list[dict[str, Any]] = []
+        events = done = 0
+        try:
+            for record in cast(Iterable[dict[str, Any]], block):
+                records.append(record)
+                events += len(record.get("events", ()))
+                if len(records) >= _CHUNK_RECORDS or events >= _CHUNK_EVENTS:
+                    yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
+                    self.next_record += len(records)
+                    done += len(records)
+                    records, events = [], 0
+        except SchemaResolutionError:
+            if records:
+                yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
+                self.next_record += len(records)
+            raise
+        except DECODE_ERRORS as exc:
+            if records:
+                yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
+            lost = count - done - len(records)
+            self.next_record += count - done
+            yield DeadLetter(self.source, offset, Reason.UNDECODABLE, _describe(exc), lost)
+            return
+        if records:
+            yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
+            self.next_record += len(records)
