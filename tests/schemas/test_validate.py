@@ -63,19 +63,29 @@ def test_findings_exit_1_and_json_locates_each(tmp_path: Path, capsys: pytest.Ca
     assert report["files"][0]["writer_schema"] == "kr.pilotzone.telemetry.TelemetrySample"
 
 
-def test_corrupt_truncated_and_missing_files_never_crash(
+def test_corrupt_truncated_and_unreadable_files_never_crash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = container_bytes(track(300), sync_interval=700)
     (tmp_path / "truncated.avro").write_bytes(data[: len(data) // 2])
     (tmp_path / "noise.avro").write_bytes(b"GARBAGE!" * 128)
-    status, out = _run(capsys, "--json", str(tmp_path), str(tmp_path / "absent.avro"))
+    status, out = _run(capsys, "--json", str(tmp_path))
     report = json.loads(out)
     assert status == 1
     checks = report["summary"]["findings"]
-    assert set(checks) == {"truncated", "not_avro", "unreadable_file"}
+    assert set(checks) == {"truncated", "not_avro"}
     summary = report["summary"]
     assert summary["records_read"] == summary["records_decoded"] + summary["records_undecodable"]
+
+
+def test_a_file_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_container(tmp_path / "a.avro", track(3))
+    status = main(["validate", str(tmp_path / "a.avro"), str(tmp_path / "absent.avro")])
+    captured = capsys.readouterr()
+    assert (status, captured.out) == (2, "")
+    assert captured.err == f"pilotzone validate: {tmp_path / 'absent.avro'}: no such file or folder\n"
 
 
 def test_framed_messages_and_extra_schemas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
