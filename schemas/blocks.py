@@ -92,7 +92,7 @@ def inflate(codec: str, payload: bytes, limit: int) -> bytes:
     for bytes the codec rejects or a codec this installation cannot read."""
     if codec == "null":
         if len(payload) > limit:
-            raise BlockTooLargeError(f"block holds {len(payload)} bytes")
+            raise BlockTooLargeError(f"uncompressed block holds {len(payload)} bytes")
         return payload
     if codec == "deflate":
         inflater = zlib.decompressobj(-15)
@@ -101,7 +101,7 @@ def inflate(codec: str, payload: bytes, limit: int) -> bytes:
         except zlib.error as exc:
             raise CorruptPayloadError(f"deflate: {exc}") from None
         if len(out) > limit or inflater.unconsumed_tail:
-            raise BlockTooLargeError(f"deflate block inflates past {limit} bytes")
+            raise BlockTooLargeError("deflate block inflates past the bound")
         return out
     if codec in ("bzip2", "xz"):
         stream = bz2.BZ2Decompressor() if codec == "bzip2" else lzma.LZMADecompressor()
@@ -110,7 +110,7 @@ def inflate(codec: str, payload: bytes, limit: int) -> bytes:
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise CorruptPayloadError(f"{codec}: {exc}") from None
         if len(out) > limit or not (stream.eof or stream.needs_input):
-            raise BlockTooLargeError(f"{codec} block inflates past {limit} bytes")
+            raise BlockTooLargeError(f"{codec} block inflates past the bound")
         if not stream.eof:
             raise CorruptPayloadError(f"{codec} stream ends early")
         return out
@@ -126,7 +126,7 @@ def _inflate_optional(codec: str, payload: bytes, limit: int) -> bytes:
             data = payload[:-4]  # the last 4 bytes are a CRC-32 of the inflated data
             try:
                 if snappy.decompress_raw_len(data) > limit:
-                    raise BlockTooLargeError(f"snappy block declares more than {limit} bytes")
+                    raise BlockTooLargeError(f"snappy block declares {snappy.decompress_raw_len(data)} bytes")
                 return bytes(snappy.decompress_raw(data))
             except DecompressionError as exc:
                 raise CorruptPayloadError(f"snappy: {exc}") from None
@@ -139,7 +139,7 @@ def _inflate_optional(codec: str, payload: bytes, limit: int) -> bytes:
             except zstd.ZstdError as exc:
                 raise CorruptPayloadError(f"zstandard: {exc}") from None
             if len(out) > limit or not (stream.eof or stream.needs_input):
-                raise BlockTooLargeError(f"zstandard block inflates past {limit} bytes")
+                raise BlockTooLargeError("zstandard block inflates past the bound")
             if not stream.eof:
                 raise CorruptPayloadError("zstandard stream ends early")
             return out
@@ -149,7 +149,7 @@ def _inflate_optional(codec: str, payload: bytes, limit: int) -> bytes:
             if len(payload) < 4:
                 raise CorruptPayloadError("lz4 block shorter than its size prefix")
             if int.from_bytes(payload[:4], "little") > limit:
-                raise BlockTooLargeError(f"lz4 block declares more than {limit} bytes")
+                raise BlockTooLargeError(f"lz4 block declares {int.from_bytes(payload[:4], 'little')} bytes")
             try:
                 return bytes(lz4.block.decompress(payload))
             except lz4.block.LZ4BlockError as exc:

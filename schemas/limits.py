@@ -19,12 +19,13 @@ A real block holds a few hundred; a million leaves room for writers configured w
 blocks. A refused block counts as one record read, never as the count it claims, so a
 block declaring 2^62 records cannot inflate (or, summed, overflow) the run's counters."""
 
-MAX_BLOCK_BYTES = 64 * 1024 * 1024
+MAX_BLOCK_BYTES = 16 * 1024 * 1024
 """Bytes of one Avro block after decompression (a deflate bomb stops here).
 
 Decompression is streamed and stops one byte past this bound, so a 1 MB file that would
-inflate to 1 GiB costs at most this much memory, not the gigabyte. 64 MiB is a thousand
-times the largest block a default writer cuts."""
+inflate to 1 GiB costs at most this much memory, not the gigabyte. 16 MiB is 250 times the
+largest block a default writer cuts, and at the smallest telemetry record (37 bytes) holds about
+450,000 records, under ``MAX_RECORDS_PER_BLOCK``."""
 
 MAX_ARRAY_ITEMS = 1_024
 """Items one array (or map) value in a record may declare.
