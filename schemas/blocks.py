@@ -102,6 +102,8 @@ def inflate(codec: str, payload: bytes, limit: int) -> bytes:
             raise CorruptPayloadError(f"deflate: {exc}") from None
         if len(out) > limit or inflater.unconsumed_tail:
             raise BlockTooLargeError("deflate block inflates past the bound")
+        if not inflater.eof:
+            raise CorruptPayloadError("deflate stream ends early")
         return out
     if codec in ("bzip2", "xz"):
         stream = bz2.BZ2Decompressor() if codec == "bzip2" else lzma.LZMADecompressor()

@@ -451,7 +451,11 @@ def _admit(frame: BlockFrame, data: bytes, codec: str, shape: WriterShape) -> by
     try:
         raw = inflate(codec, data[frame.payload_start : frame.payload_end], MAX_BLOCK_BYTES)
     except BlockTooLargeError as exc:
-        return Reason.BLOCK_TOO_LARGE, f"{exc}: a block may inflate to at most {MAX_BLOCK_BYTES} bytes", frame.count
+        return (
+            Reason.BLOCK_TOO_LARGE,
+            f"{exc}: a block may inflate to at most {MAX_BLOCK_BYTES} bytes",
+            frame.count,
+        )
     except CorruptPayloadError as exc:
         return Reason.CORRUPT_BLOCK, str(exc)[:300], frame.count
     if shape.may_exceed_items(len(raw), frame.count):

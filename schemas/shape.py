@@ -132,13 +132,11 @@ def _repeated(item: Skip, kind: str) -> Skip:
                 position = _skip_long(data, position)  # the block's byte size
             total += count
             if total > MAX_ARRAY_ITEMS:
-                raise TooManyItemsError(
-                    f"an {kind} declares {total} or more items (at most {MAX_ARRAY_ITEMS})"
-                )
+                raise TooManyItemsError(f"{kind} declares {total} or more items (at most {MAX_ARRAY_ITEMS})")
             for _ in range(count):
                 position = item(data, position)
                 if position > len(data):
-                    raise _MalformedError(f"{kind} item runs past the block")
+                    raise _MalformedError(f"{kind}'s item runs past the block")
 
     return skip
 
@@ -198,13 +196,13 @@ class _Compiler:
         if kind == "array":
             items = self.compile(node.get("items"), depth + 1, namespace)
             return _Compiled(
-                _repeated(items.skip, "array"), 1, _smaller(items.min_bytes, items.min_item_bytes)
+                _repeated(items.skip, "an array"), 1, _smaller(items.min_bytes, items.min_item_bytes)
             )
         if kind == "map":
             values = self.compile(node.get("values"), depth + 1, namespace)
             item_bytes = 1 + values.min_bytes
             return _Compiled(
-                _repeated(_key_and(values.skip), "map"), 1, _smaller(item_bytes, values.min_item_bytes)
+                _repeated(_key_and(values.skip), "a map"), 1, _smaller(item_bytes, values.min_item_bytes)
             )
         return self.compile(kind, depth + 1, namespace)
 
