@@ -141,3 +141,35 @@ def test_stream_checks_span_files_of_one_vehicle(tmp_path: Path) -> None:
     assert [(i.file.endswith("part2.avro"), i.check, i.record) for i in report.issues] == [
         (True, "duplicate_sequence", 0),
     ]
+
+
+def test_manual_at_an_automated_sae_level_is_flagged(tmp_path: Path) -> None:
+    records = track(3)
+    records[1] = {**records[1], "driving_mode": "MANUAL"}  # still active_autonomy_level 4
+    report = validate_files([write_container(tmp_path / "a.avro", records)])
+    assert not report.ok
+    assert [(i.check, i.record, i.severity) for i in report.issues] == [("inconsistent_mode", 1, "error")]
+
+
+def test_a_type_mismatch_names_the_field(tmp_path: Path) -> None:
+    schema = schema_dict(TELEMETRY)
+    for field in schema["fields"]:
+        if field["name"] == "speed":
+            field["type"] = "string"
+    records = [{**r, "speed": "fast"} for r in track(2)]
+    report = validate_files([write_container(tmp_path / "a.avro", records, schema=schema)])
+    (issue,) = report.issues
+    assert (issue.check, issue.records) == ("schema_mismatch", 2)
+    assert issue.message.endswith("Schema mismatch: string is not float (fields: speed: string -> float)")
+
+
+def test_hostile_ids_levels_and_times_are_findings_not_crashes(tmp_path: Path) -> None:
+    records = track(5)
+    records[0] = {**records[0], "vehicle_id": "veh-test-0001\x00"}
+    records[1] = {**records[1], "active_autonomy_level": 2**31 - 1}
+    records[2] = {**records[2], "current_location_timestamp": 2**63 - 1}
+    records[3] = {**records[3], "operator_id": "o" * 1_000_000}
+    report = validate_files([write_container(tmp_path / "a.avro", records)])
+    errors = [(i.check, i.record) for i in report.issues if i.severity == "error"]
+    assert errors == [("invalid_id", 0), ("out_of_range", 1), ("out_of_range", 2), ("id_too_long", 3)]
+    assert report.files[0].records_failing_checks == 4
