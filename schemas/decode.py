@@ -375,8 +375,14 @@ def mismatched_fields(writer: dict[str, Any], reader: dict[str, Any]) -> list[st
     found: list[str] = []
     try:
         named: dict[str, dict[str, Any]] = {"writer": {}, "reader": {}}
-        parsed_writer = fastavro.parse_schema(without_logical_types(writer), named_schemas=named["writer"])
-        parsed_reader = fastavro.parse_schema(without_logical_types(reader), named_schemas=named["reader"])
+        parsed_writer: dict[str, Any] = cast(
+            dict[str, Any],
+            fastavro.parse_schema(without_logical_types(writer), named_schemas=named["writer"]),
+        )
+        parsed_reader: dict[str, Any] = cast(
+            dict[str, Any],
+            fastavro.parse_schema(without_logical_types(reader), named_schemas=named["reader"]),
+        )
         writer_fields = {f["name"]: f["type"] for f in parsed_writer["fields"]}
         for field in parsed_reader["fields"]:
             if field["name"] not in writer_fields:
