@@ -217,19 +217,15 @@ class TelemetryBatch:
             if dtype.kind != "O":
                 parts.append(column.astype(_WIRE_DTYPES[name], copy=False).tobytes())
                 continue
-            codes = None
-            if len(column) == 0:
-                values: list[str] = []
-            elif (column == column[0]).all():
-                values = [column[0]]
-            else:
-                # A dict, not np.unique over a fixed-width str array: numpy strips trailing
-                # NULs there, which would merge "veh-b" and "veh-b\x00" and lose bytes.
-                index: dict[str, int] = {}
-                codes = np.fromiter(
-                    (index.setdefault(v, len(index)) for v in column.tolist()), dtype="<u4", count=len(column)
-                )
-                values = list(index)
+            # Python's own comparisons, never numpy's: numpy turns a str into a fixed-width
+            # str that drops trailing NULs, so "veh-b\x00" would equal "veh-b" and lose bytes.
+            index: dict[str, int] = {}
+            codes = np.fromiter(
+                (index.setdefault(v, len(index)) for v in column.tolist()), dtype="<u4", count=len(column)
+            )
+            values = list(index)
+            if len(values) <= 1:
+                codes = None
             parts.append(_COUNT.pack(len(values)))
             for value in values:
                 encoded = str(value).encode("utf-8", "surrogatepass")

@@ -184,7 +184,7 @@ def split_by_vehicle(batch: TelemetryBatch) -> Iterable[TimestampedValue]:
     ids = batch.vehicle_id
     if not len(ids):
         return
-    if (ids == ids[0]).all():
+    if len(set(ids.tolist())) == 1:  # a set, not ids == ids[0]: numpy drops trailing NULs
         # The usual upload: one vehicle's file. Same chunk as below, without sorting or copying.
         yield TimestampedValue((str(ids[0]), batch), int(batch.time_ms.min()) / 1000.0)
         return
