@@ -9,7 +9,8 @@ standing for at least one record) and must pass on only samples that meet the co
 * **records**: arbitrary values of every field's Avro type (any string, any long, NaN and
   infinities, any int level, up to 40 events), written as a real container.
 
-The suite runs a bounded budget (``PILOTZONE_FUZZ_EXAMPLES``, 150 per harness). Maintainers run
+The suite runs a bounded budget (``PILOTZONE_FUZZ_EXAMPLES``, 150 per harness; both are ``slow``,
+a few seconds each, so CI runs them and the fast loop does not). Maintainers run
 a longer campaign with a larger budget, for example
 ``PILOTZONE_FUZZ_EXAMPLES=20000 pytest -p no:cacheprovider -s tests/schemas/test_fuzz.py``;
 the module prints how many inputs each harness tried.
@@ -118,6 +119,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=BUDGET, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=mutated())
 def test_mutated_payloads_never_raise_and_every_record_is_accounted_for(data: bytes) -> None:
@@ -170,6 +172,7 @@ def _encodable(record: dict[str, Any]) -> bool:
     return True
 
 
+@pytest.mark.slow
 @settings(max_examples=BUDGET, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=st.lists(records(), min_size=1, max_size=12))
 def test_arbitrary_field_values_are_evaluated_or_dead_lettered_never_raised(

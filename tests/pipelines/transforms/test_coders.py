@@ -12,7 +12,7 @@ from tests.factories import sample
 CODER = TelemetryBatchCoder()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(ids=st.lists(st.tuples(st.text(), st.text()), min_size=0, max_size=20), times=st.data())
 def test_any_ids_and_times_round_trip_and_keep_every_column_aligned(
     ids: list[tuple[str, str]], times: st.DataObject
