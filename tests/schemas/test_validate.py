@@ -173,3 +173,23 @@ def test_hostile_ids_levels_and_times_are_findings_not_crashes(tmp_path: Path) -
     errors = [(i.check, i.record) for i in report.issues if i.severity == "error"]
     assert errors == [("invalid_id", 0), ("out_of_range", 1), ("out_of_range", 2), ("id_too_long", 3)]
     assert report.files[0].records_failing_checks == 4
+
+
+@pytest.mark.parametrize(
+    ("schema_text", "why"),
+    [
+        ('{"type": "array", "items": ' * 5_000 + '"int"' + "}" * 5_000, "nests deeper than 32 levels"),
+        ('"int"', "is 'int', not a record"),
+        ('{"type": "record"}', "has a record without a name"),
+    ],
+)
+def test_an_unusable_extra_schema_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], schema_text: str, why: str
+) -> None:
+    (tmp_path / "w.avsc").write_text(schema_text)
+    write_container(tmp_path / "a.avro", track(2))
+    status = main(["validate", "--schema-id", f"7={tmp_path / 'w.avsc'}", str(tmp_path / "a.avro")])
+    assert (status, capsys.readouterr().err) == (
+        2,
+        f"pilotzone validate: cannot use schema file {tmp_path / 'w.avsc'}: {why}\n",
+    )
