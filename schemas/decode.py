@@ -45,7 +45,7 @@ from pilotzone.schemas.blocks import (
     read_long,
 )
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
-from pilotzone.schemas.limits import MAX_BLOCK_BYTES, MAX_RECORDS_PER_BLOCK, MAX_SCHEMA_DEPTH
+from pilotzone.schemas.limits import MAX_ARRAY_ITEMS, MAX_BLOCK_BYTES, MAX_RECORDS_PER_BLOCK, MAX_SCHEMA_DEPTH
 from pilotzone.schemas.registry import SchemaStore, UnknownSchemaError, without_logical_types
 from pilotzone.schemas.shape import (
     TooManyItemsError,
@@ -464,7 +464,7 @@ def _admit(frame: BlockFrame, data: bytes, codec: str, shape: WriterShape) -> by
         )
     except CorruptPayloadError as exc:
         return Reason.CORRUPT_BLOCK, str(exc)[:300], frame.count
-    if shape.may_exceed_items(len(raw), frame.count):
+    if shape.needs_walk(len(raw), frame.count):
         try:
             shape.check_items(raw, frame.count)
         except TooManyItemsError as exc:
@@ -534,8 +534,7 @@ class _BlockRun:
                 index += 1
                 decoded = 0
                 for item in self._records(block, offset, count):
-                    if isinstance(item, DecodedBlock):
-                        decoded += len(item.records)
+                    decoded += len(item.records) if isinstance(item, DecodedBlock) else item.records
                     yield item
         except SchemaResolutionError as exc:
             data, end = self.rest
@@ -563,8 +562,25 @@ class _BlockRun:
         events = done = 0
         try:
             for record in cast(Iterable[dict[str, Any]], block):
+                items = len(record.get("events", ()))
+                if items > MAX_ARRAY_ITEMS:
+                    # Built unwalked (the block had too little room to hurt); refused all the same.
+                    if records:
+                        yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
+                        self.next_record += len(records)
+                        done += len(records)
+                        records, events = [], 0
+                    yield DeadLetter(
+                        self.source,
+                        offset,
+                        Reason.TOO_MANY_ITEMS,
+                        f"events holds {items} items (at most {MAX_ARRAY_ITEMS})",
+                    )
+                    self.next_record += 1
+                    done += 1
+                    continue
                 records.append(record)
-                events += len(record.get("events", ()))
+                events += items
                 if len(records) >= _CHUNK_RECORDS or events >= _CHUNK_EVENTS:
                     yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
                     self.next_record += len(records)

@@ -30,9 +30,10 @@ largest block a default writer cuts, and at the smallest telemetry record (37 by
 MAX_ARRAY_ITEMS = 1_024
 """Items one array (or map) value in a record may declare.
 
-Checked on the encoded bytes before records are built, so an ``array<null>`` declaring 2^40
-zero-byte items is refused at once instead of being counted through, and a huge ``events``
-array never becomes millions of Python objects."""
+Checked on the encoded bytes before records are built wherever a block has room for a harmful
+array (``schemas.shape``), so an ``array<null>`` declaring 2^40 zero-byte items is refused at once
+instead of being counted through and a huge ``events`` array never becomes millions of Python
+objects; in ordinary blocks ``events`` is counted as each record is decoded."""
 
 MAX_EVENTS_PER_SAMPLE = 32
 """Events one sample may carry; more is not a vehicle reporting, it is a counter being inflated.

@@ -7,7 +7,7 @@ writer schema into a small walker that reads one block's binary records the way 
 would, skipping values instead of building them, and stops at the first array or map declaring
 more than ``MAX_ARRAY_ITEMS`` items. Most blocks never need the walk: from the block's size and
 the smallest possible encoding of a record, ``WriterShape.may_exceed_items`` proves that no
-array in it can be that long.
+array in it can be long enough to matter (``WriterShape.needs_walk``).
 
 Writer schemas are refused (``WriterSchemaRefusedError``) when they are not a record, nest deeper than
 ``MAX_SCHEMA_DEPTH`` or define a recursive type: none of these is a telemetry contract, and each
@@ -28,6 +28,12 @@ Skip = Callable[[bytes, int], int]
 _FIXED_WIDTH = {"null": 0, "boolean": 1, "float": 4, "double": 8}
 _VARINT = frozenset({"int", "long"})
 _BYTES = frozenset({"string", "bytes"})
+
+
+WALK_ABOVE_ITEMS = 65_536
+"""Blocks with room for more array items than this are walked before decoding (see ``needs_walk``):
+at two bytes an event, a block of a few hundred ordinary records never is, and what fastavro may
+build unwalked is at most ~15 MB of event objects."""
 
 
 class WriterSchemaRefusedError(ValueError):
@@ -272,19 +278,29 @@ class WriterShape:
     min_record_bytes: int
     min_item_bytes: int | None
 
-    def may_exceed_items(self, block_bytes: int, records: int) -> bool:
-        """Whether some array in a block of this size could hold more than ``MAX_ARRAY_ITEMS``.
+    def may_exceed_items(self, block_bytes: int, records: int, items: int = MAX_ARRAY_ITEMS) -> bool:
+        """Whether some array in a block of this size could hold more than ``items`` items.
 
         Every record takes at least ``min_record_bytes``; the bytes beyond that are all an
         array's items could use, at ``min_item_bytes`` each. Zero-byte items (``null``, empty
-        records) can be any number, so those schemas are always walked.
+        records) can be any number, so those schemas always may.
         """
         if self.min_item_bytes is None:
             return False
         if self.min_item_bytes == 0:
             return True
         spare = block_bytes - records * self.min_record_bytes
-        return spare // self.min_item_bytes > MAX_ARRAY_ITEMS
+        return spare // self.min_item_bytes > items
+
+    def needs_walk(self, block_bytes: int, records: int) -> bool:
+        """Whether a block must be walked before fastavro may build its records.
+
+        Walking costs about as much as decoding, so it is done only where decoding first could
+        hurt: zero-byte items (a count of 2^40 is a hang) or room for more than
+        ``WALK_ABOVE_ITEMS`` items. Below that, fastavro builds at most that many items, and the
+        decoder refuses a record whose ``events`` exceed ``MAX_ARRAY_ITEMS`` after building it.
+        """
+        return self.may_exceed_items(block_bytes, records, WALK_ABOVE_ITEMS)
 
     def check_items(self, block: bytes, records: int) -> None:
         """Raise ``TooManyItemsError`` if an array or map in the block's records is too long.

@@ -11,7 +11,13 @@ import pytest
 
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
 from pilotzone.schemas.limits import MAX_ARRAY_ITEMS
-from pilotzone.schemas.shape import TooManyItemsError, WriterSchemaRefusedError, json_depth, writer_shape
+from pilotzone.schemas.shape import (
+    WALK_ABOVE_ITEMS,
+    TooManyItemsError,
+    WriterSchemaRefusedError,
+    json_depth,
+    writer_shape,
+)
 from tests.factories import avro_body, track
 
 
@@ -52,9 +58,12 @@ def test_the_contract_compiles_with_its_smallest_record_and_event() -> None:
     assert (shape.min_record_bytes, shape.min_item_bytes) == (37, 2)
     body = b"".join(avro_body(r) for r in track(50))
     shape.check_items(body, 50)
-    # 50 typical records leave too few spare bytes for a 1,025-item array: no walk needed.
+    # 50 typical records leave too few spare bytes for a 1,025-item array.
     assert not shape.may_exceed_items(len(body), 50)
     assert shape.may_exceed_items(len(body) + 2 * MAX_ARRAY_ITEMS, 50)
+    # Walked only with room for more than WALK_ABOVE_ITEMS two-byte events.
+    assert not shape.needs_walk(50 * 37 + 2 * WALK_ABOVE_ITEMS, 50)
+    assert shape.needs_walk(50 * 37 + 2 * WALK_ABOVE_ITEMS + 2, 50)
 
 
 def _encode(schema: dict[str, Any], record: dict[str, Any]) -> bytes:

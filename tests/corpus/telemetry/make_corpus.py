@@ -143,6 +143,13 @@ def hundred_thousand_events() -> bytes:
     return _fastavro_container(samples, sync_interval=1)  # one block per sample
 
 
+def two_thousand_events() -> bytes:
+    """Too few bytes for the walk before decoding; refused by the count after it."""
+    samples = _vehicle("events2k", 3)
+    samples[1]["events"] = [{"kind": "HARSH_BRAKING", "initiated_by": None}] * 2_000
+    return _fastavro_container(samples)
+
+
 def writer_schema_primitive() -> bytes:
     return container('"int"', [(3, _long(1) + _long(2) + _long(3))])
 
@@ -213,6 +220,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "manual-at-level-4.avro": manual_at_level_4,
     "forty-events-in-one-sample.avro": forty_events_in_one_sample,
     "hundred-thousand-events.avro": hundred_thousand_events,
+    "two-thousand-events.avro": two_thousand_events,
     "writer-schema-primitive.avro": writer_schema_primitive,
     "writer-schema-thousands-deep.avro": writer_schema_thousands_deep,
     "writer-schema-recursive.avro": writer_schema_recursive,
@@ -232,6 +240,7 @@ EXPECTED: dict[str, tuple[dict[str, int], int]] = {
     "manual-at-level-4.avro": ({"inconsistent_mode": 1}, 2),
     "forty-events-in-one-sample.avro": ({"too_many_events": 1}, 2),
     "hundred-thousand-events.avro": ({"too_many_items": 1}, 3),
+    "two-thousand-events.avro": ({"too_many_items": 1}, 2),
     "writer-schema-primitive.avro": ({"schema_mismatch": 3}, 0),
     "writer-schema-thousands-deep.avro": ({"schema_mismatch": 2}, 0),
     "writer-schema-recursive.avro": ({"schema_mismatch": 1}, 0),
