@@ -224,13 +224,11 @@ class TelemetryBatch:
                 (index.setdefault(v, len(index)) for v in column.tolist()), dtype="<u4", count=len(column)
             )
             values = list(index)
-            if len(values) <= 1:
-                codes = None
             parts.append(_COUNT.pack(len(values)))
             for value in values:
                 encoded = str(value).encode("utf-8", "surrogatepass")
                 parts.append(_COUNT.pack(len(encoded)) + encoded)
-            if codes is not None:
+            if len(values) > 1:  # one value needs no codes: from_bytes repeats it
                 parts.append(codes.tobytes())
         return b"".join(parts)
 
