@@ -124,8 +124,11 @@ def id_problem(value: str) -> Check | None:
 
 
 def shown_id(value: str) -> str:
-    """An id as reports show it: at most ``MAX_ID_LENGTH`` characters, so a 1 MB id stays a line."""
-    return value if len(value) <= MAX_ID_LENGTH else value[:MAX_ID_LENGTH] + "..."
+    """An id as reports and dead letters show it: at most ``MAX_ID_LENGTH`` characters, so a 1 MB
+    id stays a line, and unprintable characters escaped (``\\x00``, ``\\u202e``), so a NUL or a
+    bidi override cannot hide or reorder text in a terminal."""
+    shown = value if len(value) <= MAX_ID_LENGTH else value[:MAX_ID_LENGTH] + "..."
+    return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
 
 
 def _id_message(column: str, value: str, problem: Check) -> str:
@@ -295,12 +298,13 @@ def _vehicle_findings(
     """Stream checks for one vehicle's rows, given in arrival order."""
     findings: list[Finding] = []
     times = batch.time_ms[rows]
-    backwards = np.flatnonzero(np.diff(times) < 0) + 1
+    # Compared, not subtracted: np.diff wraps around for times near +-2^63 and flips the sign.
+    backwards = np.flatnonzero(times[1:] < times[:-1]) + 1
     findings.extend(
         Finding(
             int(rows[i]),
             Check.TIME_BACKWARDS,
-            f"timestamp {times[i]} is {times[i - 1] - times[i]} ms before the previous sample's: "
+            f"timestamp {times[i]} is {int(times[i - 1]) - int(times[i])} ms before the previous sample's: "
             "send samples in time order",
         )
         for i in backwards

@@ -7,7 +7,14 @@ import math
 import numpy as np
 
 from pilotzone.schemas.batch import TelemetryBatch
-from pilotzone.schemas.checks import Check, id_problem, record_findings, stream_findings, unusable_rows
+from pilotzone.schemas.checks import (
+    Check,
+    id_problem,
+    record_findings,
+    shown_id,
+    stream_findings,
+    unusable_rows,
+)
 from pilotzone.schemas.limits import MAX_EVENTS_PER_SAMPLE, MAX_ID_LENGTH
 from tests.factories import sample, track
 
@@ -181,3 +188,25 @@ def test_sae_level_consistency_and_levels_outside_int8() -> None:
 def test_stream_checks_keep_ids_differing_by_a_nul_apart() -> None:
     records = track(3, vehicle_id="veh-b") + track(3, vehicle_id="veh-b\x00")
     assert [f for f in _stream(records) if f[1] is Check.DUPLICATE_SEQUENCE] == []
+
+
+def test_time_going_backwards_across_the_whole_int64_range_is_not_wrapped() -> None:
+    records = track(3)
+    records[1] = {**records[1], "current_location_timestamp": 2**63 - 1}
+    records[2] = {**records[2], "current_location_timestamp": -(2**63)}
+    findings = stream_findings(TelemetryBatch.from_records(records))
+    backwards = [(f.row, f.message) for f in findings if f.check is Check.TIME_BACKWARDS]
+    assert backwards == [
+        (
+            2,
+            f"timestamp {-(2**63)} is {2**64 - 1} ms before the previous sample's: send samples in time order",
+        )
+    ]
+
+
+def test_ids_are_shown_short_and_escaped() -> None:
+    assert shown_id("veh-1") == "veh-1"
+    assert shown_id("광주-1") == "광주-1"
+    assert shown_id("veh-b\x00") == "veh-b\\x00"
+    assert shown_id("veh-\u202eb") == "veh-\\u202eb"
+    assert shown_id("v" * 1_000_000) == "v" * MAX_ID_LENGTH + "..."
