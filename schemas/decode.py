@@ -22,30 +22,33 @@ from __future__ import annotations
 
 import io
 import json
-import lzma
-import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
 import fastavro
-from fastavro import block_reader, schemaless_reader, schemaless_writer
-from fastavro._read_py import match_types
+from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
-from fastavro.schema import SchemaParseException, UnknownType, to_parsing_canonical_form
+from fastavro.schema import to_parsing_canonical_form
 
-from pilotzone.schemas.blocks import (
-    BlockFrame,
-    BlockTooLargeError,
-    CorruptPayloadError,
-    declared_records,
-    frame_block,
-    inflate,
-    read_long,
+from pilotzone.schemas.blocks import SYNC_SIZE, declared_records, frame_block
+from pilotzone.schemas.container import (
+    BlockRun,
+    ContainerWriter,
+    admit_block,
+    mismatched_fields,
+    records_skipped,
 )
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
-from pilotzone.schemas.limits import MAX_ARRAY_ITEMS, MAX_BLOCK_BYTES, MAX_RECORDS_PER_BLOCK, MAX_SCHEMA_DEPTH
+from pilotzone.schemas.decoded import (
+    DECODE_ERRORS,
+    HEADER_ERRORS,
+    DeadLetter,
+    DecodedBlock,
+    Framing,
+    Reason,
+    describe_error,
+)
+from pilotzone.schemas.limits import MAX_RECORDS_PER_BLOCK, MAX_SCHEMA_DEPTH
 from pilotzone.schemas.registry import SchemaStore, UnknownSchemaError, without_logical_types
 from pilotzone.schemas.shape import (
     TooManyItemsError,
@@ -55,29 +58,25 @@ from pilotzone.schemas.shape import (
     writer_shape,
 )
 
+__all__ = [
+    "CONFLUENT_MAGIC",
+    "CONTAINER_MAGIC",
+    "DECODE_ERRORS",
+    "HEADER_ERRORS",
+    "SINGLE_OBJECT_MAGIC",
+    "DeadLetter",
+    "DecodedBlock",
+    "Framing",
+    "Reason",
+    "TelemetryDecoder",
+    "detect_framing",
+    "read_container_header",
+]
+"""The decoder and the values it yields (defined in ``schemas.decoded``, re-exported here)."""
+
 CONTAINER_MAGIC = b"Obj\x01"
 CONFLUENT_MAGIC = b"\x00"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
-SYNC_SIZE = 16
-
-# What fastavro raises on corrupt bytes, found by fuzzing the decoder (tests/schemas).
-DECODE_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    EOFError,
-    IndexError,
-    KeyError,
-    TypeError,
-    OverflowError,
-    MemoryError,
-    zlib.error,
-    lzma.LZMAError,
-    OSError,
-    SchemaResolutionError,
-    SchemaParseException,
-    UnknownType,
-)
-HEADER_ERRORS: tuple[type[BaseException], ...] = (*DECODE_ERRORS, json.JSONDecodeError, AttributeError)
-"""What reading a container header can raise: bad bytes, or metadata that is not schema JSON."""
 
 _HEADER_SCHEMA = fastavro.parse_schema(
     {
@@ -92,72 +91,8 @@ _HEADER_SCHEMA = fastavro.parse_schema(
 )
 
 
-class Framing(StrEnum):
-    """How a payload is framed."""
-
-    CONTAINER = "avro-container"
-    CONFLUENT = "confluent"
-    SINGLE_OBJECT = "single-object"
-    UNKNOWN = "unknown"
-
-
-class Reason(StrEnum):
-    """Why something became a dead letter; stable codes, used as metric label values."""
-
-    NOT_AVRO = "not_avro"
-    TRUNCATED = "truncated"
-    CORRUPT_BLOCK = "corrupt_block"
-    UNDECODABLE = "undecodable"
-    SCHEMA_MISMATCH = "schema_mismatch"
-    UNKNOWN_SCHEMA = "unknown_schema"
-    TRAILING_BYTES = "trailing_bytes"
-    TOO_MANY_RECORDS = "too_many_records"
-    """A block declares more records than ``MAX_RECORDS_PER_BLOCK`` (counted as one record)."""
-    BLOCK_TOO_LARGE = "block_too_large"
-    """A block inflates past ``MAX_BLOCK_BYTES``."""
-    TOO_MANY_ITEMS = "too_many_items"
-    """An array or map in a record declares more than ``MAX_ARRAY_ITEMS`` items."""
-
-
-@dataclass(frozen=True)
-class DecodedBlock:
-    """Records decoded from one container block or one framed message.
-
-    ``first_record`` is the position of the first record among all records of the source, so
-    every record can be traced back as ``source``, ``offset`` (of its block) and index.
-    """
-
-    source: str
-    offset: int
-    first_record: int
-    records: list[dict[str, Any]]
-    framing: Framing
-
-
-@dataclass(frozen=True)
-class _ContainerWriter:
-    """A container file's writer schema, stripped for decoding, and the reader schema to
-    resolve it to (``None`` when resolution is the identity)."""
-
-    schema: dict[str, Any]
-    stripped_json: bytes
-    reader_schema: Any
-    shape: WriterShape
-
-
 _MAX_CACHED_WRITERS = 64
 """Distinct writer schemas remembered per decoder; a replay normally sees one or two."""
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """Bytes that could not be decoded: where, why, and how many records they held if known."""
-
-    source: str
-    offset: int
-    reason: Reason
-    message: str
-    records: int = 1
 
 
 def detect_framing(data: bytes) -> Framing:
@@ -183,10 +118,10 @@ class TelemetryDecoder:
         reader_dict = without_logical_types(schema_dict(reader_name))
         self.reader_schema = fastavro.parse_schema(reader_dict)
         self._reader_form = to_parsing_canonical_form(reader_dict)
-        self._writers: dict[bytes, _ContainerWriter] = {}
+        self._writers: dict[bytes, ContainerWriter] = {}
         self._message_shapes: dict[bytes, WriterShape] = {}
 
-    def _container_writer(self, schema_json: bytes) -> _ContainerWriter:
+    def _container_writer(self, schema_json: bytes) -> ContainerWriter:
         """How to read files written with ``schema_json``, worked out once per distinct schema.
 
         Nearly every file of a replay carries the same writer schema, and stripping its logical
@@ -210,7 +145,7 @@ class TelemetryDecoder:
             same = to_parsing_canonical_form(stripped) == self._reader_form
         except HEADER_ERRORS:
             same = False
-        found = _ContainerWriter(
+        found = ContainerWriter(
             schema=writer_schema,
             stripped_json=json.dumps(stripped).encode(),
             reader_schema=None if same else self.reader_schema,
@@ -221,7 +156,7 @@ class TelemetryDecoder:
         self._writers[schema_json] = found
         return found
 
-    def mismatch_message(self, writer: _ContainerWriter, exc: BaseException) -> str:
+    def mismatch_message(self, writer: ContainerWriter, exc: BaseException) -> str:
         """Why a container's writer schema does not resolve, naming the fields that differ."""
         name = writer.schema.get("name", "?")
         version = schema_dict(TELEMETRY)["pilotzone.schema_version"]
@@ -276,7 +211,7 @@ class TelemetryDecoder:
         except SchemaResolutionError as exc:
             return DeadLetter(source, 0, Reason.SCHEMA_MISMATCH, f"writer schema {writer.label}: {exc}")
         except DECODE_ERRORS as exc:
-            return DeadLetter(source, body_start, Reason.UNDECODABLE, _describe(exc))
+            return DeadLetter(source, body_start, Reason.UNDECODABLE, describe_error(exc))
         if body.tell() != len(data):
             return DeadLetter(
                 source,
@@ -300,7 +235,7 @@ class TelemetryDecoder:
             header, header_end = read_container_header(data)
         except HEADER_ERRORS as exc:
             reason = Reason.TRUNCATED if isinstance(exc, EOFError) else Reason.NOT_AVRO
-            yield DeadLetter(source, 0, reason, f"unreadable container header: {_describe(exc)}")
+            yield DeadLetter(source, 0, reason, f"unreadable container header: {describe_error(exc)}")
             return
         sync: bytes = header["sync"]
         try:
@@ -315,7 +250,9 @@ class TelemetryDecoder:
             )
             return
         except HEADER_ERRORS as exc:
-            yield DeadLetter(source, 0, Reason.NOT_AVRO, f"unreadable container header: {_describe(exc)}")
+            yield DeadLetter(
+                source, 0, Reason.NOT_AVRO, f"unreadable container header: {describe_error(exc)}"
+            )
             return
         try:
             codec = header["meta"].get("avro.codec", b"null").decode()
@@ -323,11 +260,13 @@ class TelemetryDecoder:
             fast_header = io.BytesIO()
             schemaless_writer(fast_header, _HEADER_SCHEMA, {**header, "meta": meta})
         except HEADER_ERRORS as exc:
-            yield DeadLetter(source, 0, Reason.NOT_AVRO, f"unreadable container header: {_describe(exc)}")
+            yield DeadLetter(
+                source, 0, Reason.NOT_AVRO, f"unreadable container header: {describe_error(exc)}"
+            )
             return
         # The header is re-encoded with the logical types stripped and the codec removed; fastavro
         # then reads timestamps as integers from blocks this decoder has already inflated.
-        run = _BlockRun(self, writer, source, fast_header.getvalue(), sync)
+        run = BlockRun(self.mismatch_message, writer, source, fast_header.getvalue(), sync)
         position = header_end
         while position < len(data):
             frame = frame_block(data, position, sync)
@@ -336,7 +275,7 @@ class TelemetryDecoder:
                 if run.stopped:
                     return
                 resync = data.find(sync, position)
-                claimed = _records_skipped(data, position, resync + SYNC_SIZE if resync >= 0 else len(data))
+                claimed = records_skipped(data, position, resync + SYNC_SIZE if resync >= 0 else len(data))
                 truncated = resync < 0 and frame.startswith("block runs past")
                 message = frame if resync >= 0 else frame + "; no further sync marker, rest of file skipped"
                 yield DeadLetter(
@@ -351,7 +290,7 @@ class TelemetryDecoder:
                     return
                 position = resync + SYNC_SIZE
                 continue
-            refused = _admit(frame, data, codec, writer.shape)
+            refused = admit_block(frame, data, codec, writer.shape)
             if isinstance(refused, tuple):
                 yield from run.flush()
                 if run.stopped:
@@ -367,42 +306,6 @@ class TelemetryDecoder:
         yield from run.flush()
 
 
-def mismatched_fields(writer: dict[str, Any], reader: dict[str, Any]) -> list[str]:
-    """Top-level fields whose writer type cannot be read as the reader's, as ``name: writer -> reader``.
-
-    fastavro says only "string is not float"; a maker needs to know which field that is.
-    """
-    found: list[str] = []
-    try:
-        named: dict[str, dict[str, Any]] = {"writer": {}, "reader": {}}
-        parsed_writer: dict[str, Any] = cast(
-            dict[str, Any],
-            fastavro.parse_schema(without_logical_types(writer), named_schemas=named["writer"]),
-        )
-        parsed_reader: dict[str, Any] = cast(
-            dict[str, Any],
-            fastavro.parse_schema(without_logical_types(reader), named_schemas=named["reader"]),
-        )
-        writer_fields = {f["name"]: f["type"] for f in parsed_writer["fields"]}
-        for field in parsed_reader["fields"]:
-            if field["name"] not in writer_fields:
-                continue
-            written = writer_fields[field["name"]]
-            if not match_types(written, field["type"], named):
-                found.append(f"{field['name']}: {_type_name(written)} -> {_type_name(field['type'])}")
-    except HEADER_ERRORS:
-        return found
-    return found
-
-
-def _type_name(schema: Any) -> str:
-    if isinstance(schema, list):
-        return "[" + ", ".join(_type_name(branch) for branch in schema) + "]"
-    if isinstance(schema, dict):
-        return str(schema.get("name") or schema.get("type"))[:60]
-    return str(schema)[:60]
-
-
 def read_container_header(data: bytes) -> tuple[dict[str, Any], int]:
     """A container file's header (``magic``, ``meta`` map of bytes, ``sync``) and its length.
 
@@ -411,193 +314,3 @@ def read_container_header(data: bytes) -> tuple[dict[str, Any], int]:
     stream = io.BytesIO(data)
     header: dict[str, Any] = schemaless_reader(stream, _HEADER_SCHEMA, None)  # type: ignore[assignment]
     return header, stream.tell()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or "no detail"
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
-def _records_skipped(data: bytes, start: int, end: int) -> int:
-    """How many records the blocks between ``start`` and ``end`` say they hold.
-
-    Walks the block headers (count, size) from ``start``; if the walk lands exactly on
-    ``end`` the counts are trustworthy and their sum is returned. Otherwise the skipped bytes
-    are reported as the first block's claimed count, or as one unreadable unit when even that
-    is implausible (more than the bytes or ``MAX_RECORDS_PER_BLOCK``), rather than inflating
-    the dead-letter total with a corrupt number.
-    """
-    total = 0
-    first_claim: int | None = None
-    position = start
-    while position < end:
-        count = read_long(data, position)
-        size = read_long(data, count[1]) if count else None
-        if count is None or size is None or count[0] <= 0 or size[0] < 0:
-            break
-        if count[0] > min(end - start, MAX_RECORDS_PER_BLOCK):
-            return first_claim or 1
-        if first_claim is None:
-            first_claim = count[0]
-        total += count[0]
-        position = size[1] + size[0] + SYNC_SIZE
-    if position == end and total > 0:
-        return total
-    return first_claim or 1
-
-
-def _admit(frame: BlockFrame, data: bytes, codec: str, shape: WriterShape) -> bytes | tuple[Reason, str, int]:
-    """A framed block's inflated records, or why it is refused: (reason, message, records it counts for)."""
-    if frame.count > MAX_RECORDS_PER_BLOCK:
-        return (
-            Reason.TOO_MANY_RECORDS,
-            f"block declares {frame.count} records (at most {MAX_RECORDS_PER_BLOCK}); counted as one",
-            1,
-        )
-    try:
-        raw = inflate(codec, data[frame.payload_start : frame.payload_end], MAX_BLOCK_BYTES)
-    except BlockTooLargeError as exc:
-        return (
-            Reason.BLOCK_TOO_LARGE,
-            f"{exc}: a block may inflate to at most {MAX_BLOCK_BYTES} bytes",
-            frame.count,
-        )
-    except CorruptPayloadError as exc:
-        return Reason.CORRUPT_BLOCK, str(exc)[:300], frame.count
-    if shape.needs_walk(len(raw), frame.count):
-        try:
-            shape.check_items(raw, frame.count)
-        except TooManyItemsError as exc:
-            return Reason.TOO_MANY_ITEMS, str(exc), frame.count
-    return raw
-
-
-_CHUNK_RECORDS = 8_192
-_CHUNK_EVENTS = 65_536
-"""A block's records are handed on in chunks of at most this many records or events, so a large
-block never exists as Python objects all at once."""
-
-
-def _encode_long(value: int) -> bytes:
-    zigzag = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while zigzag > 0x7F:
-        out.append((zigzag & 0x7F) | 0x80)
-        zigzag >>= 7
-    out.append(zigzag)
-    return bytes(out)
-
-
-class _BlockRun:
-    """Admitted blocks of one file, decoded together by one fastavro reader.
-
-    Blocks are collected until ``MAX_BLOCK_BYTES`` of them are inflated (or a refused block or
-    the end of the file comes), then read in one pass: fastavro re-parses the writer schema per
-    reader, so one reader per block would cost that parse for every block.
-    """
-
-    def __init__(
-        self, decoder: TelemetryDecoder, writer: _ContainerWriter, source: str, prefix: bytes, sync: bytes
-    ):
-        self.decoder = decoder
-        self.writer = writer
-        self.source = source
-        self.prefix = prefix
-        self.sync = sync
-        self.pending: list[tuple[int, int, bytes]] = []
-        self.pending_bytes = 0
-        self.next_record = 0
-        self.stopped = False
-        self.rest: tuple[bytes, int] = (b"", 0)
-
-    def add(
-        self, offset: int, count: int, raw: bytes, data: bytes, end: int
-    ) -> Iterator[DecodedBlock | DeadLetter]:
-        self.pending.append((offset, count, raw))
-        self.pending_bytes += len(raw)
-        self.rest = (data, end)
-        if self.pending_bytes >= MAX_BLOCK_BYTES:
-            yield from self.flush()
-
-    def flush(self) -> Iterator[DecodedBlock | DeadLetter]:
-        if not self.pending:
-            return
-        blocks, self.pending, self.pending_bytes = self.pending, [], 0
-        parts = [self.prefix]
-        for _, count, raw in blocks:
-            parts += [_encode_long(count), _encode_long(len(raw)), raw, self.sync]
-        index = 0
-        decoded = 0
-        try:
-            for block in block_reader(io.BytesIO(b"".join(parts)), self.writer.reader_schema):
-                offset, count, _ = blocks[index]
-                index += 1
-                decoded = 0
-                for item in self._records(block, offset, count):
-                    decoded += len(item.records) if isinstance(item, DecodedBlock) else item.records
-                    yield item
-        except SchemaResolutionError as exc:
-            data, end = self.rest
-            unread = sum(count for _, count, _ in blocks[max(index - 1, 0) :]) - decoded
-            unread += declared_records(data, end, self.sync, MAX_RECORDS_PER_BLOCK) if end < len(data) else 0
-            offset = blocks[max(index - 1, 0)][0]
-            yield DeadLetter(
-                self.source,
-                offset,
-                Reason.SCHEMA_MISMATCH,
-                self.decoder.mismatch_message(self.writer, exc),
-                unread,
-            )
-            self.stopped = True
-        except DECODE_ERRORS as exc:
-            # Not a record's bytes (those are caught per block): fastavro refused the run itself.
-            unread = sum(count for _, count, _ in blocks[max(index - 1, 0) :]) - decoded
-            yield DeadLetter(
-                self.source, blocks[max(index - 1, 0)][0], Reason.UNDECODABLE, _describe(exc), max(unread, 1)
-            )
-            self.stopped = True
-
-    def _records(self, block: Any, offset: int, count: int) -> Iterator[DecodedBlock | DeadLetter]:
-        records: list[dict[str, Any]] = []
-        events = done = 0
-        try:
-            for record in cast(Iterable[dict[str, Any]], block):
-                items = len(record.get("events", ()))
-                if items > MAX_ARRAY_ITEMS:
-                    # Built unwalked (the block had too little room to hurt); refused all the same.
-                    if records:
-                        yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
-                        self.next_record += len(records)
-                        done += len(records)
-                        records, events = [], 0
-                    yield DeadLetter(
-                        self.source,
-                        offset,
-                        Reason.TOO_MANY_ITEMS,
-                        f"events holds {items} items (at most {MAX_ARRAY_ITEMS})",
-                    )
-                    self.next_record += 1
-                    done += 1
-                    continue
-                records.append(record)
-                events += items
-                if len(records) >= _CHUNK_RECORDS or events >= _CHUNK_EVENTS:
-                    yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
-                    self.next_record += len(records)
-                    done += len(records)
-                    records, events = [], 0
-        except SchemaResolutionError:
-            if records:
-                yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
-                self.next_record += len(records)
-            raise
-        except DECODE_ERRORS as exc:
-            if records:
-                yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
-            lost = count - done - len(records)
-            self.next_record += count - done
-            yield DeadLetter(self.source, offset, Reason.UNDECODABLE, _describe(exc), lost)
-            return
-        if records:
-            yield DecodedBlock(self.source, offset, self.next_record, records, Framing.CONTAINER)
-            self.next_record += len(records)
