@@ -48,6 +48,7 @@ from pilotzone.pipelines.metrics.catalog import (
     delay_bucket_counter,
 )
 from pilotzone.pipelines.metrics.server import EndpointOptions, MetricsEndpoint
+from pilotzone.pipelines.metrics.labels import OperatorLabels
 from pilotzone.zones import Zone
 
 
@@ -103,8 +104,9 @@ def static_families(zones: Sequence[Zone], *, running: bool) -> list[Metric]:
     return [info, permitted, zone_permitted, running_family]
 
 
-def _fleet(row: Mapping[str, Any]) -> tuple[str, ...]:
-    return (row["pilot_zone"], row["operator"], row["vehicle_class"])
+def _fleet(row: Mapping[str, Any], operators: OperatorLabels) -> tuple[str, ...]:
+    zone = row["pilot_zone"]
+    return (zone, operators(zone, row["operator"]), row["vehicle_class"])
 
 
 def _summed_family(name: str, pairs: Iterable[tuple[tuple[str, ...], float]]) -> Any:
@@ -122,8 +124,11 @@ def _summed_family(name: str, pairs: Iterable[tuple[tuple[str, ...], float]]) ->
     return family
 
 
-def fleet_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metric]:
-    """Counters and gauges from the window summaries (samples, time, distance, violations)."""
+def fleet_families(summaries: Sequence[Mapping[str, Any]], operators: OperatorLabels) -> list[Metric]:
+    """Counters and gauges from the window summaries (samples, time, distance, violations).
+
+    Fleets are labelled by ``operators`` (permit holders, or ``unpermitted``), and the figures of
+    every operator without a permit are summed under that one label."""
     plain = {
         "pilotzone_samples_total": "samples",
         "pilotzone_vehicle_seconds_total": "vehicle_seconds",
@@ -135,17 +140,22 @@ def fleet_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metric]:
         "pilotzone_violation_seconds_total": "violation_s_by_rule",
     }
     families = [
-        _summed_family(name, ((_fleet(r), r[field]) for r in summaries)) for name, field in plain.items()
+        _summed_family(name, ((_fleet(r, operators), r[field]) for r in summaries))
+        for name, field in plain.items()
     ]
     families += [
-        _summed_family(name, (((*_fleet(r), k), v) for r in summaries for k, v in r[field].items()))
+        _summed_family(
+            name, (((*_fleet(r, operators), k), v) for r in summaries for k, v in r[field].items())
+        )
         for name, field in nested.items()
     ]
-    families.extend(_latest_window_families(summaries))
+    families.extend(_latest_window_families(summaries, operators))
     return families
 
 
-def _latest_window_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metric]:
+def _latest_window_families(
+    summaries: Sequence[Mapping[str, Any]], operators: OperatorLabels
+) -> list[Metric]:
     """Active vehicles in each zone's latest window, and the end of that window."""
     latest: dict[str, str] = {}
     for row in summaries:
@@ -154,12 +164,11 @@ def _latest_window_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metr
     active = _family("pilotzone_active_vehicles")
     # Every fleet the zone has seen gets a value (0 when absent from the latest window), so a
     # fleet that stops driving shows as 0 rather than as a series that silently disappears.
-    fleets = sorted({_fleet(row) for row in summaries})
-    in_latest = {
-        _fleet(row): row["active_vehicles"]
-        for row in summaries
-        if latest.get(row["pilot_zone"]) == row["window_end"]
-    }
+    fleets = sorted({_fleet(row, operators) for row in summaries})
+    in_latest: dict[tuple[str, ...], int] = defaultdict(int)
+    for row in summaries:
+        if latest.get(row["pilot_zone"]) == row["window_end"]:
+            in_latest[_fleet(row, operators)] += row["active_vehicles"]
     for fleet in fleets:
         active.add_metric(list(fleet), in_latest.get(fleet, 0))
     fresh = _family("pilotzone_latest_telemetry_timestamp_seconds")
@@ -168,7 +177,9 @@ def _latest_window_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metr
     return [active, fresh]
 
 
-def incident_families(incidents: Sequence[Mapping[str, Any]], now_s: float) -> list[Metric]:
+def incident_families(
+    incidents: Sequence[Mapping[str, Any]], now_s: float, operators: OperatorLabels
+) -> list[Metric]:
     """Incidents opened, still open, and report deadlines still ahead (as of ``now_s``)."""
     opened = _family("pilotzone_incidents_total")
     still_open = _family("pilotzone_open_incidents")
@@ -179,7 +190,7 @@ def incident_families(incidents: Sequence[Mapping[str, Any]], now_s: float) -> l
     deadlines: dict[tuple[str, ...], list[float]] = defaultdict(list)
     for incident in incidents:
         zone, rule, severity = incident["pilot_zone"], incident["rule_id"], incident["severity"]
-        counts[(zone, incident["operator_id"], rule, incident["kind"], severity)] += 1
+        counts[(zone, operators(zone, incident["operator_id"]), rule, incident["kind"], severity)] += 1
         if incident["end_time"] is None:
             open_counts[(zone, rule, severity)] += 1
         if incident["report_deadline"] is not None:
@@ -227,8 +238,8 @@ def pipeline_families(
     """Every family of the catalog: a finished run's, or a stream's figures so far."""
     return [
         *static_families(zones, running=running),
-        *fleet_families(figures.summaries),
-        *incident_families(figures.incidents, now_s),
+        *fleet_families(figures.summaries, OperatorLabels.of(zones)),
+        *incident_families(figures.incidents, now_s, OperatorLabels.of(zones)),
         *health_families(figures.totals),
     ]
 
