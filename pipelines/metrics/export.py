@@ -47,8 +47,8 @@ from pilotzone.pipelines.metrics.catalog import (
     INFO,
     delay_bucket_counter,
 )
-from pilotzone.pipelines.metrics.server import EndpointOptions, MetricsEndpoint
 from pilotzone.pipelines.metrics.labels import OperatorLabels
+from pilotzone.pipelines.metrics.server import EndpointOptions, MetricsEndpoint
 from pilotzone.zones import Zone
 
 
