@@ -6,6 +6,13 @@ resolver reads each source, checks each polygon (type, emptiness, coordinate ord
 range, validity) and merges several features into one geometry. An invalid polygon is
 refused unless repair was asked for, because a silently repaired boundary is a boundary
 nobody reviewed.
+
+A ``file:`` reference is read only if it resolves (symlinks included) under the config's
+geometry root and is a regular file of bounded size (``zones.config_files`` has the rule
+and why). Only a structurally valid GeoJSON file (a FeatureCollection or Feature whose
+every feature is a Feature with a geometry object) is searched with ``where:``; anything
+else is refused as a whole, and no message ever quotes a value from it, so a config cannot
+turn the loader into a reader of other JSON files on the machine.
 """
 
 from __future__ import annotations
@@ -22,6 +29,13 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from pilotzone.zones.config_files import (
+    GeometryRoot,
+    UnreadableFile,
+    geometry_root,
+    read_bounded,
+    resolve_under,
+)
 from pilotzone.zones.error_messages import explain_error
 from pilotzone.zones.geometry import (
     as_polygonal,
@@ -30,6 +44,7 @@ from pilotzone.zones.geometry import (
     repair,
     validity_reason,
 )
+from pilotzone.zones.limits import MAX_GEOMETRY_BYTES_PER_LOAD, MAX_GEOMETRY_FILE_BYTES
 from pilotzone.zones.model import GeometrySource
 from pilotzone.zones.problems import ConfigProblem
 from pilotzone.zones.yaml_source import FieldPath, YamlDocument
@@ -44,21 +59,43 @@ GeometryField = tuple[str | int, ...]
 """Path of a geometry field in the config: ``("boundary",)`` or ``("areas", 3, "geometry")``."""
 
 
+GEOJSON_GEOMETRY_TYPES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
+)
+
+
 class GeoJsonFiles:
     """GeoJSON files read once per ``load_zones`` call (a city's districts feed many areas).
 
-    A file that cannot be read is reported once, however many geometries use it.
+    A file that cannot be read is reported once, however many geometries use it. Whether a
+    config may read a file at all depends on that config's geometry root, so that is
+    checked on every use; only the reading is shared. ``root`` overrides every config's
+    default root (see ``zones.config_files``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
+        self.explicit_root = root
         self._features: dict[Path, list[dict[str, Any]] | ConfigProblem | None] = {}
         self._reported: set[Path] = set()
+        self._bytes_read = 0
 
-    def features(self, path: Path) -> list[dict[str, Any]] | ConfigProblem | None:
-        """The file's features; None if it does not exist; a problem if it is not usable GeoJSON."""
-        key = path.resolve()
+    def root_for(self, config: Path) -> GeometryRoot:
+        """The folder the geometry files of ``config`` must lie under."""
+        return geometry_root(config, self.explicit_root)
+
+    def features(self, path: Path, root: GeometryRoot) -> list[dict[str, Any]] | ConfigProblem | None:
+        """The file's features; None if it does not exist; a problem if it may not be read or is not GeoJSON.
+
+        Refused: a path resolving outside ``root`` (the problem's location is empty, the
+        caller places it on the config field), anything but a regular file, a file over
+        ``MAX_GEOMETRY_FILE_BYTES``, and files past ``MAX_GEOMETRY_BYTES_PER_LOAD`` in total.
+        """
+        try:
+            key = resolve_under(path, root)
+        except UnreadableFile as exc:
+            return ConfigProblem("", "", str(exc))
         if key not in self._features:
-            self._features[key] = self._read(path)
+            self._features[key] = self._read(path, key)
         return self._features[key]
 
     def first_report(self, path: Path) -> bool:
@@ -68,29 +105,80 @@ class GeoJsonFiles:
         self._reported.add(key)
         return first
 
-    @staticmethod
-    def _read(path: Path) -> list[dict[str, Any]] | ConfigProblem | None:
+    def _read(self, path: Path, resolved: Path) -> list[dict[str, Any]] | ConfigProblem | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            raw = read_bounded(resolved, MAX_GEOMETRY_FILE_BYTES)
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            return ConfigProblem(str(path), "", f"cannot read geometry file: {exc.strerror}")
+        except UnreadableFile as exc:
+            return ConfigProblem(str(path), "", f"geometry file refused: {exc}")
+        self._bytes_read += len(raw)
+        if self._bytes_read > MAX_GEOMETRY_BYTES_PER_LOAD:
+            return ConfigProblem(
+                str(path),
+                "",
+                f"geometry file refused: the configs' geometry files exceed {MAX_GEOMETRY_BYTES_PER_LOAD:,} bytes "
+                "in total: share one file among areas, or simplify the geometry",
+            )
+        try:
+            data = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             return ConfigProblem(str(path), "", "geometry file is not UTF-8 text: save it as UTF-8 GeoJSON")
         except json.JSONDecodeError as exc:
             return ConfigProblem(
                 str(path), f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}"
             )
-        if (
-            isinstance(data, dict)
-            and data.get("type") == "FeatureCollection"
-            and isinstance(data.get("features"), list)
-        ):
-            return [f for f in data["features"] if isinstance(f, dict)]
-        if isinstance(data, dict) and data.get("type") == "Feature":
-            return [data]
-        return ConfigProblem(str(path), "", "expected a GeoJSON FeatureCollection or Feature")
+        except RecursionError:
+            return ConfigProblem(str(path), "", "not valid GeoJSON: nested far deeper than any geometry")
+        return geojson_features(str(path), data)
+
+
+def geojson_features(file: str, data: Any) -> list[dict[str, Any]] | ConfigProblem:
+    """The features of parsed GeoJSON, or a problem that quotes nothing from ``data``.
+
+    A FeatureCollection or a Feature; every feature a mapping with ``type: Feature``, a
+    ``geometry`` that is null or a geometry object of a GeoJSON type, and ``properties`` that
+    are null or a mapping. Anything else is some other JSON file, whose values are none of
+    the config's business, so the problem names positions and keys only.
+    """
+    if (
+        isinstance(data, dict)
+        and data.get("type") == "FeatureCollection"
+        and isinstance(data.get("features"), list)
+    ):
+        features: list[Any] = data["features"]
+        prefix = "features"
+    elif isinstance(data, dict) and data.get("type") == "Feature":
+        features, prefix = [data], ""
+    else:
+        return ConfigProblem(
+            file, "", "not a GeoJSON file: expected a FeatureCollection or Feature; nothing is read from it"
+        )
+    for index, feature in enumerate(features):
+        if not _is_feature(feature):
+            where = f"{prefix}[{index}]" if prefix else "the Feature"
+            return ConfigProblem(
+                file,
+                "",
+                f"not a GeoJSON file: {where} is not a Feature (type: Feature, a geometry object or null, "
+                "properties a mapping or null); nothing is read from it",
+            )
+    return features
+
+
+def _is_feature(feature: Any) -> bool:
+    if not isinstance(feature, dict) or feature.get("type") != "Feature" or "geometry" not in feature:
+        return False
+    properties = feature.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        return False
+    geometry = feature["geometry"]
+    if geometry is None:
+        return True
+    if not isinstance(geometry, dict) or geometry.get("type") not in GEOJSON_GEOMETRY_TYPES:
+        return False
+    member = "geometries" if geometry["type"] == "GeometryCollection" else "coordinates"
+    return isinstance(geometry.get(member), list)
 
 
 @dataclass
@@ -203,7 +291,10 @@ class GeometryResolver:
                 self._report(error_path, explain_error(error, error_path, self.document.data))
             return None
         shown = self.document.path.parent / source.file  # source.file itself if it is absolute
-        features = self.geojson_files.features(shown)
+        features = self.geojson_files.features(shown, self.geojson_files.root_for(self.document.path))
+        if isinstance(features, ConfigProblem) and not features.file:
+            self._report([*path, "file"], f"geometry file {shown} refused: {features.message}")
+            return None
         if features is None:
             self._report(
                 [*path, "file"], f"geometry file {shown} not found (paths are relative to the zone config)"
@@ -316,4 +407,11 @@ def _no_match_message(file: Path, features: list[dict[str, Any]], where: Mapping
     return message + ": fix the where: filter"
 
 
-__all__ = ["REPAIR_HINT", "GeoJsonFiles", "GeometryField", "GeometryResolver"]
+__all__ = [
+    "GEOJSON_GEOMETRY_TYPES",
+    "REPAIR_HINT",
+    "GeoJsonFiles",
+    "GeometryField",
+    "GeometryResolver",
+    "geojson_features",
+]

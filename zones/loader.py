@@ -34,24 +34,30 @@ from pilotzone.zones.zone import Area, Polygonal, Zone
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def load_zone(path: str | Path, *, repair_geometry: bool = False) -> Zone:
+def load_zone(
+    path: str | Path, *, repair_geometry: bool = False, geometry_root: str | Path | None = None
+) -> Zone:
     """Load one zone config file; raise ``ZoneConfigError`` with every problem if it is bad."""
     path = Path(path)
     if path.is_dir():
         raise ZoneConfigError(
             [ConfigProblem(str(path), "", "is a folder: pass a YAML file, or use load_zones")]
         )
-    return load_zones([path], repair_geometry=repair_geometry)[0]
+    return load_zones([path], repair_geometry=repair_geometry, geometry_root=geometry_root)[0]
 
 
-def load_zones(paths: Iterable[str | Path], *, repair_geometry: bool = False) -> list[Zone]:
+def load_zones(
+    paths: Iterable[str | Path], *, repair_geometry: bool = False, geometry_root: str | Path | None = None
+) -> list[Zone]:
     """Load zone config files and folders (their ``*.yaml``/``*.yml`` files, sorted).
 
     Every file is checked even after a bad one, so one run reports all problems; duplicate
     zone ids across files are a problem too. Raises ``ZoneConfigError`` if anything is wrong.
+    ``file:`` geometry must lie under ``geometry_root``; by default, under the folder that
+    holds each config's folder (``zones.config_files`` says why).
     """
     problems: list[ConfigProblem] = []
-    geojson_files = GeoJsonFiles()
+    geojson_files = GeoJsonFiles(None if geometry_root is None else Path(geometry_root))
     zones: list[Zone] = []
     first_file_of: dict[str, Path] = {}
     for file in _expand(paths):

@@ -3,6 +3,13 @@
 A problem is only useful if it says where to look, so the loader keeps the YAML node tree
 next to the data: ``YamlDocument.problem`` turns a field path (``["rules", 2, "limit_kmh"]``)
 into a ``ConfigProblem`` with the line and a readable location (``rules[2] (speed-school).limit_kmh``).
+
+Parsing is bounded (``zones.limits``): the file's size, the nesting depth (PyYAML composes
+recursively, so a 100,000-deep ``[[[`` would end in RecursionError) and the number of values
+the document expands to with every alias use counted as a copy (a few hundred bytes of
+nested aliases, "billion laughs", expand to hundreds of millions of values that every later
+step would walk). The counts are kept while composing, so a bomb stops at the first node
+that crosses the bound, long before anything walks it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from pilotzone.zones.config_files import UnreadableFile, read_bounded
+from pilotzone.zones.limits import MAX_CONFIG_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES
 from pilotzone.zones.problems import ConfigProblem
 
 FieldPath = Sequence[str | int]
@@ -26,7 +35,59 @@ class ConfigYamlLoader(yaml.SafeLoader):
 
     PyYAML follows YAML 1.1, where ``22:00`` is the base-60 integer 1320 and ``no`` is
     ``false``; in a file full of clock times and short ids that is a trap.
+
+    Composition is bounded: ``YamlTooComplex`` once the nesting passes ``MAX_YAML_DEPTH`` or
+    the document, aliases expanded, passes ``MAX_YAML_NODES`` values, and for an alias to a
+    collection that contains it (a recursive structure no config needs).
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._expanded: dict[int, int] = {}  # id(node) -> values it expands to, once complete
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._expanded:
+                raise YamlTooComplex(
+                    f"alias *{event.anchor} refers to a collection that contains it: "
+                    "a config cannot be recursive, write the values out",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise YamlTooComplex(
+                f"values nested more than {MAX_YAML_DEPTH} levels deep: a zone config needs about 8; "
+                "check for unclosed or runaway brackets",
+                self.peek_event().start_mark,
+            )
+        node: yaml.Node = super().compose_node(parent, index)
+        self._depth -= 1
+        expanded = 1
+        if isinstance(node, yaml.SequenceNode):
+            expanded += sum(self._expanded[id(child)] for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            expanded += sum(self._expanded[id(k)] + self._expanded[id(v)] for k, v in node.value)
+        if expanded > MAX_YAML_NODES:
+            raise YamlTooComplex(
+                f"the document expands to more than {MAX_YAML_NODES:,} values (aliases counted as copies): "
+                "a YAML alias bomb or a config far larger than any zone needs; write it without nested aliases",
+                node.start_mark,
+            )
+        self._expanded[id(node)] = expanded
+        return node
+
+
+class YamlTooComplex(yaml.YAMLError):
+    """A YAML document beyond the loader's bounds on nesting and expanded size."""
+
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
 
 
 ConfigYamlLoader.yaml_implicit_resolvers = {
@@ -77,7 +138,9 @@ class YamlDocument:
 def read_yaml_document(path: Path) -> YamlDocument | ConfigProblem:
     """The file parsed as one YAML document, or the problem that stops it from being read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except UnreadableFile as exc:
+        return ConfigProblem(str(path), "", f"cannot read the config: {exc}")
     except OSError as exc:
         return ConfigProblem(str(path), "", f"cannot read file: {exc.strerror}")
     except UnicodeDecodeError:
@@ -86,6 +149,10 @@ def read_yaml_document(path: Path) -> YamlDocument | ConfigProblem:
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
+    except YamlTooComplex as exc:
+        line = exc.mark.line + 1 if exc.mark is not None else None
+        column = f", column {exc.mark.column + 1}" if exc.mark is not None else ""
+        return ConfigProblem(str(path), f"line {line}{column}" if line is not None else "", exc.message, line)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -205,6 +272,7 @@ __all__ = [
     "ConfigYamlLoader",
     "FieldPath",
     "YamlDocument",
+    "YamlTooComplex",
     "child_of",
     "describe_path",
     "duplicate_key_problems",

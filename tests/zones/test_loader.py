@@ -387,7 +387,7 @@ def test_invalid_municipal_polygons_are_refused_with_the_defect(tmp_path: Path) 
     dalseo = _municipality_zone(tmp_path, "dalseo", "27290")
     danwon = _municipality_zone(tmp_path, "danwon", "41273")
 
-    problems = problems_of([dalseo, danwon])
+    problems = problems_of([dalseo, danwon], geometry_root=INVALID_MUNICIPALITIES.parent.parent)
 
     hint = (
         "fix the polygon in the source data, or load with --repair-geometry (repair_geometry=True) to repair it "
@@ -411,7 +411,7 @@ def test_invalid_municipal_polygons_are_repaired_only_when_asked(tmp_path: Path)
     dalseo = _municipality_zone(tmp_path, "dalseo", "27290")
     danwon = _municipality_zone(tmp_path, "danwon", "41273")
 
-    zones = load_zones([dalseo, danwon], repair_geometry=True)
+    zones = load_zones([dalseo, danwon], repair_geometry=True, geometry_root=INVALID_MUNICIPALITIES.parent)
 
     assert [z.repaired for z in zones] == [
         (
