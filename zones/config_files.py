@@ -30,7 +30,7 @@ KERNEL_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
 """Pseudo-filesystems whose files are not data, whatever ``stat`` says about them."""
 
 
-class UnreadableFile(Exception):
+class RefusedFileError(Exception):
     """A file that must not or cannot be read; the message says why, in words for the config's author."""
 
 
@@ -63,7 +63,7 @@ def geometry_root(config_path: Path, explicit: Path | None = None) -> GeometryRo
 
 
 def resolve_under(path: Path, root: GeometryRoot) -> Path:
-    """``path`` with every symlink resolved, if it lies under ``root``; else ``UnreadableFile``.
+    """``path`` with every symlink resolved, if it lies under ``root``; else ``RefusedFileError``.
 
     Containment is decided before existence, so a config cannot probe which files exist
     elsewhere on the machine.
@@ -71,10 +71,10 @@ def resolve_under(path: Path, root: GeometryRoot) -> Path:
     try:
         resolved = path.resolve()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on Python 3.11
-        raise UnreadableFile(f"cannot resolve the path: {getattr(exc, 'strerror', None) or exc}") from None
+        raise RefusedFileError(f"cannot resolve the path: {getattr(exc, 'strerror', None) or exc}") from None
     if not resolved.is_relative_to(root.folder):
         where = f" (it resolves to {resolved})" if resolved != path.absolute() else ""
-        raise UnreadableFile(
+        raise RefusedFileError(
             f"it lies outside {root.describe()}{where}: geometry files must lie under that folder; "
             "copy the GeoJSON there, or choose the root explicitly (--geometry-root)"
         )
@@ -82,7 +82,7 @@ def resolve_under(path: Path, root: GeometryRoot) -> Path:
 
 
 def read_bounded(path: Path, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``; ``UnreadableFile`` otherwise.
+    """The bytes of a regular file of at most ``max_bytes``; ``RefusedFileError`` otherwise.
 
     The file is opened without blocking (a FIFO would wait for a writer for ever) and
     without following a final symlink, then checked on the open descriptor, so it cannot be
@@ -91,15 +91,17 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
     """
     resolved = path.resolve()
     if any(resolved.is_relative_to(folder) for folder in KERNEL_FOLDERS):
-        raise UnreadableFile(f"{resolved} is a kernel or device file, not data: name a GeoJSON or YAML file")
+        raise RefusedFileError(
+            f"{resolved} is a kernel or device file, not data: name a GeoJSON or YAML file"
+        )
     try:
         kind = stat.S_IFMT(os.stat(resolved).st_mode)
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise UnreadableFile(f"cannot read it: {exc.strerror}") from None
+        raise RefusedFileError(f"cannot read it: {exc.strerror}") from None
     if kind != stat.S_IFREG:
-        raise UnreadableFile(f"is {_describe_kind(kind)}, not a regular file: name a GeoJSON or YAML file")
+        raise RefusedFileError(f"is {_describe_kind(kind)}, not a regular file: name a GeoJSON or YAML file")
     flags = (
         os.O_RDONLY
         | getattr(os, "O_NONBLOCK", 0)
@@ -111,16 +113,16 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise UnreadableFile(f"cannot read it: {exc.strerror}") from None
+        raise RefusedFileError(f"cannot read it: {exc.strerror}") from None
     with os.fdopen(descriptor, "rb") as handle:
         opened = os.fstat(handle.fileno())
         if not stat.S_ISREG(opened.st_mode):
-            raise UnreadableFile(f"is {_describe_kind(stat.S_IFMT(opened.st_mode))}, not a regular file")
+            raise RefusedFileError(f"is {_describe_kind(stat.S_IFMT(opened.st_mode))}, not a regular file")
         if opened.st_size > max_bytes:
-            raise UnreadableFile(_too_large(opened.st_size, max_bytes))
+            raise RefusedFileError(_too_large(opened.st_size, max_bytes))
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise UnreadableFile(_too_large(None, max_bytes))
+        raise RefusedFileError(_too_large(None, max_bytes))
     return data
 
 
@@ -143,7 +145,7 @@ def _describe_kind(kind: int) -> str:
 __all__ = [
     "KERNEL_FOLDERS",
     "GeometryRoot",
-    "UnreadableFile",
+    "RefusedFileError",
     "geometry_root",
     "read_bounded",
     "resolve_under",

@@ -31,7 +31,7 @@ from shapely.geometry.base import BaseGeometry
 
 from pilotzone.zones.config_files import (
     GeometryRoot,
-    UnreadableFile,
+    RefusedFileError,
     geometry_root,
     read_bounded,
     resolve_under,
@@ -92,7 +92,7 @@ class GeoJsonFiles:
         """
         try:
             key = resolve_under(path, root)
-        except UnreadableFile as exc:
+        except RefusedFileError as exc:
             return ConfigProblem("", "", str(exc))
         if key not in self._features:
             self._features[key] = self._read(path, key)
@@ -110,7 +110,7 @@ class GeoJsonFiles:
             raw = read_bounded(resolved, MAX_GEOMETRY_FILE_BYTES)
         except FileNotFoundError:
             return None
-        except UnreadableFile as exc:
+        except RefusedFileError as exc:
             return ConfigProblem(str(path), "", f"geometry file refused: {exc}")
         self._bytes_read += len(raw)
         if self._bytes_read > MAX_GEOMETRY_BYTES_PER_LOAD:

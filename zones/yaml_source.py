@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from pilotzone.zones.config_files import UnreadableFile, read_bounded
+from pilotzone.zones.config_files import RefusedFileError, read_bounded
 from pilotzone.zones.limits import MAX_CONFIG_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES
 from pilotzone.zones.problems import ConfigProblem
 
@@ -36,7 +36,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
     PyYAML follows YAML 1.1, where ``22:00`` is the base-60 integer 1320 and ``no`` is
     ``false``; in a file full of clock times and short ids that is a trap.
 
-    Composition is bounded: ``YamlTooComplex`` once the nesting passes ``MAX_YAML_DEPTH`` or
+    Composition is bounded: ``YamlTooComplexError`` once the nesting passes ``MAX_YAML_DEPTH`` or
     the document, aliases expanded, passes ``MAX_YAML_NODES`` values, and for an alias to a
     collection that contains it (a recursive structure no config needs).
     """
@@ -51,7 +51,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
             event = self.peek_event()
             target = self.anchors.get(event.anchor)
             if target is not None and id(target) not in self._expanded:
-                raise YamlTooComplex(
+                raise YamlTooComplexError(
                     f"alias *{event.anchor} refers to a collection that contains it: "
                     "a config cannot be recursive, write the values out",
                     event.start_mark,
@@ -59,7 +59,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         self._depth += 1
         if self._depth > MAX_YAML_DEPTH:
-            raise YamlTooComplex(
+            raise YamlTooComplexError(
                 f"values nested more than {MAX_YAML_DEPTH} levels deep: a zone config needs about 8; "
                 "check for unclosed or runaway brackets",
                 self.peek_event().start_mark,
@@ -72,7 +72,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
         elif isinstance(node, yaml.MappingNode):
             expanded += sum(self._expanded[id(k)] + self._expanded[id(v)] for k, v in node.value)
         if expanded > MAX_YAML_NODES:
-            raise YamlTooComplex(
+            raise YamlTooComplexError(
                 f"the document expands to more than {MAX_YAML_NODES:,} values (aliases counted as copies): "
                 "a YAML alias bomb or a config far larger than any zone needs; write it without nested aliases",
                 node.start_mark,
@@ -81,7 +81,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
         return node
 
 
-class YamlTooComplex(yaml.YAMLError):
+class YamlTooComplexError(yaml.YAMLError):
     """A YAML document beyond the loader's bounds on nesting and expanded size."""
 
     def __init__(self, message: str, mark: yaml.Mark | None) -> None:
@@ -139,7 +139,7 @@ def read_yaml_document(path: Path) -> YamlDocument | ConfigProblem:
     """The file parsed as one YAML document, or the problem that stops it from being read."""
     try:
         text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
-    except UnreadableFile as exc:
+    except RefusedFileError as exc:
         return ConfigProblem(str(path), "", f"cannot read the config: {exc}")
     except OSError as exc:
         return ConfigProblem(str(path), "", f"cannot read file: {exc.strerror}")
@@ -149,7 +149,7 @@ def read_yaml_document(path: Path) -> YamlDocument | ConfigProblem:
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
-    except YamlTooComplex as exc:
+    except YamlTooComplexError as exc:
         line = exc.mark.line + 1 if exc.mark is not None else None
         column = f", column {exc.mark.column + 1}" if exc.mark is not None else ""
         return ConfigProblem(str(path), f"line {line}{column}" if line is not None else "", exc.message, line)
@@ -272,7 +272,7 @@ __all__ = [
     "ConfigYamlLoader",
     "FieldPath",
     "YamlDocument",
-    "YamlTooComplex",
+    "YamlTooComplexError",
     "child_of",
     "describe_path",
     "duplicate_key_problems",
