@@ -101,7 +101,9 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
     except OSError as exc:
         raise RefusedFileError(f"cannot read it: {exc.strerror}") from None
     if kind != stat.S_IFREG:
-        raise RefusedFileError(f"is {_describe_kind(kind)}, not a regular file: name a GeoJSON or YAML file")
+        raise RefusedFileError(
+            f"it is {_describe_kind(kind)}, not a regular file: name a GeoJSON or YAML file"
+        )
     flags = (
         os.O_RDONLY
         | getattr(os, "O_NONBLOCK", 0)
@@ -117,7 +119,7 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
     with os.fdopen(descriptor, "rb") as handle:
         opened = os.fstat(handle.fileno())
         if not stat.S_ISREG(opened.st_mode):
-            raise RefusedFileError(f"is {_describe_kind(stat.S_IFMT(opened.st_mode))}, not a regular file")
+            raise RefusedFileError(f"it is {_describe_kind(stat.S_IFMT(opened.st_mode))}, not a regular file")
         if opened.st_size > max_bytes:
             raise RefusedFileError(_too_large(opened.st_size, max_bytes))
         data = handle.read(max_bytes + 1)
@@ -128,7 +130,7 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
 
 def _too_large(size: int | None, max_bytes: int) -> str:
     got = f"{size:,} bytes" if size is not None else "larger"
-    return f"is too large ({got}; at most {max_bytes:,} bytes): split or simplify it"
+    return f"it is too large ({got}; at most {max_bytes:,} bytes): split or simplify it"
 
 
 def _describe_kind(kind: int) -> str:

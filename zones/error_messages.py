@@ -57,6 +57,12 @@ def explain_error(error: Mapping[str, Any], path: FieldPath, raw: Any) -> str:
             "expected a GeoJSON Geometry or Feature mapping, or {file: some.geojson, where: {property: value}}, "
             f"got {type(value).__name__}"
         )
+    if kind == "too_long" and path and path[-1] in {"rules", "areas"}:
+        ctx = error.get("ctx") or {}
+        return (
+            f"{ctx.get('actual_length')} {path[-1]}, but a zone config may have at most {ctx.get('max_length')}: "
+            "split the zone into several configs, or give rules with the same effect one scope"
+        )
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
         return message

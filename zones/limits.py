@@ -11,21 +11,24 @@ The values are documented in the README; the loader reads them from here only.
 
 from __future__ import annotations
 
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
-"""Bytes of one YAML config file. The benchmark zone with 1,016 inline areas is about 1 MB;
-PyYAML's pure-Python parser reads a few MB a second, so this keeps a load under a minute."""
+MAX_CONFIG_BYTES = 1024 * 1024
+"""Bytes of one YAML config file. The benchmark zone, 1,016 areas inline, is 461 kB and parses
+in about a second; PyYAML's pure-Python parser reads dense flow-style numbers at under 100 kB
+a second here, so this bound keeps the worst file near ten seconds. Geometry beyond that
+belongs in a GeoJSON file (``file:``), which parses a hundred times faster."""
 
 MAX_YAML_DEPTH = 64
 """Nesting depth of collections in a config. The deepest real value is a MultiPolygon inside
 an area inside ``areas`` (about 8 levels); a 100,000-deep ``[[[...`` would otherwise crash the
 recursive YAML composer with RecursionError."""
 
-MAX_YAML_NODES = 2_000_000
+MAX_YAML_NODES = 500_000
 """Values (scalars, lists, mappings) a config may expand to, counting every alias use as a
 copy of what it refers to. Aliases are legal YAML, but every later step (schema validation,
-duplicate-key check, version hash) walks the expanded document, so a 362-byte "billion
+duplicate-key check, version hash) walks the expanded document, so a 342-byte "billion
 laughs" alias bomb (9 aliases of 9 aliases ... of 9 strings, 387 million values) would cost
-minutes of CPU. The benchmark zone expands to about 60,000 values."""
+minutes of CPU. The benchmark zone expands to 33,155 values; a file at ``MAX_CONFIG_BYTES``
+written without aliases holds at most about this many."""
 
 MAX_GEOMETRY_FILE_BYTES = 64 * 1024 * 1024
 """Bytes of one GeoJSON file referenced with ``file:``. The shipped municipal subset is 44 kB;

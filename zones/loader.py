@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pilotzone.zones.error_messages import explain_error, unknown_area_message, yaml_path
 from pilotzone.zones.geometry import geodesic_area_m2
 from pilotzone.zones.geometry_sources import GeoJsonFiles, GeometryResolver
+from pilotzone.zones.limits import MAX_TIE_WARNINGS
 from pilotzone.zones.model import ZoneConfig
 from pilotzone.zones.problems import ConfigProblem, ZoneConfigError
 from pilotzone.zones.rules import precedence_ties
@@ -249,12 +250,18 @@ class _FileLoader:
 
     @staticmethod
     def _precedence_warnings(config: ZoneConfig) -> list[str]:
-        warnings = []
-        for first, second, scope in precedence_ties(config.rules):
+        ties = precedence_ties(config.rules, limit=MAX_TIE_WARNINGS)
+        warnings = [
+            f"{first.kind} rules {first.id!r} and {second.id!r} both apply {scope} to the same vehicles at "
+            f"overlapping times with equal priority, so only rule-id order makes {first.id!r} win: give one "
+            "an explicit priority or narrow its vehicle_classes or schedule"
+            for first, second, scope in ties.pairs
+        ]
+        if not ties.complete:
             warnings.append(
-                f"{first.kind} rules {first.id!r} and {second.id!r} both apply {scope} to the same vehicles at "
-                f"overlapping times with equal priority, so only rule-id order makes {first.id!r} win: give one "
-                "an explicit priority or narrow its vehicle_classes or schedule"
+                f"{ties.tied_rules} rules tie on precedence with another rule; only the first {MAX_TIE_WARNINGS} "
+                "tied pairs are listed: give tied rules explicit priorities or narrow their vehicle_classes or "
+                "schedules"
             )
         return warnings
 

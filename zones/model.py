@@ -14,7 +14,7 @@ The vocabulary they share is in ``zones.terms``; both are re-exported here, so
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -28,6 +28,7 @@ from pilotzone.zones.kinds.restricted_area import RestrictedAreaRule
 from pilotzone.zones.kinds.speed_limit import SpeedLimitRule
 from pilotzone.zones.kinds.telemetry_gap import TelemetryGapRule
 from pilotzone.zones.kinds.vehicle_event import VehicleEventRule
+from pilotzone.zones.limits import MAX_AREAS, MAX_RULES
 from pilotzone.zones.terms import (
     WEEKDAYS,
     Applicability,
@@ -43,6 +44,7 @@ from pilotzone.zones.terms import (
     VehicleClass,
     Weekday,
 )
+from pilotzone.zones.timezones import timezone_problem
 
 if TYPE_CHECKING:
     # A union built at run time is opaque to a type checker; every rule is a RuleBase, and
@@ -90,16 +92,15 @@ class ZoneConfig(StrictModel):
     boundary: GeometryInput
     max_vehicles: int | None = Field(default=None, gt=0)
     operators: list[OperatorPermit] = Field(min_length=1)
-    areas: list[AreaConfig] = Field(default_factory=list)
-    rules: list[Rule] = Field(min_length=1)
+    areas: list[AreaConfig] = Field(default_factory=list, max_length=MAX_AREAS)
+    rules: list[Rule] = Field(min_length=1, max_length=MAX_RULES)
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {value!r}: use a name such as 'Asia/Seoul'") from None
+        problem = timezone_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @property

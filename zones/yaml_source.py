@@ -45,6 +45,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._expanded: dict[int, int] = {}  # id(node) -> values it expands to, once complete
+        self._total = 0  # values composed so far, each alias use counted as a copy of its target
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
         if self.check_event(yaml.AliasEvent):
@@ -56,6 +57,8 @@ class ConfigYamlLoader(yaml.SafeLoader):
                     "a config cannot be recursive, write the values out",
                     event.start_mark,
                 )
+            if target is not None:
+                self._count(self._expanded[id(target)], event.start_mark)
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         self._depth += 1
         if self._depth > MAX_YAML_DEPTH:
@@ -64,6 +67,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
                 "check for unclosed or runaway brackets",
                 self.peek_event().start_mark,
             )
+        self._count(1, self.peek_event().start_mark)
         node: yaml.Node = super().compose_node(parent, index)
         self._depth -= 1
         expanded = 1
@@ -71,14 +75,17 @@ class ConfigYamlLoader(yaml.SafeLoader):
             expanded += sum(self._expanded[id(child)] for child in node.value)
         elif isinstance(node, yaml.MappingNode):
             expanded += sum(self._expanded[id(k)] + self._expanded[id(v)] for k, v in node.value)
-        if expanded > MAX_YAML_NODES:
+        self._expanded[id(node)] = expanded
+        return node
+
+    def _count(self, values: int, mark: yaml.Mark) -> None:
+        self._total += values
+        if self._total > MAX_YAML_NODES:
             raise YamlTooComplexError(
                 f"the document expands to more than {MAX_YAML_NODES:,} values (aliases counted as copies): "
                 "a YAML alias bomb or a config far larger than any zone needs; write it without nested aliases",
-                node.start_mark,
+                mark,
             )
-        self._expanded[id(node)] = expanded
-        return node
 
 
 class YamlTooComplexError(yaml.YAMLError):

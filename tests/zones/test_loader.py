@@ -123,7 +123,13 @@ def test_schema_problems_are_all_reported_with_location_line_and_fix(tmp_path: P
     assert {p.file for p in problems} == {str(path)}
     assert [(p.location, p.line, p.message) for p in problems] == [
         ("zone_id", 1, "String should match pattern '^[a-z0-9][a-z0-9_-]*$' (got 'Bad Zone')"),
-        ("timezone", 3, "unknown IANA timezone 'Europe/Gwangju': use a name such as 'Asia/Seoul'"),
+        (
+            "timezone",
+            3,
+            "unknown IANA timezone 'Europe/Gwangju': use a name such as 'Asia/Seoul' (names of the IANA tz "
+            "database only: host-specific names such as 'localtime', file paths and offsets such as 'UTC+9' "
+            "would make schedules follow the machine, not the config)",
+        ),
         (
             "boundary",
             4,
