@@ -86,9 +86,10 @@ class GeoJsonFiles:
     def features(self, path: Path, root: GeometryRoot) -> list[dict[str, Any]] | ConfigProblem | None:
         """The file's features; None if it does not exist; a problem if it may not be read or is not GeoJSON.
 
-        Refused: a path resolving outside ``root`` (the problem's location is empty, the
-        caller places it on the config field), anything but a regular file, a file over
-        ``MAX_GEOMETRY_FILE_BYTES``, and files past ``MAX_GEOMETRY_BYTES_PER_LOAD`` in total.
+        Refused, with a problem whose ``file`` is empty because it belongs on the config's
+        ``file:`` field: a path resolving outside ``root``, anything but a regular file, a
+        file over ``MAX_GEOMETRY_FILE_BYTES``, files past ``MAX_GEOMETRY_BYTES_PER_LOAD`` in
+        total. A file that is not JSON or not GeoJSON is a problem of that file.
         """
         try:
             key = resolve_under(path, root)
@@ -111,14 +112,14 @@ class GeoJsonFiles:
         except FileNotFoundError:
             return None
         except RefusedFileError as exc:
-            return ConfigProblem(str(path), "", f"geometry file refused: {exc}")
+            return ConfigProblem("", "", str(exc))
         self._bytes_read += len(raw)
         if self._bytes_read > MAX_GEOMETRY_BYTES_PER_LOAD:
             return ConfigProblem(
-                str(path),
                 "",
-                f"geometry file refused: the configs' geometry files exceed {MAX_GEOMETRY_BYTES_PER_LOAD:,} bytes "
-                "in total: share one file among areas, or simplify the geometry",
+                "",
+                f"the geometry files of these configs exceed {MAX_GEOMETRY_BYTES_PER_LOAD:,} bytes in total: "
+                "share one file among areas, or simplify the geometry",
             )
         try:
             data = json.loads(raw.decode("utf-8"))

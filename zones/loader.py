@@ -259,7 +259,7 @@ class _FileLoader:
         ]
         if not ties.complete:
             warnings.append(
-                f"{ties.tied_rules} rules tie on precedence with another rule; only the first {MAX_TIE_WARNINGS} "
+                f"{ties.tied_rules} rules tie on precedence with another rule; only {MAX_TIE_WARNINGS} of the "
                 "tied pairs are listed: give tied rules explicit priorities or narrow their vehicle_classes or "
                 "schedules"
             )

@@ -1,0 +1,65 @@
+"""Crafted zone configs from the regression corpus: every command that loads zones exits 2 with the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilotzone.pipelines.cli import main
+from tests.zones.deadline import deadline
+from tests.zones.test_crafted_configs import CORPUS
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("alias-bomb.yaml", "a YAML alias bomb"),
+        ("deep-nesting.yaml", "values nested more than 64 levels deep"),
+        ("geometry-proc-environ.yaml", "geometry file /proc/self/environ refused"),
+        ("timezone-localtime.yaml", "unknown IANA timezone 'localtime'"),
+        ("geometry-etc-passwd.yaml", "geometry file /etc/passwd refused"),
+    ],
+)
+def test_the_commands_exit_2_for_crafted_configs(
+    name: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(CORPUS / name)
+    with deadline(120):
+        run = main(
+            [
+                "run",
+                "--zones",
+                config,
+                "--input",
+                str(tmp_path / "*.avro"),
+                "--incidents",
+                str(tmp_path / "i.jsonl"),
+                "--quiet",
+            ]
+        )
+        run_err = capsys.readouterr().err
+        simulate = main(
+            [
+                "simulate",
+                "--zones",
+                config,
+                "--vehicles",
+                "1",
+                "--duration",
+                "10",
+                "--rate",
+                "1",
+                "--seed",
+                "1",
+                "--out",
+                str(tmp_path / "sim"),
+                "--quiet",
+            ]
+        )
+        simulate_err = capsys.readouterr().err
+
+    assert (run, simulate) == (2, 2)
+    assert f"{config}:" in run_err and says in run_err
+    assert f"{config}:" in simulate_err and says in simulate_err
+    assert not (tmp_path / "i.jsonl").exists() and not (tmp_path / "sim").exists()
