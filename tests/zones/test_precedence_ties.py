@@ -79,11 +79,13 @@ def pairwise_ties(rules: list[Rule]) -> list[tuple[str, str, str]]:
                 second.applies.vehicle_classes, VehicleClass
             ):
                 continue
-            if isinstance(first, VehicleEventRule) and isinstance(second, VehicleEventRule):
-                if not _everything(first.initiated_by, Initiator) & _everything(
-                    second.initiated_by, Initiator
-                ):
-                    continue
+            if (
+                isinstance(first, VehicleEventRule)
+                and isinstance(second, VehicleEventRule)
+                and not _everything(first.initiated_by, Initiator)
+                & _everything(second.initiated_by, Initiator)
+            ):
+                continue
             if not (week_minutes(first.applies.schedule) & week_minutes(second.applies.schedule)).any():
                 continue
             ties.append((first.id, second.id, scope))
