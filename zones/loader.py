@@ -101,7 +101,9 @@ def _expand(paths: Iterable[str | Path]) -> list[Path | ConfigProblem]:
         elif path.is_file():
             files.append(path)
         elif path.exists():
-            files.append(ConfigProblem(str(path), "", "not a regular file: pass a zone config YAML file or folder"))
+            files.append(
+                ConfigProblem(str(path), "", "not a regular file: pass a zone config YAML file or folder")
+            )
         else:
             files.append(ConfigProblem(str(path), "", "no such file or folder"))
     if not files:

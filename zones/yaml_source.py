@@ -47,7 +47,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
         self._expanded: dict[int, int] = {}  # id(node) -> values it expands to, once complete
         self._total = 0  # values composed so far, each alias use counted as a copy of its target
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             target = self.anchors.get(event.anchor)
@@ -59,7 +59,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
                 )
             if target is not None:
                 self._count(self._expanded[id(target)], event.start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         self._depth += 1
         if self._depth > MAX_YAML_DEPTH:
             raise YamlTooComplexError(
@@ -68,7 +68,7 @@ class ConfigYamlLoader(yaml.SafeLoader):
                 self.peek_event().start_mark,
             )
         self._count(1, self.peek_event().start_mark)
-        node: yaml.Node = super().compose_node(parent, index)
+        node = super().compose_node(parent, index)
         self._depth -= 1
         expanded = 1
         if isinstance(node, yaml.SequenceNode):
