@@ -44,7 +44,7 @@ from pilotzone.zones.geometry import (
     repair,
     validity_reason,
 )
-from pilotzone.zones.limits import MAX_GEOMETRY_BYTES_PER_LOAD, MAX_GEOMETRY_FILE_BYTES
+from pilotzone.zones.limits import MAX_GEOJSON_DEPTH, MAX_GEOMETRY_BYTES_PER_LOAD, MAX_GEOMETRY_FILE_BYTES
 from pilotzone.zones.model import GeometrySource
 from pilotzone.zones.problems import ConfigProblem
 from pilotzone.zones.yaml_source import FieldPath, YamlDocument
@@ -130,8 +130,14 @@ class GeoJsonFiles:
                 str(path), f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}"
             )
         except RecursionError:
-            return ConfigProblem(str(path), "", "not valid GeoJSON: nested far deeper than any geometry")
+            return ConfigProblem(str(path), "", _TOO_DEEP)
         return geojson_features(str(path), data)
+
+
+_TOO_DEEP = (
+    f"not a GeoJSON file: values nested more than {MAX_GEOJSON_DEPTH} levels deep (a FeatureCollection of "
+    "MultiPolygons needs 8); nothing is read from it"
+)
 
 
 def geojson_features(file: str, data: Any) -> list[dict[str, Any]] | ConfigProblem:
@@ -142,6 +148,8 @@ def geojson_features(file: str, data: Any) -> list[dict[str, Any]] | ConfigProbl
     are null or a mapping. Anything else is some other JSON file, whose values are none of
     the config's business, so the problem names positions and keys only.
     """
+    if _deeper_than(data, MAX_GEOJSON_DEPTH):
+        return ConfigProblem(file, "", _TOO_DEEP)
     if (
         isinstance(data, dict)
         and data.get("type") == "FeatureCollection"
@@ -400,12 +408,40 @@ def _no_match_message(file: Path, features: list[dict[str, Any]], where: Mapping
         values = sorted({str(_properties(f).get(key)) for f in features if key in _properties(f)})
         if not values:
             names = sorted({name for f in features for name in _properties(f)})
-            return f"{message}; no feature has a property {key!r} (properties there: {', '.join(names[:10])})"
+            listed = ", ".join(_brief(name) for name in names[:10])
+            return f"{message}; no feature has a property {key!r} (properties there: {listed})"
         if wanted not in values:
-            close = difflib.get_close_matches(wanted, values, n=3)
+            # Hints only among short values: a megabyte-long property is no one's typo.
+            candidates = [value for value in values if len(value) <= MAX_HINT_CHARS][:MAX_HINT_CANDIDATES]
+            close = difflib.get_close_matches(wanted, candidates, n=3)
             shown = close or values[:5]
-            return f"{message}; {key} values there include {', '.join(repr(v) for v in shown)}: fix the where: filter"
+            return f"{message}; {key} values there include {', '.join(_brief(v) for v in shown)}: fix the where: filter"
     return message + ": fix the where: filter"
+
+
+MAX_HINT_CHARS = 80
+"""Longest property value or name quoted in a message (longer ones are cut with an ellipsis)."""
+
+MAX_HINT_CANDIDATES = 10_000
+"""Property values compared with a ``where:`` value to suggest the nearest (difflib is quadratic-ish)."""
+
+
+def _brief(value: str) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= MAX_HINT_CHARS else shown[: MAX_HINT_CHARS - 1] + "…"
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether parsed JSON nests lists and mappings more than ``limit`` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 __all__ = [

@@ -35,6 +35,11 @@ MAX_GEOMETRY_FILE_BYTES = 64 * 1024 * 1024
 Korea's whole set of administrative-dong boundaries at full resolution is a few tens of MB.
 At most this many bytes plus one are read, so ``/dev/zero``-like sources cannot exhaust memory."""
 
+MAX_GEOJSON_DEPTH = 32
+"""Nesting depth of a GeoJSON file's lists and mappings. A FeatureCollection of MultiPolygons
+needs 8; geometry libraries walk coordinates recursively, so a few hundred levels of ``[``
+would otherwise end in RecursionError."""
+
 MAX_GEOMETRY_BYTES_PER_LOAD = 256 * 1024 * 1024
 """Bytes of all distinct GeoJSON files one load may read (each file is read once per load,
 however many areas use it): bounds the memory of configs that each name another large file."""
@@ -54,6 +59,7 @@ A config with thousands of tied rules needs one fix (explicit priorities), not t
 __all__ = [
     "MAX_AREAS",
     "MAX_CONFIG_BYTES",
+    "MAX_GEOJSON_DEPTH",
     "MAX_GEOMETRY_BYTES_PER_LOAD",
     "MAX_GEOMETRY_FILE_BYTES",
     "MAX_RULES",

@@ -12,7 +12,12 @@ import pytest
 from pilotzone.zones import ConfigProblem, ZoneConfigError, load_zone, load_zones
 from pilotzone.zones.config_files import RefusedFileError, geometry_root, read_bounded
 from pilotzone.zones.geometry_sources import geojson_features
-from pilotzone.zones.limits import MAX_CONFIG_BYTES, MAX_GEOMETRY_BYTES_PER_LOAD, MAX_GEOMETRY_FILE_BYTES
+from pilotzone.zones.limits import (
+    MAX_CONFIG_BYTES,
+    MAX_GEOJSON_DEPTH,
+    MAX_GEOMETRY_BYTES_PER_LOAD,
+    MAX_GEOMETRY_FILE_BYTES,
+)
 from tests.zones import geometries as g
 from tests.zones.deadline import deadline, timed
 
@@ -314,3 +319,32 @@ def test_only_structurally_valid_geojson_is_searched(data: Any, expected: int | 
         assert isinstance(found, list) and len(found) == expected
     else:
         assert found == ConfigProblem("f.json", "", expected)
+
+
+@pytest.mark.parametrize("depth", [MAX_GEOJSON_DEPTH + 1, 600, 5000])
+def test_geojson_nested_deeper_than_any_geometry_is_refused(tmp_path: Path, depth: int) -> None:
+    # shapely walks coordinates recursively: a few hundred levels of "[" ended in RecursionError.
+    config = _tree(tmp_path, "../data/boundary.geojson")
+    coordinates = "[" * depth + "]" * depth
+    (tmp_path / "tree" / "data" / "boundary.geojson").write_text(
+        '{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": '
+        + coordinates
+        + "}}",
+        encoding="utf-8",
+    )
+
+    assert _only(_problems([config])) == (
+        str(config.parent / "../data/boundary.geojson"),
+        "",
+        "not a GeoJSON file: values nested more than 32 levels deep (a FeatureCollection of MultiPolygons needs 8); "
+        "nothing is read from it",
+    )
+
+
+def test_long_property_values_are_cut_short_in_hints(tmp_path: Path) -> None:
+    config = _tree(tmp_path, "../data/boundary.geojson")
+    _geojson(tmp_path / "tree" / "data" / "boundary.geojson", {"k": "x" * 1_000_000})
+
+    message = _only(_problems([config]))[2]
+    assert message.endswith(f"; k values there include '{'x' * 78}…: fix the where: filter")
+    assert len(message) < 600
