@@ -45,6 +45,11 @@ EXPECTED: dict[str, tuple[int | None, str, str]] = {
         "boundary.file",
         f"geometry file {CORPUS}/../configs refused: it is a folder, not a regular file",
     ),
+    "geometry-deep-nesting.yaml": (
+        None,
+        "",
+        "not a GeoJSON file: values nested more than 32 levels deep (a FeatureCollection of MultiPolygons needs 8)",
+    ),
     "geometry-foreign-json.yaml": (
         None,
         "",
@@ -87,7 +92,10 @@ def test_crafted_config_is_refused_fast_with_a_clear_problem(name: str) -> None:
     line, location, message = EXPECTED[name]
     assert len(problems) == 1, problems
     (problem,) = problems
-    expected_file = str(CORPUS / "foreign.json") if name == "geometry-foreign-json.yaml" else str(path)
+    expected_file = {
+        "geometry-foreign-json.yaml": str(CORPUS / "foreign.json"),
+        "geometry-deep-nesting.yaml": str(CORPUS / "deep.geojson"),
+    }.get(name, str(path))
     assert (problem.file, problem.line, problem.location) == (expected_file, line, location)
     assert message in problem.message
     assert elapsed < TIME_BOUND_S
