@@ -44,7 +44,12 @@ from pilotzone.zones.geometry import (
     repair,
     validity_reason,
 )
-from pilotzone.zones.limits import MAX_GEOJSON_DEPTH, MAX_GEOMETRY_BYTES_PER_LOAD, MAX_GEOMETRY_FILE_BYTES
+from pilotzone.zones.limits import (
+    MAX_AREAS,
+    MAX_GEOJSON_DEPTH,
+    MAX_GEOMETRY_BYTES_PER_LOAD,
+    MAX_GEOMETRY_FILE_BYTES,
+)
 from pilotzone.zones.model import GeometrySource
 from pilotzone.zones.problems import ConfigProblem
 from pilotzone.zones.yaml_source import FieldPath, YamlDocument
@@ -227,7 +232,9 @@ class GeometryResolver:
         resolved: dict[GeometryField, Polygonal] = {}
         targets: list[GeometryField] = [("boundary",)]
         areas = self.document.value_at(["areas"])
-        if isinstance(areas, list):
+        # Beyond the cap the schema check reports the count; checking every polygon too would
+        # only make a hostile config cost more.
+        if isinstance(areas, list) and len(areas) <= MAX_AREAS:
             targets.extend(
                 ("areas", index, "geometry") for index, area in enumerate(areas) if isinstance(area, dict)
             )
@@ -408,7 +415,7 @@ def _no_match_message(file: Path, features: list[dict[str, Any]], where: Mapping
         values = sorted({str(_properties(f).get(key)) for f in features if key in _properties(f)})
         if not values:
             names = sorted({name for f in features for name in _properties(f)})
-            listed = ", ".join(_brief(name) for name in names[:10])
+            listed = ", ".join(_cut(name) for name in names[:10])
             return f"{message}; no feature has a property {key!r} (properties there: {listed})"
         if wanted not in values:
             # Hints only among short values: a megabyte-long property is no one's typo.
@@ -427,8 +434,11 @@ MAX_HINT_CANDIDATES = 10_000
 
 
 def _brief(value: str) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= MAX_HINT_CHARS else shown[: MAX_HINT_CHARS - 1] + "…"
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_HINT_CHARS else text[: MAX_HINT_CHARS - 1] + "…"
 
 
 def _deeper_than(data: Any, limit: int) -> bool:

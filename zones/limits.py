@@ -12,10 +12,10 @@ The values are documented in the README; the loader reads them from here only.
 from __future__ import annotations
 
 MAX_CONFIG_BYTES = 1024 * 1024
-"""Bytes of one YAML config file. The benchmark zone, 1,016 areas inline, is 461 kB and parses
-in about a second; PyYAML's pure-Python parser reads dense flow-style numbers at under 100 kB
-a second here, so this bound keeps the worst file near ten seconds. Geometry beyond that
-belongs in a GeoJSON file (``file:``), which parses a hundred times faster."""
+"""Bytes of one YAML config file. The benchmark zone, 1,016 areas inline, is 461 kB and loads
+in half a second; a file at the bound written as densely as YAML allows (short numbers in
+flow lists) takes about 5 s, most of it in PyYAML's Python composer and constructor.
+Geometry beyond that belongs in a GeoJSON file (``file:``), which parses far faster."""
 
 MAX_YAML_DEPTH = 64
 """Nesting depth of collections in a config. The deepest real value is a MultiPolygon inside

@@ -200,7 +200,9 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     )
     (problem,) = problems_of([path])
     assert (problem.location, problem.line) == ("line 3, column 9", 3)
-    assert problem.message.startswith("YAML syntax error: while parsing a flow sequence expected ',' or ']'")
+    assert problem.message.startswith(
+        "YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"
+    )
     assert problem.message.endswith("fix the YAML (check indentation, colons and quotes)")
 
 
