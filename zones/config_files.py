@@ -10,7 +10,8 @@ up in an error message. So a geometry file must be:
   ``zones/data/*.geojson`` (the shipped configs use ``../data/``) keeps working, and a
   config can name data its operator put next to it, but not the rest of the machine. When
   that folder would be the filesystem root (a config in ``/tmp``), the config's own folder
-  is the root instead, so no default root is ever ``/``. Callers that keep data elsewhere
+  is the root instead, so a config in a top-level folder cannot reach the whole machine
+  (only a config lying in ``/`` itself gets ``/``). Callers that keep data elsewhere
   pass an explicit root (``load_zones(..., geometry_root=...)``, ``--geometry-root``).
 - **a regular file**: no device, FIFO, socket or folder, and nothing under ``/proc``,
   ``/sys`` or ``/dev`` (kernel files claim to be regular and empty).
