@@ -11,7 +11,7 @@ import pytest
 
 from pilotzone.zones import ConfigProblem, ZoneConfigError, load_zone, load_zones
 from pilotzone.zones.config_files import RefusedFileError, geometry_root, read_bounded
-from pilotzone.zones.geometry_sources import geojson_features
+from pilotzone.zones.geojson_files import geojson_features
 from pilotzone.zones.limits import (
     MAX_CONFIG_BYTES,
     MAX_GEOJSON_DEPTH,
