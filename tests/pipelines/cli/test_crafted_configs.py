@@ -1,4 +1,4 @@
-"""Crafted zone configs from the regression corpus: every command that loads zones exits 2 with the problem."""
+"""Crafted zone configs from the regression corpus: run, simulate and stream exit 2 with the problem."""
 
 from __future__ import annotations
 
@@ -58,8 +58,21 @@ def test_the_commands_exit_2_for_crafted_configs(
             ]
         )
         simulate_err = capsys.readouterr().err
+        stream = main(
+            [
+                "stream",
+                "--zones",
+                config,
+                "--source",
+                "folder",
+                "--incidents-dir",
+                str(tmp_path / "live"),
+                "--quiet",
+            ]
+        )
+        stream_err = capsys.readouterr().err
 
-    assert (run, simulate) == (2, 2)
-    assert f"{config}:" in run_err and says in run_err
-    assert f"{config}:" in simulate_err and says in simulate_err
-    assert not (tmp_path / "i.jsonl").exists() and not (tmp_path / "sim").exists()
+    assert (run, simulate, stream) == (2, 2, 2)
+    for err in (run_err, simulate_err, stream_err):
+        assert f"{config}:" in err and says in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
