@@ -71,6 +71,8 @@ def resolve_under(path: Path, root: GeometryRoot) -> Path:
     """
     try:
         resolved = path.resolve()
+    except ValueError:  # the schema refuses NUL in paths; this guards callers that skip it
+        raise RefusedFileError("the path contains a NUL character") from None
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on Python 3.11
         raise RefusedFileError(f"cannot resolve the path: {getattr(exc, 'strerror', None) or exc}") from None
     if not resolved.is_relative_to(root.folder):

@@ -67,8 +67,17 @@ def explain_error(error: Mapping[str, Any], path: FieldPath, raw: Any) -> str:
         message = message.removeprefix("Value error, ")
         return message
     if isinstance(value, str | int | float | bool) or value is None:
-        return f"{message} (got {value!r})"
+        return f"{message} (got {_brief(value)})"
     return message
+
+
+MAX_ECHO_CHARS = 80
+"""Longest value quoted back in a message; a megabyte-long value is cut, not printed."""
+
+
+def _brief(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= MAX_ECHO_CHARS else shown[: MAX_ECHO_CHARS - 1] + "…"
 
 
 def unknown_area_message(area_id: str, known: set[str]) -> str:

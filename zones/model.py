@@ -65,8 +65,19 @@ class GeometrySource(StrictModel):
     # YAML reads an unquoted code such as 29110 as a number; property values are compared as text.
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
-    file: str
+    file: str = Field(min_length=1, max_length=4096)
     where: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("file")
+    @classmethod
+    def _plain_path(cls, value: str) -> str:
+        # The operating system cannot take a NUL in a path; other control characters only hide
+        # what a path really says from the person reviewing the config.
+        if any(ord(character) < 32 or ord(character) == 127 for character in value):
+            raise ValueError(
+                "the path contains a control character (such as NUL or a newline): write it as plain text"
+            )
+        return value
 
 
 GeometryInput = GeometrySource | dict[str, Any]

@@ -348,3 +348,23 @@ def test_long_property_values_are_cut_short_in_hints(tmp_path: Path) -> None:
     message = _only(_problems([config]))[2]
     assert message.endswith(f"; k values there include '{'x' * 78}…: fix the where: filter")
     assert len(message) < 600
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "a\0b.geojson",
+            "the path contains a control character (such as NUL or a newline): write it as plain text",
+        ),
+        (
+            "a\nb.geojson",
+            "the path contains a control character (such as NUL or a newline): write it as plain text",
+        ),
+        ("", "String should have at least 1 character (got '')"),
+        ("x" * 5000, f"String should have at most 4096 characters (got '{'x' * 78}…)"),
+    ],
+)
+def test_paths_that_no_file_system_takes_are_schema_problems(tmp_path: Path, path: str, message: str) -> None:
+    config = _tree(tmp_path, path)
+    assert _only(_problems([config])) == (str(config), "boundary.file", message)

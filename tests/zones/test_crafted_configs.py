@@ -41,6 +41,11 @@ EXPECTED: dict[str, tuple[int | None, str, str]] = {
         f"geometry file /proc/self/environ refused: {OUTSIDE_ROOT} (it resolves to /proc/",
     ),
     "geometry-traversal.yaml": (5, "boundary.file", f"refused: {OUTSIDE_ROOT} (it resolves to /etc/passwd)"),
+    "geometry-nul-path.yaml": (
+        5,
+        "boundary.file",
+        "the path contains a control character (such as NUL or a newline): write it as plain text",
+    ),
     "geometry-folder.yaml": (
         5,
         "boundary.file",
