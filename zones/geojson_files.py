@@ -97,6 +97,10 @@ class GeoJsonFiles:
             )
         except RecursionError:
             return ConfigProblem(str(path), "", _TOO_DEEP)
+        except ValueError:  # an integer of more than 4,300 digits, Python's bound on int parsing
+            return ConfigProblem(
+                str(path), "", "not valid GeoJSON: a number too long to read; nothing is read from it"
+            )
         return geojson_features(str(path), data)
 
 

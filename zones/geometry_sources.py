@@ -209,6 +209,7 @@ class GeometryResolver:
             KeyError,
             IndexError,
             AttributeError,
+            OverflowError,
             ShapelyError,
         ) as exc:
             message = f"not a readable GeoJSON geometry ({type(exc).__name__}: {exc}): check 'type' and 'coordinates'"

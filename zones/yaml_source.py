@@ -105,6 +105,30 @@ class ConfigYamlLoader(_SafeLoader):
         self._expanded[id(node)] = expanded
         return node
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """The node's value; a value its tag cannot read is a problem at its line, not a crash.
+
+        PyYAML's constructors raise plain ValueError or KeyError for ``!!int x``, ``!!bool
+        maybe`` or an integer of more than 4,300 digits (Python's bound on int parsing); the
+        message is ours, because theirs quotes the value (which may be megabytes) and gives
+        advice for programmers. Integers beyond 64 bits are refused too: they pass the
+        schema where a field has no upper bound, then break the version hash.
+        """
+        kind = node.tag.rsplit(":", 1)[-1]
+        try:
+            value = super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError, KeyError):
+            raise UnreadableYamlError(
+                f"this value cannot be read as {kind}: write a plain {kind} of sensible size, or quote it as text",
+                node.start_mark,
+            ) from None
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            raise UnreadableYamlError(
+                "integer out of range: no zone config value needs more than 64 bits; fix the number",
+                node.start_mark,
+            )
+        return value
+
     def _count(self, values: int, mark: yaml.Mark) -> None:
         self._total += values
         if self._total > MAX_YAML_NODES:
@@ -121,13 +145,17 @@ _TOO_DEEP = (
 )
 
 
-class YamlTooComplexError(yaml.YAMLError):
-    """A YAML document beyond the loader's bounds on nesting and expanded size."""
+class UnreadableYamlError(yaml.YAMLError):
+    """A YAML document the loader refuses, with a message for the config's author and where."""
 
     def __init__(self, message: str, mark: yaml.Mark | None) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
+
+
+class YamlTooComplexError(UnreadableYamlError):
+    """A YAML document beyond the loader's bounds on nesting and expanded size."""
 
 
 ConfigYamlLoader.yaml_implicit_resolvers = {
@@ -189,7 +217,7 @@ def read_yaml_document(path: Path) -> YamlDocument | ConfigProblem:
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
-    except YamlTooComplexError as exc:
+    except UnreadableYamlError as exc:
         line = exc.mark.line + 1 if exc.mark is not None else None
         column = f", column {exc.mark.column + 1}" if exc.mark is not None else ""
         return ConfigProblem(str(path), f"line {line}{column}" if line is not None else "", exc.message, line)
@@ -309,6 +337,7 @@ def line_of(root: yaml.Node | None, path: FieldPath) -> int | None:
 __all__ = [
     "ConfigYamlLoader",
     "FieldPath",
+    "UnreadableYamlError",
     "YamlDocument",
     "YamlTooComplexError",
     "child_of",

@@ -62,6 +62,26 @@ EXPECTED: dict[str, tuple[int | None, str, str]] = {
         "not a GeoJSON file: features[0] is not a Feature (type: Feature, a geometry object or null, properties "
         "a mapping or null); nothing is read from it",
     ),
+    "yaml-huge-integer.yaml": (
+        10,
+        "line 10, column 15",
+        "this value cannot be read as int: write a plain int of sensible size, or quote it as text",
+    ),
+    "yaml-wide-integer.yaml": (
+        10,
+        "line 10, column 15",
+        "integer out of range: no zone config value needs more than 64 bits; fix the number",
+    ),
+    "yaml-bad-tag.yaml": (
+        10,
+        "line 10, column 15",
+        "this value cannot be read as int: write a plain int of sensible size, or quote it as text",
+    ),
+    "geometry-huge-number.yaml": (
+        None,
+        "",
+        "not valid GeoJSON: a number too long to read; nothing is read from it",
+    ),
     "tied-rules-10000.yaml": (
         8,
         "rules",
@@ -101,6 +121,7 @@ def test_crafted_config_is_refused_fast_with_a_clear_problem(name: str) -> None:
     expected_file = {
         "geometry-foreign-json.yaml": str(CORPUS / "foreign.json"),
         "geometry-deep-nesting.yaml": str(CORPUS / "deep.geojson"),
+        "geometry-huge-number.yaml": str(CORPUS / "huge-number.geojson"),
     }.get(name, str(path))
     assert (problem.file, problem.line, problem.location) == (expected_file, line, location)
     assert message in problem.message

@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from pilotzone.zones.limits import MAX_YAML_DEPTH, MAX_YAML_NODES
 from pilotzone.zones.problems import ConfigProblem
 from pilotzone.zones.yaml_source import (
@@ -137,4 +139,29 @@ def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
         "line 1, column 11",
         "alias *a refers to a collection that contains it: a config cannot be recursive, write the values out",
         1,
+    )
+
+
+def test_integers_are_read_up_to_64_bits(tmp_path: Path) -> None:
+    parsed = _read(tmp_path, f"a: {2**63 - 1}\nb: {-(2**63)}\n")
+    assert isinstance(parsed, YamlDocument) and parsed.data == {"a": 2**63 - 1, "b": -(2**63)}
+
+    refused = _read(tmp_path, f"a: 1\nb: {2**63}\n")
+    assert refused == ConfigProblem(
+        str(tmp_path / "zone.yaml"),
+        "line 2, column 4",
+        "integer out of range: no zone config value needs more than 64 bits; fix the number",
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("!!bool maybe", "bool"), ("!!float x", "float"), ("!!int x", "int")]
+)
+def test_a_tag_its_value_does_not_fit_is_a_problem_at_its_line(tmp_path: Path, text: str, kind: str) -> None:
+    assert _read(tmp_path, f"a: 1\nb: {text}\n") == ConfigProblem(
+        str(tmp_path / "zone.yaml"),
+        "line 2, column 4",
+        f"this value cannot be read as {kind}: write a plain {kind} of sensible size, or quote it as text",
+        2,
     )
