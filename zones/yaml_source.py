@@ -108,8 +108,8 @@ class ConfigYamlLoader(_SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         """The node's value; a value its tag cannot read is a problem at its line, not a crash.
 
-        PyYAML's constructors raise plain ValueError or KeyError for ``!!int x``, ``!!bool
-        maybe`` or an integer of more than 4,300 digits (Python's bound on int parsing); the
+        PyYAML's constructors raise ValueError, KeyError or AttributeError for ``!!int x``, ``!!bool
+        maybe``, ``!!timestamp x`` or an integer of more than 4,300 digits (Python's bound on int parsing); the
         message is ours, because theirs quotes the value (which may be megabytes) and gives
         advice for programmers. Integers beyond 64 bits are refused too: they pass the
         schema where a field has no upper bound, then break the version hash.
@@ -117,7 +117,7 @@ class ConfigYamlLoader(_SafeLoader):
         kind = node.tag.rsplit(":", 1)[-1]
         try:
             value = super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, OverflowError, KeyError):
+        except (ValueError, TypeError, OverflowError, KeyError, AttributeError, IndexError):
             raise UnreadableYamlError(
                 f"this value cannot be read as {kind}: write a plain {kind} of sensible size, or quote it as text",
                 node.start_mark,

@@ -77,6 +77,11 @@ EXPECTED: dict[str, tuple[int | None, str, str]] = {
         "line 10, column 15",
         "this value cannot be read as int: write a plain int of sensible size, or quote it as text",
     ),
+    "yaml-bad-timestamp.yaml": (
+        10,
+        "line 10, column 12",
+        "this value cannot be read as timestamp: write a plain timestamp of sensible size, or quote it as text",
+    ),
     "geometry-huge-number.yaml": (
         None,
         "",

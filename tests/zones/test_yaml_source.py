@@ -156,7 +156,8 @@ def test_integers_are_read_up_to_64_bits(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "kind"), [("!!bool maybe", "bool"), ("!!float x", "float"), ("!!int x", "int")]
+    ("text", "kind"),
+    [("!!bool maybe", "bool"), ("!!float x", "float"), ("!!int x", "int"), ("!!timestamp x", "timestamp")],
 )
 def test_a_tag_its_value_does_not_fit_is_a_problem_at_its_line(tmp_path: Path, text: str, kind: str) -> None:
     assert _read(tmp_path, f"a: 1\nb: {text}\n") == ConfigProblem(
