@@ -76,3 +76,25 @@ def test_the_commands_exit_2_for_crafted_configs(
     for err in (run_err, simulate_err, stream_err):
         assert f"{config}:" in err and says in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_every_command_that_loads_zones_takes_a_geometry_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /etc/passwd under the root "/" is read, and refused as not JSON, without quoting it.
+    config = str(CORPUS / "geometry-etc-passwd.yaml")
+    root = ["--geometry-root", "/"]
+    commands = [
+        ["zones", "check", config, *root],
+        ["run", "--zones", config, *root, "--input", str(tmp_path / "*.avro"), "--incidents", str(tmp_path / "i")],
+        ["simulate", "--zones", config, *root, "--vehicles", "1", "--duration", "10", "--rate", "1", "--seed", "1",
+         "--out", str(tmp_path / "sim")],
+        ["stream", "--zones", config, *root, "--source", "folder", "--incidents-dir", str(tmp_path / "live")],
+    ]  # fmt: skip
+    for command in commands:
+        status = main([*command, "--quiet"] if command[0] != "zones" else command)
+        captured = capsys.readouterr()
+        said = captured.out + captured.err
+        assert status == (1 if command[0] == "zones" else 2), command
+        assert "/etc/passwd: line 1, column 1: not valid JSON: Expecting value" in said, command
+        assert "root:" not in said and "lies outside" not in said
