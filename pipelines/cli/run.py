@@ -118,6 +118,9 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         help="zone config file or folder",
     )
     parser.add_argument("--repair-geometry", action="store_true", help="repair invalid zone polygons")
+    parser.add_argument(
+        "--geometry-root", type=Path, metavar="DIR", help="folder that file: geometry must lie under"
+    )
     parser.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
     parser.add_argument(
         "--allowed-lateness",
@@ -138,10 +141,12 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def _load_zones(paths: list[Path], *, repair_geometry: bool = False) -> list[Zone] | None:
+def _load_zones(
+    paths: list[Path], *, repair_geometry: bool = False, geometry_root: Path | None = None
+) -> list[Zone] | None:
     """The zones, or ``None`` with every config problem printed."""
     try:
-        return load_zones(paths, repair_geometry=repair_geometry)
+        return load_zones(paths, repair_geometry=repair_geometry, geometry_root=geometry_root)
     except ZoneConfigError as exc:
         print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
         return None
@@ -241,7 +246,9 @@ def run_command(args: argparse.Namespace) -> int:
 
     configure_logging(args.quiet, args.log_format)
     try:
-        zones = _load_zones(args.zones, repair_geometry=args.repair_geometry)
+        zones = _load_zones(
+            args.zones, repair_geometry=args.repair_geometry, geometry_root=args.geometry_root
+        )
         if zones is None:
             return 2
         out_dir = args.incidents.parent

@@ -52,6 +52,9 @@ def add_parser(subparsers: Any) -> None:
         "--zones", required=True, action="append", type=Path, metavar="PATH", help="zone configs"
     )
     stream.add_argument(
+        "--geometry-root", type=Path, metavar="DIR", help="folder that file: geometry must lie under"
+    )
+    stream.add_argument(
         "--source", required=True, choices=["folder", "kafka", "pubsub"], help="where telemetry comes from"
     )
     stream.add_argument(
@@ -147,7 +150,7 @@ def stream_command(args: argparse.Namespace) -> int:
 
     configure_logging(args.quiet, args.log_format)
     try:
-        zones = load_zones(args.zones)
+        zones = load_zones(args.zones, geometry_root=args.geometry_root)
     except ZoneConfigError as exc:
         print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
         return 2
