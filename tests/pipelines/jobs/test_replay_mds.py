@@ -42,7 +42,11 @@ def incidents(folder: Path) -> list[dict[str, Any]]:
 def test_replay_under_imported_rules_equals_the_hand_written_config(
     start: dt.datetime, kind: str, tmp_path: Path
 ) -> None:
-    hand_written = load_zone(MDS_TESTS / "venice-hand-written.yaml")
+    hand_written = load_zone(
+        MDS_TESTS / "venice-hand-written.yaml",
+        # Its boundary is the shared copy of mds-core's data under tests/data.
+        geometry_root=MDS_TESTS.parents[1],
+    )
     imported = imported_zone(tmp_path / "imported")
     options = SimulationOptions(
         vehicles=8, duration_s=300, rate_hz=1.0, seed=5, start=start, inject={kind: 0.5}
