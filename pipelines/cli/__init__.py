@@ -12,7 +12,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pilotzone.pipelines.cli import broker, dashboards, publish, run, simulate, stream, validate, zones
+from pilotzone.pipelines.cli import (
+    broker,
+    dashboards,
+    incidents,
+    publish,
+    run,
+    simulate,
+    stream,
+    validate,
+    zones,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboards.add_parser(subparsers)
     broker.add_parser(subparsers)
     publish.add_parser(subparsers)
+    incidents.add_parser(subparsers)
     return parser
 
 

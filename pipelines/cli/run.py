@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
+from pilotzone.pipelines.cli.incidents import add_register_argument, register_problem
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS
 from pilotzone.pipelines.metrics.export import DEFAULT_PORT, Exporter, PipelineFigures
@@ -58,6 +59,7 @@ def add_parser(subparsers: Any) -> None:
         "128 MiB of input)",
     )
     run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
+    add_register_argument(run)
     add_operation_arguments(run, port=None, linger_s=60.0)
     environment_defaults(run)
     run.set_defaults(func=run_command)
@@ -89,6 +91,7 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
+    add_register_argument(demo)
     add_operation_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
     demo.set_defaults(func=demo_command)
 
@@ -143,6 +146,10 @@ def _replay(
     from pilotzone.pipelines.jobs.replay import run_replay  # Beam loads here
     from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
 
+    problem = register_problem(outputs.register)
+    if problem is not None:
+        print(f"pilotzone: {problem}", file=sys.stderr)
+        return 2
     exporter = start_exporter(zones, operation)
     if exporter is None:
         return 2
@@ -164,6 +171,8 @@ def _replay(
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
         print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
         print(f"incident log: {outputs.incidents_jsonl}")
+        if outputs.register is not None:
+            print(f"incident register: {outputs.register} ({len(logged)} incidents upserted)")
         return _publish(exporter, operation, PipelineFigures(summaries, logged, counters))
     finally:
         exporter.close()
@@ -206,6 +215,7 @@ def run_command(args: argparse.Namespace) -> int:
             incidents_avro=args.incidents_avro,
             dead_letter_jsonl=args.dead_letter or out_dir / "dead-letters.jsonl",
             summaries_jsonl=args.summaries or out_dir / "summaries.jsonl",
+            register=args.register,
         )
         # --allowed-lateness is accepted for symmetry with ``stream``: a replay's input is
         # whole before evaluation starts, so nothing in it is late.
@@ -290,6 +300,7 @@ def demo_command(args: argparse.Namespace) -> int:
         incidents_jsonl=out / "incidents.jsonl",
         dead_letter_jsonl=out / "dead-letters.jsonl",
         summaries_jsonl=out / "summaries.jsonl",
+        register=args.register,
     )
     settings = ReplaySettings(runner="direct", workers=1, progress=not args.quiet)
     return _replay(zones, str(telemetry / "telemetry" / "**" / "*.avro"), outputs, settings, operation)
