@@ -257,14 +257,13 @@ class Register:
         """Apply the migrations not applied yet, in order, each in its own transaction."""
         applied: list[Migration] = []
         with self._transaction() as cursor:
+            self._lock_schema(cursor)
             cursor.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
             )
         for migration in MIGRATIONS:
             with self._transaction() as cursor:
-                if self.postgres:
-                    # Two monitors starting at once must not both apply a migration.
-                    cursor.execute("SELECT pg_advisory_xact_lock(7215)")
+                self._lock_schema(cursor)
                 cursor.execute(
                     self._sql("SELECT 1 FROM schema_migrations WHERE version = ?"), (migration.version,)
                 )
@@ -278,6 +277,12 @@ class Register:
                 )
                 applied.append(migration)
         return applied
+
+    def _lock_schema(self, cursor: Any) -> None:
+        """Two monitors starting at once must not both change the schema: on PostgreSQL even
+        ``CREATE TABLE IF NOT EXISTS`` races. (SQLite's ``BEGIN IMMEDIATE`` already serialises.)"""
+        if self.postgres:
+            cursor.execute("SELECT pg_advisory_xact_lock(7215)")
 
     def schema_versions(self) -> list[int]:
         """The migrations applied so far."""
