@@ -174,7 +174,7 @@ def listen_addresses() -> dict[str, tuple[str, int]]:
     for name, service in services().items():
         command = service.get("command", [])
         environment = service.get("environment", {})
-        if name == "pipeline":
+        if name in {"pipeline", "register"}:
             found[name] = (
                 option_value(command, "--metrics-host"),
                 int(option_value(command, "--metrics-port")),
@@ -510,10 +510,12 @@ def test_the_dataflow_launcher_runs_flex_launcher_and_stages_the_wheel() -> None
 
 
 def test_compose_has_the_whole_stack() -> None:
-    assert set(services()) == {"pipeline", "prometheus", "alertmanager", "pushgateway", "grafana"}
+    assert set(services()) == {"pipeline", "register", "prometheus", "alertmanager", "pushgateway", "grafana"}
 
 
-@pytest.mark.parametrize("name", ["pipeline", "prometheus", "alertmanager", "pushgateway", "grafana"])
+@pytest.mark.parametrize(
+    "name", ["pipeline", "register", "prometheus", "alertmanager", "pushgateway", "grafana"]
+)
 def test_compose_images_are_pinned(name: str) -> None:
     image = services()[name]["image"]
     assert_pinned(image, f"compose service {name}")
@@ -532,7 +534,9 @@ def test_grafana_is_an_11_release() -> None:
     assert re.fullmatch(r"grafana/grafana:11\.\d+\.\d+", services()["grafana"]["image"])
 
 
-@pytest.mark.parametrize("name", ["pipeline", "prometheus", "alertmanager", "pushgateway", "grafana"])
+@pytest.mark.parametrize(
+    "name", ["pipeline", "register", "prometheus", "alertmanager", "pushgateway", "grafana"]
+)
 def test_compose_services_use_the_host_network_and_publish_nothing(name: str) -> None:
     service = services()[name]
     assert service.get("network_mode") == "host"
@@ -569,7 +573,7 @@ def test_prometheus_scrapes_exactly_what_the_stack_serves() -> None:
     for target in targets:
         host, port = target.rsplit(":", 1)
         assert is_loopback(host) and int(port) in served, f"{target}: nothing in the stack listens there"
-    for needed in ("pipeline", "pushgateway", "alertmanager"):
+    for needed in ("pipeline", "register", "pushgateway", "alertmanager"):
         assert any(target.endswith(f":{listening[needed][1]}") for target in targets), needed
 
 
