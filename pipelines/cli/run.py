@@ -60,6 +60,13 @@ def add_parser(subparsers: Any) -> None:
     )
     run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
     add_register_argument(run)
+    run.add_argument(
+        "--history-openmetrics",
+        type=Path,
+        metavar="FILE",
+        help="also write the run's figures at their event times (one sample per summary window) as "
+        "OpenMetrics, for `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`",
+    )
     add_operation_arguments(run, port=None, linger_s=60.0)
     environment_defaults(run)
     run.set_defaults(func=run_command)
@@ -173,6 +180,12 @@ def _replay(
         print(f"incident log: {outputs.incidents_jsonl}")
         if outputs.register is not None:
             print(f"incident register: {outputs.register} ({len(logged)} incidents upserted)")
+        history = getattr(operation, "history_openmetrics", None)
+        if history is not None:
+            from pilotzone.pipelines.metrics.history import write_history
+
+            written = write_history(history, zones, summaries, logged, settings.window_s)
+            print(f"history: {history} ({written} samples at their event times)")
         return _publish(exporter, operation, PipelineFigures(summaries, logged, counters))
     finally:
         exporter.close()
