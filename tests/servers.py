@@ -99,8 +99,11 @@ def pushgateway(folder: Path) -> Iterator[str]:
 
 
 @contextmanager
-def prometheus(folder: Path, config: dict[str, Any]) -> Iterator[str]:
-    """A Prometheus on 127.0.0.1 with ``config`` (YAML is a superset of JSON); yields its URL."""
+def prometheus(folder: Path, config: dict[str, Any], retention: str | None = None) -> Iterator[str]:
+    """A Prometheus on 127.0.0.1 with ``config`` (YAML is a superset of JSON); yields its URL.
+
+    ``retention`` keeps older data (backfilled history) that the default 15 days would delete.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     (folder / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
@@ -110,6 +113,8 @@ def prometheus(folder: Path, config: dict[str, Any]) -> Iterator[str]:
         f"--storage.tsdb.path={folder / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
+    if retention is not None:
+        command.append(f"--storage.tsdb.retention.time={retention}")
     with server(command, f"{url}/-/ready", folder / "prometheus.log"):
         yield url
 

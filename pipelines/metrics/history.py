@@ -128,7 +128,9 @@ def history_timeline(
         opened[key].append(parse_rfc3339_ms(incident["start_time"]))
     for key, starts in sorted(opened.items()):
         for t in times:
-            timeline.add("pilotzone_incidents_total", key, t, sum(start <= t for start in starts))
+            # An incident counts in the sample at the end of its window: one that starts at the
+            # very first window start is an increase within the period, not before it.
+            timeline.add("pilotzone_incidents_total", key, t, sum(start < t for start in starts))
 
     _fleet_gauges(timeline, summaries, times)
     _incident_gauges(timeline, incidents, times)
