@@ -225,8 +225,13 @@ class Register:
         return re.sub(r"\?", "%s", statement) if self.postgres else statement
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        """A cursor inside one transaction, committed at the end, rolled back on error."""
+    def _transaction(self, *, write: bool = True) -> Iterator[Any]:
+        """A cursor inside one transaction, committed at the end, rolled back on error.
+
+        On SQLite a writing transaction takes the write lock at once (``BEGIN IMMEDIATE``), so
+        two writers queue instead of one failing half-way; a reading one does not, so scrapes
+        and listings never wait for a pipeline's upserts (WAL mode lets them read meanwhile).
+        """
         errors = self._errors()
         try:
             if self.postgres:
@@ -234,7 +239,7 @@ class Register:
                     yield cursor
                 return
             cursor = self._connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield cursor
             except BaseException:
@@ -286,7 +291,7 @@ class Register:
 
     def schema_versions(self) -> list[int]:
         """The migrations applied so far."""
-        with self._transaction() as cursor:
+        with self._transaction(write=False) as cursor:
             cursor.execute("SELECT version FROM schema_migrations ORDER BY version")
             return [int(row[0]) for row in cursor.fetchall()]
 
@@ -347,13 +352,13 @@ class Register:
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY i.start_ms, i.incident_id"
         )
-        with self._transaction() as cursor:
+        with self._transaction(write=False) as cursor:
             cursor.execute(self._sql(statement), values)
             return [_entry_of(row) for row in cursor.fetchall()]
 
     def entry(self, incident_id: str) -> RegisterEntry | None:
         """One incident, None if the register does not hold it."""
-        with self._transaction() as cursor:
+        with self._transaction(write=False) as cursor:
             cursor.execute(self._sql(_SELECT + " WHERE i.incident_id = ?"), (incident_id,))
             row = cursor.fetchone()
         return None if row is None else _entry_of(row)
