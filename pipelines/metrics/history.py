@@ -118,19 +118,19 @@ def history_timeline(
 
     opened: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for incident in incidents:
-        key = (
+        opening = (
             incident["pilot_zone"],
             incident["operator_id"],
             incident["rule_id"],
             incident["kind"],
             incident["severity"],
         )
-        opened[key].append(parse_rfc3339_ms(incident["start_time"]))
-    for key, starts in sorted(opened.items()):
+        opened[opening].append(parse_rfc3339_ms(incident["start_time"]))
+    for labels, starts in sorted(opened.items()):
         for t in times:
             # An incident counts in the sample at the end of its window: one that starts at the
             # very first window start is an increase within the period, not before it.
-            timeline.add("pilotzone_incidents_total", key, t, sum(start < t for start in starts))
+            timeline.add("pilotzone_incidents_total", labels, t, sum(start < t for start in starts))
 
     _fleet_gauges(timeline, summaries, times)
     _incident_gauges(timeline, incidents, times)
