@@ -666,6 +666,22 @@ def test_the_pipeline_streams_from_the_watched_folder_into_a_writable_mount() ->
 
 
 @pytest.mark.slow
+def test_the_register_service_serves_the_register_the_pipeline_writes() -> None:
+    pipeline, register = services()["pipeline"], services()["register"]
+    url = option_value(pipeline["command"], "--register")
+    assert url.startswith("sqlite:////")
+    assert register["command"][:2] == ["incidents", "metrics"]
+    assert option_value(register["command"], "--register") == url
+    database = url.removeprefix("sqlite:///")
+    assert (
+        host_path_of(register, database)
+        == host_path_of(pipeline, database)
+        == COMPOSE_DIR / "data" / "register.db"
+    )
+    assert register["image"] == pipeline["image"] and register["user"] == pipeline["user"]
+    assert listen_addresses()["register"] == ("127.0.0.1", 9465)
+
+
 def test_the_pipeline_service_passes_only_stream_options(monkeypatch: pytest.MonkeyPatch) -> None:
     command = services()["pipeline"]["command"]
     assert_options_exist(options_before_separator(command), stream_help(), "compose service pipeline")

@@ -3,13 +3,17 @@ plus two monitors migrating one database at once."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.register.store import Register, RegisterError
+from pilotzone.zones.evaluate import rfc3339_ms
+from tests.factories import T0_MS
 from tests.pipelines.register import registers
 from tests.servers import postgresql
 
@@ -81,3 +85,19 @@ def test_an_unreachable_server_is_a_clear_error(server: str) -> None:
         match=r"cannot connect to the register postgresql://pilotzone@127\.0\.0\.1:\d+/no_such_database",
     ):
         Register.connect(wrong)
+
+
+def test_the_operators_desk_on_postgresql(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with Register.open(url) as register:
+        register.upsert([registers.incident("c1"), registers.incident("c2", operator="op-b")])
+    filed_at = rfc3339_ms(T0_MS + 2 * registers.HOUR_MS)
+    assert main(["incidents", "file", "c1", "--register", url, "--reference", "KOTSA-1", "--by", "kim",
+                 "--at", filed_at]) == 0  # fmt: skip
+    capsys.readouterr()
+    now = rfc3339_ms(T0_MS + 25 * registers.HOUR_MS)
+    assert main(["incidents", "list", "--register", url, "--now", now, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["incident_id"], r["report"]["status"], r["report"]["filed_at"]) for r in rows] == [
+        ("c1", "filed", filed_at),
+        ("c2", "overdue", None),
+    ]
