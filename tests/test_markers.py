@@ -25,6 +25,8 @@ SERVER_HELPERS = {
     "pushgateway_command",
     "prometheus_command",
     "alertmanager_command",
+    "postgresql",
+    "postgres_tool",
 }
 """The names of ``tests.servers`` that start (or find, to start) an external process."""
 
@@ -39,6 +41,9 @@ TOOLS = {
     "pdftotext",
     "pdftoppm",
     "pdfinfo",
+    "initdb",
+    "pg_ctl",
+    "postgres",
 }
 """External programs a test may run only under the ``integration`` marker."""
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pilotzone.pipelines.cli import (
     broker,
     dashboards,
+    incidents,
     manifest,
     publish,
     report,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_parser(subparsers)
     report.add_parser(subparsers)
     manifest.add_parser(subparsers)
+    incidents.add_parser(subparsers)
     return parser
 
 

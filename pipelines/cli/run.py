@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
+from pilotzone.pipelines.cli.incidents import add_register_argument, register_problem
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
 from pilotzone.pipelines.jobs.manifest import (
     MANIFEST_FILE,
@@ -73,6 +74,14 @@ def add_parser(subparsers: Any) -> None:
         "128 MiB of input)",
     )
     run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
+    add_register_argument(run)
+    run.add_argument(
+        "--history-openmetrics",
+        type=Path,
+        metavar="FILE",
+        help="also write the run's figures at their event times (one sample per summary window) as "
+        "OpenMetrics, for `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`",
+    )
     add_operation_arguments(run, port=None, linger_s=60.0)
     environment_defaults(run)
     run.set_defaults(func=run_command)
@@ -104,6 +113,7 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
+    add_register_argument(demo)
     add_operation_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
     demo.set_defaults(func=demo_command)
 
@@ -165,6 +175,10 @@ def _replay(
     from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
 
     matched = match_inputs(input_pattern)  # an unusable pattern stops here, before anything changes
+    problem = register_problem(outputs.register)
+    if problem is not None:
+        print(f"pilotzone: {problem}", file=sys.stderr)
+        return 2
     exporter = start_exporter(zones, operation)
     if exporter is None:
         return 2
@@ -181,8 +195,17 @@ def _replay(
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
         print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
         print(f"incident log: {outputs.incidents_jsonl}")
+        if outputs.register is not None:
+            print(f"incident register: {outputs.register} ({len(logged)} incidents upserted)")
+        history = getattr(operation, "history_openmetrics", None)
+        if history is not None:
+            from pilotzone.pipelines.metrics.history import write_history
+
+            written = write_history(history, zones, summaries, logged, settings.window_s)
+            print(f"history: {history} ({written} samples at their event times)")
         exporter.publish(PipelineFigures(summaries, logged, counters), time.time())
         files = outputs.files() + ([operation.metrics_file] if operation.metrics_file is not None else [])
+        files += [Path(history)] if history is not None else []
         record = RunRecord(operation.command, input_pattern, inputs, zones, counters, files, started)
         write_manifest(record, manifest)
         print(f"run manifest: {manifest}")
@@ -257,6 +280,7 @@ def run_command(args: argparse.Namespace) -> int:
             incidents_avro=args.incidents_avro,
             dead_letter_jsonl=args.dead_letter or out_dir / "dead-letters.jsonl",
             summaries_jsonl=args.summaries or out_dir / "summaries.jsonl",
+            register=args.register,
         )
         # --allowed-lateness is accepted for symmetry with ``stream``: a replay's input is
         # whole before evaluation starts, so nothing in it is late.
@@ -341,6 +365,7 @@ def demo_command(args: argparse.Namespace) -> int:
         incidents_jsonl=out / "incidents.jsonl",
         dead_letter_jsonl=out / "dead-letters.jsonl",
         summaries_jsonl=out / "summaries.jsonl",
+        register=args.register,
     )
     settings = ReplaySettings(runner="direct", workers=1, progress=not args.quiet)
     return _replay(zones, str(telemetry / "telemetry" / "**" / "*.avro"), outputs, settings, operation)

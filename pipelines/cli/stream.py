@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
+from pilotzone.pipelines.cli.incidents import add_register_argument, register_problem
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
 from pilotzone.pipelines.jobs.manifest import MANIFEST_FILE, RunRecord, remove_stale_manifest, write_manifest
 from pilotzone.pipelines.jobs.runners import DEFAULT_STREAM_RUNNER, RUNNERS, STREAM_RUNNERS, prism_binary
@@ -88,6 +89,7 @@ def add_parser(subparsers: Any) -> None:
     stream.add_argument(
         "--incidents-topic", metavar="TOPIC", help="also write incident lifecycle records to Kafka"
     )
+    add_register_argument(stream)
     stream.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
     stream.add_argument("--allowed-lateness", type=float, default=30.0, metavar="SECONDS", help="(30)")
     stream.add_argument(
@@ -179,8 +181,12 @@ def stream_command(args: argparse.Namespace) -> int:
         pipeline_name=args.pipeline_name,
         push_interval_s=args.push_interval,
         run_id=run_id(),
+        register=args.register,
     )
     problems = source.problems()
+    register = register_problem(args.register)
+    if register is not None:
+        problems.append(register)
     if args.source == "folder" and args.watch and "://" not in args.watch:
         prefix = args.watch.split("*", 1)[0]  # the folder part before the first wildcard
         base = Path(prefix) if prefix.endswith("/") else Path(prefix).parent

@@ -60,6 +60,9 @@ class ReplayOutputs:
         """The output files this replay writes (what a run manifest lists)."""
         candidates = [self.incidents_jsonl, self.incidents_avro, self.dead_letter_jsonl, self.summaries_jsonl]
         return [path for path in candidates if path is not None]
+    register: str | None = None
+    """Incident register URL (``sqlite:///FILE`` or ``postgresql://...``) to upsert every
+    incident's final state into."""
 
 
 @dataclass(frozen=True)
@@ -217,13 +220,18 @@ def build_pipeline(
 
 
 def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: int) -> None:
-    """The sinks: incident log (JSON Lines, optionally Avro), summaries and dead letters."""
+    """The sinks: incident log (JSON Lines, optionally Avro and the register), summaries and
+    dead letters."""
+    final = results.incidents | "FinalStates" >> FinalIncidentStates()
     (
-        results.incidents
-        | "FinalStates" >> FinalIncidentStates()
+        final
         | "IncidentJson" >> beam.Map(IncidentRecord.to_json)
         | "WriteIncidents" >> WriteSortedJsonl(outputs.incidents_jsonl, incident_sort_key)
     )
+    if outputs.register is not None:
+        from pilotzone.pipelines.register.sink import WriteToRegister
+
+        _ = final | "WriteRegister" >> WriteToRegister(outputs.register)
     if outputs.incidents_avro is not None:
         (
             results.incidents

@@ -273,6 +273,8 @@ class StreamSinks:
     push_interval_s: float = 15.0
     run_id: str = "run"
     """Names this run's output files, so a restart never overwrites an earlier run's."""
+    register: str | None = None
+    """Incident register URL to upsert every lifecycle record into as it comes."""
 
 
 def build_stream(
@@ -287,6 +289,10 @@ def build_stream(
     evaluated = payloads | "Evaluate" >> EvaluateStream(zones, settings)
     dead = evaluated.dead_letters
     lifecycle = evaluated.incidents | "LifecycleJson" >> beam.Map(lifecycle_json)
+    if sinks.register is not None:
+        from pilotzone.pipelines.register.sink import WriteToRegister
+
+        _ = evaluated.incidents | "WriteRegister" >> WriteToRegister(sinks.register)
     base = sinks.incidents_dir.rstrip("/")
     _ = lifecycle | "WriteIncidents" >> WriteRowsAsTheyCome(
         f"{base}/incidents", "incidents", lifecycle_sort_key, sinks.run_id
