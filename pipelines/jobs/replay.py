@@ -60,6 +60,7 @@ class ReplayOutputs:
         """The output files this replay writes (what a run manifest lists)."""
         candidates = [self.incidents_jsonl, self.incidents_avro, self.dead_letter_jsonl, self.summaries_jsonl]
         return [path for path in candidates if path is not None]
+
     register: str | None = None
     """Incident register URL (``sqlite:///FILE`` or ``postgresql://...``) to upsert every
     incident's final state into."""
