@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pilotzone.pipelines.cli.incidents import add_register_argument
+from pilotzone.pipelines.register.store import RegisterError
 from pilotzone.pipelines.reports.content import ReportError, ReportRequest, build_report
 from pilotzone.pipelines.reports.figures import Period, parse_time
-from pilotzone.pipelines.reports.filings import FilingsError, FilingsFile
+from pilotzone.pipelines.reports.filings import FilingsError, FilingsFile, FilingSource, RegisterFilings
 from pilotzone.pipelines.reports.html import render_html
 from pilotzone.pipelines.reports.pdf import PdfError, find_chromium, print_pdf
 from pilotzone.pipelines.reports.rundir import RunFolderError, read_run_folder
@@ -66,10 +68,20 @@ def add_parser(subparsers: Any) -> None:
         metavar="FILE.json",
         help="register export with filed reports (JSON array or lines: incident_id, reference, filed_by, filed_at)",
     )
+    add_register_argument(report)
     report.add_argument("--as-of", metavar="TIME", help="judge report deadlines at this time (default: now)")
     report.add_argument("--no-pdf", action="store_true", help="write the HTML only")
     report.add_argument("--chromium", metavar="PATH", help="Chromium command (default: chromium on the PATH)")
     report.set_defaults(func=report_command)
+
+
+def _filings(args: argparse.Namespace, zone_id: str) -> FilingSource | None:
+    """Where filed reports come from: the register itself, or an export of it; none given
+    means "not recorded", never "overdue". An export named on the command line wins over a
+    register named by ``PILOTZONE_REGISTER``."""
+    if args.filings is not None:
+        return FilingsFile.read(args.filings)
+    return None if args.register is None else RegisterFilings.read(args.register, zone_id)
 
 
 def _fail(message: str) -> int:
@@ -112,14 +124,14 @@ def report_command(args: argparse.Namespace) -> int:
             return _fail(zone)
         period = _period(args)
         as_of = parse_time(args.as_of) if args.as_of else round(time.time() * 1000)
-        filings = None if args.filings is None else FilingsFile.read(args.filings)
+        filings = _filings(args, zone.zone_id)
         chromium = None if args.no_pdf else find_chromium(args.chromium)
         content = build_report(
             run, ReportRequest(zone, period, public=args.public, k=args.k, filings=filings, as_of_ms=as_of)
         )
     except ZoneConfigError as exc:
         return _fail(f"the zone configs have problems:\n{exc}")
-    except (RunFolderError, ReportError, FilingsError, PdfError) as exc:
+    except (RunFolderError, ReportError, FilingsError, RegisterError, PdfError) as exc:
         return _fail(str(exc))
     except ValueError as exc:  # a time that is not ISO 8601, or an empty period
         return _fail(f"{exc} (times are ISO 8601, e.g. 2026-11-23T10:00+09:00)")

@@ -6,7 +6,9 @@ incident register. The report reads it through ``FilingSource``, a one-method in
 and ships one implementation, ``FilingsFile``, over a JSON export: either the register's
 ``incidents list --json`` output (objects with ``incident_id`` and a ``report`` object holding
 ``reference``, ``filed_by``, ``filed_at``; ``incidents show --json`` gives one such object) or
-plain objects with those four keys, as a JSON array, one object or JSON Lines. Without a
+plain objects with those four keys, as a JSON array, one object or JSON Lines; and
+``RegisterFilings`` reads the register directly. Statuses and ``Filing`` are the register's
+(``pipelines.register``), so a report and ``pilotzone incidents list`` never disagree. Without a
 source every obligation's filing is "not recorded": the report never claims a report is
 overdue when it simply does not know.
 
@@ -23,25 +25,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pilotzone.pipelines.metrics.export import parse_rfc3339_ms
+from pilotzone.pipelines.register.obligations import DUE, FILED, NOT_REQUIRED, OVERDUE, report_status
+from pilotzone.pipelines.register.store import Filing, Register
 
-NOT_REQUIRED = "not required"
-FILED = "filed"
-DUE = "due"
-OVERDUE = "overdue"
-NOT_RECORDED = "not recorded"
+__all__ = ["DUE", "FILED", "NOT_RECORDED", "NOT_REQUIRED", "OVERDUE", "Filing", "RegisterFilings"]
+
+NOT_RECORDED = "not_recorded"
+"""The report's one status beyond the register's: it was given no filing source."""
+
+
+def status_label(status: str) -> str:
+    """How a status code reads in a report (``not_required`` -> ``not required``)."""
+    return status.replace("_", " ")
 
 
 class FilingsError(ValueError):
     """A filings file that cannot be read; says what to fix."""
-
-
-@dataclass(frozen=True)
-class Filing:
-    """A report filed with the zone authority for one incident."""
-
-    reference: str
-    filed_by: str
-    filed_at_ms: int
 
 
 class FilingSource(Protocol):
@@ -78,6 +77,25 @@ class FilingsFile:
             if filing is not None:
                 filings[filing[0]] = filing[1]
         return cls(filings)
+
+
+class RegisterFilings:
+    """Filings read from the incident register itself (``--register URL``), once, up front:
+    a report is a snapshot, and one query beats one per incident."""
+
+    def __init__(self, filings: dict[str, Filing]) -> None:
+        self.filings = filings
+
+    def filing_for(self, incident_id: str) -> Filing | None:
+        """The filing of one incident, None if none was filed."""
+        return self.filings.get(incident_id)
+
+    @classmethod
+    def read(cls, url: str, pilot_zone: str | None = None) -> RegisterFilings:
+        """Every filing the register holds (for one zone); ``RegisterError`` says what to fix."""
+        with Register.open(url) as register:
+            entries = register.entries(pilot_zone=pilot_zone)
+        return cls({e.record.incident_id: e.filing for e in entries if e.filing is not None})
 
 
 def _entries(text: str) -> list[Any]:
@@ -134,6 +152,4 @@ def obligation(incident: dict[str, Any], source: FilingSource | None, as_of_ms: 
     if source is None:
         return Obligation(deadline_ms, NOT_RECORDED, None)
     filing = source.filing_for(incident["incident_id"])
-    if filing is not None:
-        return Obligation(deadline_ms, FILED, filing)
-    return Obligation(deadline_ms, DUE if as_of_ms <= deadline_ms else OVERDUE, None)
+    return Obligation(deadline_ms, report_status(deadline_ms, filing is not None, as_of_ms), filing)

@@ -15,6 +15,7 @@ from pilotzone.pipelines.metrics.export import parse_rfc3339_ms
 from pilotzone.pipelines.reports import public
 from pilotzone.pipelines.reports.content import ReportContent
 from pilotzone.pipelines.reports.figures import DRIVING_MODES, SEVERITIES, GroupFigures
+from pilotzone.pipelines.reports.filings import status_label
 from pilotzone.pipelines.reports.grade import MIN_KM
 from pilotzone.pipelines.reports.rulesdoc import report_within_h, rules_section
 from pilotzone.pipelines.reports.svgcharts import Bar, bar_chart
@@ -203,7 +204,7 @@ def _public_obligations(content: ReportContent) -> str:
     assert content.public is not None
     cells, hidden = content.public.report_statuses, content.public.hidden_report_statuses
     rows = "".join(
-        f'<tr class="{"total" if key == public.TOTAL else "status-row"}"><td>{escape(str(key))}</td>'
+        f'<tr class="{"total" if key == public.TOTAL else "status-row"}"><td>{escape(status_label(str(key)))}</td>'
         + (SUPPRESSED if key in hidden else f"<td>{cell.value:g}</td>")
         + "</tr>"
         for key, cell in cells.items()
@@ -216,7 +217,7 @@ def _public_obligations(content: ReportContent) -> str:
 
 def _filing_text(status: str, ob: Any) -> str:
     if ob.filing is None:
-        return status
+        return status_label(status)
     late = " (late)" if ob.filed_late else ""
     return f"filed{late}: {ob.filing.reference} by {ob.filing.filed_by}"
 
@@ -255,7 +256,7 @@ def _incidents_table(content: ReportContent) -> str:
         ""
         if content.request.filings is not None
         else (
-            ' Filing status: "not recorded" means no register export was given (--filings), not that nothing was filed.'
+            ' Filing status: "not recorded" means no register was given (--register or --filings), not that nothing was filed.'
         )
     )
     return (

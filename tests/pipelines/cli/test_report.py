@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from pilotzone.pipelines.cli import main
+from pilotzone.pipelines.register.store import Filing, Register
+from pilotzone.pipelines.reports.figures import parse_time
 from pilotzone.zones import Zone
 from tests.pipelines.fleets import EVERY_KIND_ZONE
-from tests.pipelines.reports.runs import incident, replay_folder, summary
+from tests.pipelines.register import registers
+from tests.pipelines.reports.runs import ZONE, incident, replay_folder, summary
 
 
 @pytest.fixture
@@ -110,3 +114,32 @@ def test_a_stream_folder_reports_each_incident_once(
     html = (out / "test-every-kind-report.html").read_text()
     assert html.count('class="incident-row"') == 1
     assert "Run folder layout: stream" in html
+
+
+def test_reads_filings_from_the_register(tmp_path: Path, every_kind_zones: list[Zone]) -> None:
+    version = every_kind_zones[0].version
+    owed = incident(
+        3, kind="vehicle_event", rule_id="collisions", deadline="2026-11-23T02:01:02.000Z", version=version
+    )
+    run = replay_folder(tmp_path / "run", [owed], [summary(1, "op-taxi", "ROBOTAXI")])
+    url = f"sqlite:///{tmp_path / 'register.db'}"
+    with Register.open(url) as register:
+        register.upsert([registers.incident("inc0003", zone=ZONE)])
+        register.file_report(
+            "inc0003", Filing("KOTSA-2026-0042", "kim.operator", parse_time("2026-11-23T01:30Z"))
+        )
+    out = tmp_path / "out"
+    argv = ["report", str(run), "--out", str(out), "--zones", str(EVERY_KIND_ZONE), "--no-pdf"]
+    assert main([*argv, "--register", url]) == 0
+    html = (out / "test-every-kind-report.html").read_text(encoding="utf-8")
+    assert re.findall(r'class="text report-status">([^<]*)<', html) == [
+        "filed: KOTSA-2026-0042 by kim.operator, 2026-11-23 10:30:00 +0900"
+    ]
+
+
+def test_an_unusable_register_is_exit_2(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", str(run_dir), "--out", str(tmp_path / "out"), "--zones", str(EVERY_KIND_ZONE)]
+    assert main([*argv, "--no-pdf", "--register", "mysql://nowhere/db"]) == 2
+    assert capsys.readouterr().err.startswith("pilotzone report: ")

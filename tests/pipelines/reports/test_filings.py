@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pilotzone.pipelines.register.store import Register, RegisterError
 from pilotzone.pipelines.reports.figures import parse_time
 from pilotzone.pipelines.reports.filings import (
     DUE,
@@ -17,8 +18,10 @@ from pilotzone.pipelines.reports.filings import (
     Filing,
     FilingsError,
     FilingsFile,
+    RegisterFilings,
     obligation,
 )
+from tests.pipelines.register import registers
 from tests.pipelines.reports.runs import incident
 
 DEADLINE = "2026-11-24T01:01:01.000Z"
@@ -115,3 +118,28 @@ def test_reads_one_pretty_printed_object(tmp_path: Path) -> None:
     assert FilingsFile.read(shown).filings == {
         "inc0009": Filing("KR-9", "park", parse_time("2026-11-23T07:00Z"))
     }
+
+
+def test_reads_the_register_itself_for_one_zone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'register.db'}"
+    filing = Filing("KOTSA-2026-0042", "kim.operator", parse_time(DEADLINE))
+    with Register.open(url) as register:
+        register.upsert(
+            [
+                registers.incident("a1"),
+                registers.incident("a2"),
+                registers.incident("b1", zone="sejong"),
+            ]
+        )
+        register.file_report("a1", filing)
+        register.file_report("b1", filing)
+    source = RegisterFilings.read(url, "gwangju")
+    assert source.filings == {"a1": filing}  # sejong's filing is not this report's
+    assert source.filing_for("a2") is None
+    assert obligation({**WITH_DEADLINE, "incident_id": "a1"}, source, 0).status == FILED
+    assert obligation({**WITH_DEADLINE, "incident_id": "a2"}, source, 0).status == DUE
+
+
+def test_an_unusable_register_says_what_to_fix() -> None:
+    with pytest.raises(RegisterError, match=r"use sqlite:///FILE \(relative\)"):
+        RegisterFilings.read("mysql://nowhere/db")

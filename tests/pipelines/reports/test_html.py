@@ -96,7 +96,7 @@ def test_deadlines_and_filing_status(run_dir: Path, every_kind_zones: list[Zone]
         read_run_folder(run_dir),
         ReportRequest(every_kind_zones[0], filings=filed, as_of_ms=parse_time("2026-11-24T01:01:03Z")),
     )
-    assert [ob.status for ob in before.obligations] == ["not required", "filed", "due"]
+    assert [ob.status for ob in before.obligations] == ["not_required", "filed", "due"]
     assert ">2026-11-23 11:01 (1 h)<" in html
 
 

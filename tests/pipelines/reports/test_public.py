@@ -60,7 +60,7 @@ def build(run: dict[str, Any]) -> tuple[Any, Any, Any, Any, list[dict[str, Any]]
     groups = group_figures(rows)
     total = zone_total(groups, rows)
     buckets = time_series(rows, incidents, period)
-    statuses = ["due" if n % 3 else "not required" for n in range(len(incidents))]
+    statuses = ["due" if n % 3 else "not_required" for n in range(len(incidents))]
     view = public_view(
         groups,
         total=total,
