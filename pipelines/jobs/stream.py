@@ -50,6 +50,7 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
 from pilotzone.pipelines.jobs.inputs import pattern_variants
+from pilotzone.pipelines.jobs.latest import incident_progress, summary_key, summary_progress
 from pilotzone.pipelines.jobs.replay import (
     dead_letter_sort_key,
     incident_sort_key,
@@ -70,7 +71,7 @@ from pilotzone.pipelines.transforms.aggregate import MergeSummariesContinuously
 from pilotzone.pipelines.transforms.compliance import EvaluateStream
 from pilotzone.pipelines.transforms.streaming import StreamSettings
 from pilotzone.zones import Zone
-from pilotzone.zones.evaluate import STATUSES, IncidentRecord
+from pilotzone.zones.evaluate import IncidentRecord
 
 LOG = logging.getLogger("pilotzone.stream")
 
@@ -197,7 +198,7 @@ def lifecycle_json(record: IncidentRecord) -> dict[str, Any]:
 
 def lifecycle_sort_key(row: dict[str, Any]) -> tuple[str, str, int]:
     """Within a file: by start time and id, then in lifecycle order."""
-    return (*incident_sort_key(row), STATUSES.index(row["status"]))
+    return (*incident_sort_key(row), incident_progress(row))
 
 
 class WriteRowsAsTheyCome(beam.PTransform):
@@ -335,24 +336,6 @@ def build_stream(
         )
 
 
-def summary_progress(row: dict[str, Any]) -> tuple[float, ...]:
-    """How far a summary's running total has got: in a stream every figure of it only grows.
-
-    Emissions of one key can reach a later step (the collector, the files of several workers)
-    out of order, so the latest is the one that has got furthest, not the last one to arrive.
-    """
-    return (
-        row["samples"],
-        row["vehicle_seconds"],
-        row["active_vehicles"],
-        sum(row["distance_m_by_mode"].values()),
-        sum(row["violation_s_by_rule"].values()),
-        sum(row["incidents_opened"].values()),
-        row["disengagements"],
-        row["remote_takeovers"],
-    )
-
-
 @dataclass
 class _CollectorState:
     """What the collector knows: latest rows by key, dead letters by reason."""
@@ -364,13 +347,13 @@ class _CollectorState:
 
     def add(self, kind: str, row: dict[str, Any]) -> None:
         if kind == "summary":
-            key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+            key = summary_key(row)
             known_summary = self.summaries.get(key)
             if known_summary is None or summary_progress(row) >= summary_progress(known_summary):
                 self.summaries[key] = row
         elif kind == "incident":
             known = self.incidents.get(row["incident_id"])
-            if known is None or STATUSES.index(row["status"]) >= STATUSES.index(known["status"]):
+            if known is None or incident_progress(row) >= incident_progress(known):
                 self.incidents[row["incident_id"]] = row
         else:
             self.dead_letters[row["reason"]] = self.dead_letters.get(row["reason"], 0) + row["records"]

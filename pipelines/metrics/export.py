@@ -104,7 +104,23 @@ def static_families(zones: Sequence[Zone], *, running: bool) -> list[Metric]:
     return [info, permitted, zone_permitted, running_family]
 
 
-def _fleet(row: Mapping[str, Any], operators: OperatorLabels) -> tuple[str, ...]:
+SUMMARY_COUNTERS = {
+    "pilotzone_samples_total": "samples",
+    "pilotzone_vehicle_seconds_total": "vehicle_seconds",
+    "pilotzone_disengagements_total": "disengagements",
+    "pilotzone_remote_takeovers_total": "remote_takeovers",
+}
+"""Counter families summed from one figure of the window summaries (family -> summary field)."""
+
+SUMMARY_COUNTERS_BY_KEY = {
+    "pilotzone_distance_meters_total": "distance_m_by_mode",
+    "pilotzone_violation_seconds_total": "violation_s_by_rule",
+}
+"""Counter families summed from a summary field keyed by driving mode or rule (the last label)."""
+
+
+def fleet_labels(row: Mapping[str, Any], operators: OperatorLabels) -> tuple[str, ...]:
+    """A summary row's fleet labels: pilot zone, operator label (``operators``), vehicle class."""
     zone = row["pilot_zone"]
     return (zone, operators(zone, row["operator"]), row["vehicle_class"])
 
@@ -129,25 +145,15 @@ def fleet_families(summaries: Sequence[Mapping[str, Any]], operators: OperatorLa
 
     Fleets are labelled by ``operators`` (permit holders, or ``unpermitted``), and the figures of
     every operator without a permit are summed under that one label."""
-    plain = {
-        "pilotzone_samples_total": "samples",
-        "pilotzone_vehicle_seconds_total": "vehicle_seconds",
-        "pilotzone_disengagements_total": "disengagements",
-        "pilotzone_remote_takeovers_total": "remote_takeovers",
-    }
-    nested = {
-        "pilotzone_distance_meters_total": "distance_m_by_mode",
-        "pilotzone_violation_seconds_total": "violation_s_by_rule",
-    }
     families = [
-        _summed_family(name, ((_fleet(r, operators), r[field]) for r in summaries))
-        for name, field in plain.items()
+        _summed_family(name, ((fleet_labels(r, operators), r[field]) for r in summaries))
+        for name, field in SUMMARY_COUNTERS.items()
     ]
     families += [
         _summed_family(
-            name, (((*_fleet(r, operators), k), v) for r in summaries for k, v in r[field].items())
+            name, (((*fleet_labels(r, operators), k), v) for r in summaries for k, v in r[field].items())
         )
-        for name, field in nested.items()
+        for name, field in SUMMARY_COUNTERS_BY_KEY.items()
     ]
     families.extend(_latest_window_families(summaries, operators))
     return families
@@ -164,11 +170,11 @@ def _latest_window_families(
     active = _family("pilotzone_active_vehicles")
     # Every fleet the zone has seen gets a value (0 when absent from the latest window), so a
     # fleet that stops driving shows as 0 rather than as a series that silently disappears.
-    fleets = sorted({_fleet(row, operators) for row in summaries})
+    fleets = sorted({fleet_labels(row, operators) for row in summaries})
     in_latest: dict[tuple[str, ...], int] = defaultdict(int)
     for row in summaries:
         if latest.get(row["pilot_zone"]) == row["window_end"]:
-            in_latest[_fleet(row, operators)] += row["active_vehicles"]
+            in_latest[fleet_labels(row, operators)] += row["active_vehicles"]
     for fleet in fleets:
         active.add_metric(list(fleet), in_latest.get(fleet, 0))
     fresh = _family("pilotzone_latest_telemetry_timestamp_seconds")

@@ -37,7 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from pilotzone.pipelines.metrics.catalog import BY_NAME, COUNTER, INFO
-from pilotzone.pipelines.metrics.export import parse_rfc3339_ms
+from pilotzone.pipelines.metrics.export import (
+    SUMMARY_COUNTERS,
+    SUMMARY_COUNTERS_BY_KEY,
+    fleet_labels,
+    parse_rfc3339_ms,
+)
+from pilotzone.pipelines.metrics.labels import OperatorLabels
 from pilotzone.zones import Zone
 
 HISTORY_JOB = "pilotzone-history"
@@ -63,33 +69,20 @@ class _Timeline:
         self.samples[name][_labels(name, values)].append((time_ms, value))
 
 
-def _fleet(row: Mapping[str, Any]) -> tuple[str, str, str]:
-    return (row["pilot_zone"], row["operator"], row["vehicle_class"])
-
-
 def _counter_increments(
-    summaries: Iterable[Mapping[str, Any]],
+    summaries: Iterable[Mapping[str, Any]], operators: OperatorLabels
 ) -> dict[str, dict[tuple[str, ...], dict[int, float]]]:
     """Per counter family and label values: the increment at each window end (ms)."""
-    plain = {
-        "pilotzone_samples_total": "samples",
-        "pilotzone_vehicle_seconds_total": "vehicle_seconds",
-        "pilotzone_disengagements_total": "disengagements",
-        "pilotzone_remote_takeovers_total": "remote_takeovers",
-    }
-    nested = {
-        "pilotzone_distance_meters_total": "distance_m_by_mode",
-        "pilotzone_violation_seconds_total": "violation_s_by_rule",
-    }
     found: dict[str, dict[tuple[str, ...], dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for row in summaries:
         end = parse_rfc3339_ms(row["window_end"])
-        for name, field in plain.items():
-            step = found[name][_fleet(row)]
+        fleet = fleet_labels(row, operators)
+        for name, field in SUMMARY_COUNTERS.items():
+            step = found[name][fleet]
             step[end] = step.get(end, 0.0) + row[field]
-        for name, field in nested.items():
+        for name, field in SUMMARY_COUNTERS_BY_KEY.items():
             for key, value in row[field].items():
-                step = found[name][(*_fleet(row), key)]
+                step = found[name][(*fleet, key)]
                 step[end] = step.get(end, 0.0) + value
     return found
 
@@ -109,7 +102,8 @@ def history_timeline(
     last = max(parse_rfc3339_ms(row["window_end"]) for row in summaries)
     times = list(range(first, last + 1, window_ms))
 
-    for name, by_series in sorted(_counter_increments(summaries).items()):
+    operators = OperatorLabels.of(zones)  # label values from the permits, as the exporter's
+    for name, by_series in sorted(_counter_increments(summaries, operators).items()):
         for values, increments in sorted(by_series.items()):
             total = 0.0
             for t in times:
@@ -120,7 +114,7 @@ def history_timeline(
     for incident in incidents:
         opening = (
             incident["pilot_zone"],
-            incident["operator_id"],
+            operators(incident["pilot_zone"], incident["operator_id"]),
             incident["rule_id"],
             incident["kind"],
             incident["severity"],
@@ -132,18 +126,22 @@ def history_timeline(
             # very first window start is an increase within the period, not before it.
             timeline.add("pilotzone_incidents_total", labels, t, sum(start < t for start in starts))
 
-    _fleet_gauges(timeline, summaries, times)
+    _fleet_gauges(timeline, summaries, times, operators)
     _incident_gauges(timeline, incidents, times)
     _zone_gauges(timeline, zones, times)
     return {name: dict(series) for name, series in timeline.samples.items()}
 
 
-def _fleet_gauges(timeline: _Timeline, summaries: Sequence[Mapping[str, Any]], times: list[int]) -> None:
-    active: dict[tuple[str, str, str], dict[int, int]] = defaultdict(dict)
+def _fleet_gauges(
+    timeline: _Timeline, summaries: Sequence[Mapping[str, Any]], times: list[int], operators: OperatorLabels
+) -> None:
+    active: dict[tuple[str, ...], dict[int, int]] = defaultdict(dict)
     with_data: dict[str, set[int]] = defaultdict(set)
     for row in summaries:
         end = parse_rfc3339_ms(row["window_end"])
-        active[_fleet(row)][end] = row["active_vehicles"]
+        by_end = active[fleet_labels(row, operators)]
+        # Operators without a permit share one label: their vehicles add up.
+        by_end[end] = by_end.get(end, 0) + row["active_vehicles"]
         if row["samples"]:
             with_data[row["pilot_zone"]].add(end)
     for fleet, by_end in sorted(active.items()):

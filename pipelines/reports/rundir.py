@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pilotzone.zones.evaluate.records import STATUSES
+from pilotzone.pipelines.jobs.latest import latest_incidents, latest_summaries
 
 
 class RunFolderError(ValueError):
@@ -75,42 +75,6 @@ def _folder_rows(folder: Path) -> list[dict[str, Any]]:
         return []
     # Bundle files still being written have a temporary name; only renamed files are whole.
     return [row for path in sorted(folder.glob("*.jsonl")) for row in _rows(path)]
-
-
-def summary_progress(row: dict[str, Any]) -> tuple[float, ...]:
-    """How far a stream's running summary has got (every figure only grows): the row of a key
-    that has got furthest is its latest, whatever order the files sort in."""
-    return (
-        row["samples"],
-        row["vehicle_seconds"],
-        row["active_vehicles"],
-        sum(row["distance_m_by_mode"].values()),
-        sum(row["violation_s_by_rule"].values()),
-        sum(row["incidents_opened"].values()),
-        row["disengagements"],
-        row["remote_takeovers"],
-    )
-
-
-def latest_incidents(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per incident id, in its furthest lifecycle state (CLOSED over UPDATED over OPENED)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        known = latest.get(row["incident_id"])
-        if known is None or STATUSES.index(row["status"]) >= STATUSES.index(known["status"]):
-            latest[row["incident_id"]] = row
-    return sorted(latest.values(), key=lambda row: (row["start_time"], row["incident_id"]))
-
-
-def latest_summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per window, zone, operator and class: the one that has got furthest."""
-    latest: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
-        known = latest.get(key)
-        if known is None or summary_progress(row) >= summary_progress(known):
-            latest[key] = row
-    return [latest[key] for key in sorted(latest)]
 
 
 def _config_versions(incidents: list[dict[str, Any]], metrics: Path) -> dict[str, set[str]]:

@@ -77,7 +77,7 @@ def test_counters_run_from_zero_at_the_first_window_through_every_window_end(
     # Windows 0 and 2 of one fleet, window 1 of another: no data of the first fleet in window 1.
     rows = [
         summary(0, violation_s_by_rule={"speed": 2.5}),
-        summary(1, operator="op-bus", samples=30),
+        summary(1, operator="op-transit", samples=30),
         summary(2, samples=10, disengagements=1),
     ]
     timeline = history_timeline(every_kind_zones, rows, [])
@@ -87,7 +87,7 @@ def test_counters_run_from_zero_at_the_first_window_through_every_window_end(
         (2, 60),
         (3, 70),
     ]
-    assert values(timeline, "pilotzone_samples_total", operator="op-bus") == [
+    assert values(timeline, "pilotzone_samples_total", operator="op-transit") == [
         (0, 0),
         (1, 0),
         (2, 30),
@@ -264,3 +264,14 @@ def test_the_dashboards_over_the_replayed_period_equal_the_summaries(backfilled:
     assert len(needing_history) == 9
     empty = [panel for panel in needing_history if not query_at(url, queries[panel], at)]
     assert empty == []
+
+
+def test_operators_without_a_permit_share_one_label_as_in_the_exporter(every_kind_zones: list[Zone]) -> None:
+    # Label values come from the permits, never from telemetry (pipelines.metrics.labels): two
+    # forged operator ids add one series, and their vehicles and samples add up in it.
+    rows = [summary(0, operator="forged-1", samples=5), summary(0, operator="x" * 10_000, samples=7)]
+    timeline = history_timeline(every_kind_zones, rows, [])
+    operators = {dict(series)["operator"] for series in timeline["pilotzone_samples_total"]}
+    assert operators == {"unpermitted"}
+    assert values(timeline, "pilotzone_samples_total", operator="unpermitted") == [(0, 0), (1, 12)]
+    assert values(timeline, "pilotzone_active_vehicles", operator="unpermitted") == [(0, 0), (1, 2)]
