@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
-from pilotzone.schemas.factorize import sorted_codes
 
 
 def _enum_symbols(schema: dict[str, Any], enum_name: str) -> tuple[str, ...]:
@@ -47,6 +46,12 @@ _INITIATOR_CODE = {symbol: code for code, symbol in enumerate(INITIATORS)}
 
 NO_LEVEL = -1
 """``autonomy_level`` and ``event_initiator`` value for a null in the record."""
+
+INVALID_LEVEL = 127
+"""``autonomy_level`` for a sent value outside the SAE levels 0..5 (any int, not only int8's
+range, may arrive; the record checks refuse this code)."""
+
+_SAE_LEVELS = range(6)
 
 _RECORD_FIELDS = tuple(field["name"] for field in _SCHEMA["fields"])
 """The record's fields in the ``.avsc``'s order: the order ``from_records`` transposes them in."""
@@ -136,7 +141,11 @@ class TelemetryBatch:
         if not has_altitude.all():
             altitudes = tuple(np.nan if a is None else a for a in altitudes)
         if None in levels:
-            levels = tuple(NO_LEVEL if v is None else v for v in levels)
+            levels = tuple(
+                NO_LEVEL if v is None else v if v in _SAE_LEVELS else INVALID_LEVEL for v in levels
+            )
+        elif n and (min(levels) < 0 or max(levels) > 5):
+            levels = tuple(v if v in _SAE_LEVELS else INVALID_LEVEL for v in levels)
         return cls(
             vehicle_id=_object_array(vehicle_ids),
             operator_id=_object_array(operator_ids),
@@ -208,19 +217,19 @@ class TelemetryBatch:
             if dtype.kind != "O":
                 parts.append(column.astype(_WIRE_DTYPES[name], copy=False).tobytes())
                 continue
-            codes = None
-            if len(column) == 0:
-                values: list[str] = []
-            elif (column == column[0]).all():
-                values = [column[0]]
-            else:
-                values, codes = sorted_codes(column)
+            # Python's own comparisons, never numpy's: numpy turns a str into a fixed-width
+            # str that drops trailing NULs, so "veh-b\x00" would equal "veh-b" and lose bytes.
+            index: dict[str, int] = {}
+            codes = np.fromiter(
+                (index.setdefault(v, len(index)) for v in column.tolist()), dtype="<u4", count=len(column)
+            )
+            values = list(index)
             parts.append(_COUNT.pack(len(values)))
             for value in values:
-                encoded = str(value).encode("utf-8")
+                encoded = str(value).encode("utf-8", "surrogatepass")
                 parts.append(_COUNT.pack(len(encoded)) + encoded)
-            if codes is not None:
-                parts.append(codes.astype("<u4").tobytes())
+            if len(values) > 1:  # one value needs no codes: from_bytes repeats it
+                parts.append(codes.tobytes())
         return b"".join(parts)
 
     @classmethod
@@ -245,7 +254,7 @@ class TelemetryBatch:
             for _ in range(count):
                 (width,) = _COUNT.unpack_from(buffer, position)
                 position += _COUNT.size
-                values.append(buffer[position : position + width].decode("utf-8"))
+                values.append(buffer[position : position + width].decode("utf-8", "surrogatepass"))
                 position += width
             column = np.empty(length, dtype=object)
             if count == 1:
@@ -253,7 +262,7 @@ class TelemetryBatch:
             elif count > 1:
                 codes = np.frombuffer(buffer, dtype="<u4", count=length, offset=position)
                 position += codes.nbytes
-                column[:] = np.array(values, dtype=object)[codes]
+                column[:] = _object_array(tuple(values))[codes]
             columns[name] = column
         return cls(**columns)
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from pilotzone.geo import haversine_m
 from pilotzone.schemas.batch import DRIVING_MODES, NO_LEVEL, TelemetryBatch
+from pilotzone.schemas.limits import MAX_EVENTS_PER_SAMPLE, MAX_ID_LENGTH
 
 
 class Check(StrEnum):
@@ -31,6 +32,12 @@ class Check(StrEnum):
     NAN = "nan"
     OUT_OF_RANGE = "out_of_range"
     MISSING_ID = "missing_id"
+    INVALID_ID = "invalid_id"
+    """An id with control, format or other unprintable characters (NUL, newline, bidi overrides)."""
+    ID_TOO_LONG = "id_too_long"
+    """An id longer than ``MAX_ID_LENGTH`` characters."""
+    TOO_MANY_EVENTS = "too_many_events"
+    """A sample with more than ``MAX_EVENTS_PER_SAMPLE`` events."""
     INCONSISTENT_MODE = "inconsistent_mode"
     TIME_BACKWARDS = "time_backwards"
     DUPLICATE_SEQUENCE = "duplicate_sequence"
@@ -39,7 +46,15 @@ class Check(StrEnum):
 
 
 RECORD_CHECKS: frozenset[Check] = frozenset(
-    {Check.NAN, Check.OUT_OF_RANGE, Check.MISSING_ID, Check.INCONSISTENT_MODE}
+    {
+        Check.NAN,
+        Check.OUT_OF_RANGE,
+        Check.MISSING_ID,
+        Check.INVALID_ID,
+        Check.ID_TOO_LONG,
+        Check.TOO_MANY_EVENTS,
+        Check.INCONSISTENT_MODE,
+    }
 )
 """Checks that make a single record unusable (dead-lettered by the pipeline)."""
 
@@ -85,6 +100,43 @@ MAX_PLAUSIBLE_SPEED_MPS = 70.0
 """250 km/h: no pilot-zone vehicle drives faster, so a faster jump between fixes is a bad fix."""
 
 _AUTONOMOUS = DRIVING_MODES.index("AUTONOMOUS")
+_MANUAL = DRIVING_MODES.index("MANUAL")
+_SYSTEM_DRIVES = 3
+"""SAE levels 3-5 mean the automated system drives: a MANUAL sample cannot have one active.
+(Levels 1-2 are driver assistance, which a human driving manually may well have switched on.)"""
+
+
+def id_problem(value: str) -> Check | None:
+    """What is wrong with one id, if anything: empty, unprintable characters, or too long.
+
+    ``str.isprintable`` is False for control characters (NUL, newline, DEL, C1), format
+    characters (bidi overrides, zero-width joiners), surrogates, private-use and unassigned code
+    points and every space but U+0020: none belongs in a pseudonym, and each lets two ids that
+    look alike count as different vehicles (or a NUL-terminated reader see one as the other).
+    """
+    if not value or value.isspace():
+        return Check.MISSING_ID
+    if len(value) > MAX_ID_LENGTH:
+        return Check.ID_TOO_LONG
+    if not value.isprintable():
+        return Check.INVALID_ID
+    return None
+
+
+def shown_id(value: str) -> str:
+    """An id as reports and dead letters show it: at most ``MAX_ID_LENGTH`` characters, so a 1 MB
+    id stays a line, and unprintable characters escaped (``\\x00``, ``\\u202e``), so a NUL or a
+    bidi override cannot hide or reorder text in a terminal."""
+    shown = value if len(value) <= MAX_ID_LENGTH else value[:MAX_ID_LENGTH] + "..."
+    return shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
+
+
+def _id_message(column: str, value: str, problem: Check) -> str:
+    if problem is Check.MISSING_ID:
+        return f"{column} is empty: every sample must name its {column[:-3]}"
+    if problem is Check.ID_TOO_LONG:
+        return f"{column} has {len(value)} characters (at most {MAX_ID_LENGTH}): send the pseudonym only"
+    return f"{column} {value[:MAX_ID_LENGTH]!r} has control or unprintable characters: send printable text"
 
 
 def record_findings(batch: TelemetryBatch) -> list[Finding]:
@@ -116,20 +168,36 @@ def record_findings(batch: TelemetryBatch) -> list[Finding]:
         )
     for column in ("vehicle_id", "operator_id"):
         values = getattr(batch, column)
-        empty = np.fromiter((not v or not v.strip() for v in values), np.bool_, len(values))
+        problems = {value: id_problem(value) for value in set(values.tolist())}
         findings.extend(
-            Finding(
-                int(row), Check.MISSING_ID, f"{column} is empty: every sample must name its {column[:-3]}"
-            )
-            for row in np.flatnonzero(empty)
+            Finding(row, problem, _id_message(column, value, problem))
+            for row, value in enumerate(values.tolist())
+            if (problem := problems[value]) is not None
         )
+    per_sample = np.bincount(batch.event_row, minlength=len(batch))
+    findings.extend(
+        Finding(
+            int(row),
+            Check.TOO_MANY_EVENTS,
+            f"{per_sample[row]} events in one sample (at most {MAX_EVENTS_PER_SAMPLE}): send each event once",
+        )
+        for row in np.flatnonzero(per_sample > MAX_EVENTS_PER_SAMPLE)
+    )
     level = batch.autonomy_level
     bad_level = (level != NO_LEVEL) & ((level < 0) | (level > 5))
     findings.extend(
-        Finding(
-            int(row), Check.OUT_OF_RANGE, f"active_autonomy_level = {level[row]} is not an SAE level 0..5"
-        )
+        Finding(int(row), Check.OUT_OF_RANGE, "active_autonomy_level is not an SAE level 0..5")
         for row in np.flatnonzero(bad_level)
+    )
+    manual_automated = (batch.driving_mode == _MANUAL) & (level >= _SYSTEM_DRIVES) & (level <= 5)
+    findings.extend(
+        Finding(
+            int(row),
+            Check.INCONSISTENT_MODE,
+            f"driving_mode is MANUAL but active_autonomy_level is {level[row]}, a level at which the "
+            "system drives: send the level actually active (null, 1 or 2) or the right mode",
+        )
+        for row in np.flatnonzero(manual_automated)
     )
     autonomous_without_level = (batch.driving_mode == _AUTONOMOUS) & (level == NO_LEVEL)
     findings.extend(
@@ -166,10 +234,17 @@ def _all_records_valid(batch: TelemetryBatch) -> bool:
     if not all(_in_range(getattr(batch, spec.column), spec) for spec in _INT_RANGES):
         return False
     for column in (batch.vehicle_id, batch.operator_id):
-        if not all(value and not value.isspace() for value in set(column.tolist())):
+        if any(id_problem(value) for value in set(column.tolist())):
             return False
+    if (
+        len(batch.event_row) > MAX_EVENTS_PER_SAMPLE
+        and np.bincount(batch.event_row).max() > MAX_EVENTS_PER_SAMPLE
+    ):
+        return False
     level = batch.autonomy_level
     if level.min() < NO_LEVEL or level.max() > 5:
+        return False
+    if level.max() >= _SYSTEM_DRIVES and ((batch.driving_mode == _MANUAL) & (level >= _SYSTEM_DRIVES)).any():
         return False
     return level.min() > NO_LEVEL or not ((batch.driving_mode == _AUTONOMOUS) & (level == NO_LEVEL)).any()
 
@@ -204,7 +279,8 @@ def stream_findings(batch: TelemetryBatch, skip: npt.NDArray[np.bool_] | None = 
     """
     if len(batch) == 0:
         return []
-    _, inverse = np.unique(batch.vehicle_id.astype(str), return_inverse=True)
+    # On the object array itself: a fixed-width str copy would strip trailing NULs and merge ids.
+    _, inverse = np.unique(batch.vehicle_id, return_inverse=True)
     trusted = ~skip if skip is not None else np.ones(len(batch), dtype=np.bool_)
     findings: list[Finding] = []
     # Stable sort by vehicle keeps each vehicle's samples in arrival order.
@@ -222,12 +298,13 @@ def _vehicle_findings(
     """Stream checks for one vehicle's rows, given in arrival order."""
     findings: list[Finding] = []
     times = batch.time_ms[rows]
-    backwards = np.flatnonzero(np.diff(times) < 0) + 1
+    # Compared, not subtracted: np.diff wraps around for times near +-2^63 and flips the sign.
+    backwards = np.flatnonzero(times[1:] < times[:-1]) + 1
     findings.extend(
         Finding(
             int(rows[i]),
             Check.TIME_BACKWARDS,
-            f"timestamp {times[i]} is {times[i - 1] - times[i]} ms before the previous sample's: "
+            f"timestamp {times[i]} is {int(times[i - 1]) - int(times[i])} ms before the previous sample's: "
             "send samples in time order",
         )
         for i in backwards

@@ -22,44 +22,61 @@ from __future__ import annotations
 
 import io
 import json
-import lzma
-import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
 import fastavro
-from fastavro import block_reader, schemaless_reader, schemaless_writer
+from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
-from fastavro.schema import SchemaParseException, UnknownType, to_parsing_canonical_form
+from fastavro.schema import to_parsing_canonical_form
 
+from pilotzone.schemas.blocks import SYNC_SIZE, declared_records, frame_block
+from pilotzone.schemas.container import (
+    BlockRun,
+    ContainerWriter,
+    admit_block,
+    mismatched_fields,
+    records_skipped,
+)
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.decoded import (
+    DECODE_ERRORS,
+    HEADER_ERRORS,
+    DeadLetter,
+    DecodedBlock,
+    Framing,
+    Reason,
+    describe_error,
+)
+from pilotzone.schemas.limits import MAX_RECORDS_PER_BLOCK, MAX_SCHEMA_DEPTH
 from pilotzone.schemas.registry import SchemaStore, UnknownSchemaError, without_logical_types
+from pilotzone.schemas.shape import (
+    TooManyItemsError,
+    WriterSchemaRefusedError,
+    WriterShape,
+    json_depth,
+    writer_shape,
+)
+
+__all__ = [
+    "CONFLUENT_MAGIC",
+    "CONTAINER_MAGIC",
+    "DECODE_ERRORS",
+    "HEADER_ERRORS",
+    "SINGLE_OBJECT_MAGIC",
+    "DeadLetter",
+    "DecodedBlock",
+    "Framing",
+    "Reason",
+    "TelemetryDecoder",
+    "detect_framing",
+    "read_container_header",
+]
+"""The decoder and the values it yields (defined in ``schemas.decoded``, re-exported here)."""
 
 CONTAINER_MAGIC = b"Obj\x01"
 CONFLUENT_MAGIC = b"\x00"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
-SYNC_SIZE = 16
-
-# What fastavro raises on corrupt bytes, found by fuzzing the decoder (tests/schemas).
-DECODE_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    EOFError,
-    IndexError,
-    KeyError,
-    TypeError,
-    OverflowError,
-    MemoryError,
-    zlib.error,
-    lzma.LZMAError,
-    OSError,
-    SchemaResolutionError,
-    SchemaParseException,
-    UnknownType,
-)
-HEADER_ERRORS: tuple[type[BaseException], ...] = (*DECODE_ERRORS, json.JSONDecodeError, AttributeError)
-"""What reading a container header can raise: bad bytes, or metadata that is not schema JSON."""
 
 _HEADER_SCHEMA = fastavro.parse_schema(
     {
@@ -74,65 +91,8 @@ _HEADER_SCHEMA = fastavro.parse_schema(
 )
 
 
-class Framing(StrEnum):
-    """How a payload is framed."""
-
-    CONTAINER = "avro-container"
-    CONFLUENT = "confluent"
-    SINGLE_OBJECT = "single-object"
-    UNKNOWN = "unknown"
-
-
-class Reason(StrEnum):
-    """Why something became a dead letter; stable codes, used as metric label values."""
-
-    NOT_AVRO = "not_avro"
-    TRUNCATED = "truncated"
-    CORRUPT_BLOCK = "corrupt_block"
-    UNDECODABLE = "undecodable"
-    SCHEMA_MISMATCH = "schema_mismatch"
-    UNKNOWN_SCHEMA = "unknown_schema"
-    TRAILING_BYTES = "trailing_bytes"
-
-
-@dataclass(frozen=True)
-class DecodedBlock:
-    """Records decoded from one container block or one framed message.
-
-    ``first_record`` is the position of the first record among all records of the source, so
-    every record can be traced back as ``source``, ``offset`` (of its block) and index.
-    """
-
-    source: str
-    offset: int
-    first_record: int
-    records: list[dict[str, Any]]
-    framing: Framing
-
-
-@dataclass(frozen=True)
-class _ContainerWriter:
-    """A container file's writer schema, stripped for decoding, and the reader schema to
-    resolve it to (``None`` when resolution is the identity)."""
-
-    schema: dict[str, Any]
-    stripped_json: bytes
-    reader_schema: Any
-
-
 _MAX_CACHED_WRITERS = 64
 """Distinct writer schemas remembered per decoder; a replay normally sees one or two."""
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """Bytes that could not be decoded: where, why, and how many records they held if known."""
-
-    source: str
-    offset: int
-    reason: Reason
-    message: str
-    records: int = 1
 
 
 def detect_framing(data: bytes) -> Framing:
@@ -158,9 +118,10 @@ class TelemetryDecoder:
         reader_dict = without_logical_types(schema_dict(reader_name))
         self.reader_schema = fastavro.parse_schema(reader_dict)
         self._reader_form = to_parsing_canonical_form(reader_dict)
-        self._writers: dict[bytes, _ContainerWriter] = {}
+        self._writers: dict[bytes, ContainerWriter] = {}
+        self._message_shapes: dict[bytes, WriterShape] = {}
 
-    def _container_writer(self, schema_json: bytes) -> _ContainerWriter:
+    def _container_writer(self, schema_json: bytes) -> ContainerWriter:
         """How to read files written with ``schema_json``, worked out once per distinct schema.
 
         Nearly every file of a replay carries the same writer schema, and stripping its logical
@@ -173,21 +134,35 @@ class TelemetryDecoder:
         known = self._writers.get(schema_json)
         if known is not None:
             return known
+        # Checked before json.loads, whose recursion a schema nested thousands deep exhausts.
+        if json_depth(schema_json) > MAX_SCHEMA_DEPTH:
+            raise WriterSchemaRefusedError(f"nests deeper than {MAX_SCHEMA_DEPTH} levels")
         writer_schema = json.loads(schema_json)
+        shape = writer_shape(writer_schema)
         stripped = without_logical_types(writer_schema)
+        fastavro.parse_schema(stripped)  # a schema fastavro refuses is an unreadable header, not a block
         try:
             same = to_parsing_canonical_form(stripped) == self._reader_form
         except HEADER_ERRORS:
             same = False
-        found = _ContainerWriter(
+        found = ContainerWriter(
             schema=writer_schema,
             stripped_json=json.dumps(stripped).encode(),
             reader_schema=None if same else self.reader_schema,
+            shape=shape,
         )
         if len(self._writers) >= _MAX_CACHED_WRITERS:
             self._writers.clear()
         self._writers[schema_json] = found
         return found
+
+    def mismatch_message(self, writer: ContainerWriter, exc: BaseException) -> str:
+        """Why a container's writer schema does not resolve, naming the fields that differ."""
+        name = writer.schema.get("name", "?")
+        version = schema_dict(TELEMETRY)["pilotzone.schema_version"]
+        fields = mismatched_fields(writer.schema, schema_dict(TELEMETRY))
+        named = f" (fields: {'; '.join(fields)})" if fields else ""
+        return f"the file's writer schema cannot be read as {name} v{version}: {exc}{named}"[:600]
 
     def decode(self, data: bytes, source: str) -> Iterator[DecodedBlock | DeadLetter]:
         """Decode a whole payload (a file's bytes or one message) of any supported framing."""
@@ -221,6 +196,14 @@ class TelemetryDecoder:
                 )
         except UnknownSchemaError as exc:
             return DeadLetter(source, 0, Reason.UNKNOWN_SCHEMA, str(exc))
+        try:
+            shape = self._message_shapes.get(writer.fingerprint) or writer_shape(writer.schema)
+            self._message_shapes[writer.fingerprint] = shape
+            shape.check_items(data[body_start:], 1)
+        except WriterSchemaRefusedError as exc:
+            return DeadLetter(source, 0, Reason.SCHEMA_MISMATCH, f"writer schema {writer.label} {exc}")
+        except TooManyItemsError as exc:
+            return DeadLetter(source, body_start, Reason.TOO_MANY_ITEMS, str(exc))
         body = io.BytesIO(data)
         body.seek(body_start)
         try:
@@ -228,7 +211,7 @@ class TelemetryDecoder:
         except SchemaResolutionError as exc:
             return DeadLetter(source, 0, Reason.SCHEMA_MISMATCH, f"writer schema {writer.label}: {exc}")
         except DECODE_ERRORS as exc:
-            return DeadLetter(source, body_start, Reason.UNDECODABLE, _describe(exc))
+            return DeadLetter(source, body_start, Reason.UNDECODABLE, describe_error(exc))
         if body.tell() != len(data):
             return DeadLetter(
                 source,
@@ -241,74 +224,86 @@ class TelemetryDecoder:
         return DecodedBlock(source, 0, 0, [record], framing)
 
     def decode_container(self, data: bytes, source: str) -> Iterator[DecodedBlock | DeadLetter]:
-        """Decode an object container file block by block, resynchronising after corruption."""
+        """Decode an object container file block by block, resynchronising after corruption.
+
+        Every block is framed, bounded and decompressed here (``schemas.limits``) before
+        fastavro sees it: a block declaring too many records, inflating past the block bound or
+        holding an over-long array is dead-lettered with its own reason and decoding carries on
+        with the next block. Blocks that pass are handed to fastavro re-framed without a codec.
+        """
         try:
             header, header_end = read_container_header(data)
+        except HEADER_ERRORS as exc:
+            reason = Reason.TRUNCATED if isinstance(exc, EOFError) else Reason.NOT_AVRO
+            yield DeadLetter(source, 0, reason, f"unreadable container header: {describe_error(exc)}")
+            return
+        sync: bytes = header["sync"]
+        try:
             writer = self._container_writer(header["meta"]["avro.schema"])
-            writer_schema = writer.schema
-            meta = dict(header["meta"])
-            meta["avro.schema"] = writer.stripped_json
+        except WriterSchemaRefusedError as exc:
+            yield DeadLetter(
+                source,
+                header_end,
+                Reason.SCHEMA_MISMATCH,
+                f"the file's writer schema {exc}: only record schemas resolvable to the contract are read",
+                declared_records(data, header_end, sync, MAX_RECORDS_PER_BLOCK),
+            )
+            return
+        except HEADER_ERRORS as exc:
+            yield DeadLetter(
+                source, 0, Reason.NOT_AVRO, f"unreadable container header: {describe_error(exc)}"
+            )
+            return
+        try:
+            codec = header["meta"].get("avro.codec", b"null").decode()
+            meta = {**header["meta"], "avro.schema": writer.stripped_json, "avro.codec": b"null"}
             fast_header = io.BytesIO()
             schemaless_writer(fast_header, _HEADER_SCHEMA, {**header, "meta": meta})
         except HEADER_ERRORS as exc:
-            reason = Reason.TRUNCATED if isinstance(exc, EOFError) else Reason.NOT_AVRO
-            yield DeadLetter(source, 0, reason, f"unreadable container header: {_describe(exc)}")
+            yield DeadLetter(
+                source, 0, Reason.NOT_AVRO, f"unreadable container header: {describe_error(exc)}"
+            )
             return
-        sync: bytes = header["sync"]
-        # The header is re-encoded with the logical types stripped and spliced in front of
-        # the remaining blocks; fastavro then reads timestamps as integers, and a restart
-        # after a corrupt block is the same splice from a later position.
-        prefix = fast_header.getvalue()
+        # The header is re-encoded with the logical types stripped and the codec removed; fastavro
+        # then reads timestamps as integers from blocks this decoder has already inflated.
+        run = BlockRun(self.mismatch_message, writer, source, fast_header.getvalue(), sync)
         position = header_end
-        next_record = 0
         while position < len(data):
-            shift = position - len(prefix)
-            stream = io.BytesIO(prefix + data[position:])
-            good_end = position
-            try:
-                for block in block_reader(stream, writer.reader_schema):
-                    records: list[dict[str, Any]] = []
-                    block_offset = block.offset + shift
-                    try:
-                        records.extend(cast(Iterable[dict[str, Any]], block))
-                    except SchemaResolutionError:
-                        raise
-                    except DECODE_ERRORS as exc:
-                        if records:
-                            yield DecodedBlock(source, block_offset, next_record, records, Framing.CONTAINER)
-                        lost = block.num_records - len(records)
-                        yield DeadLetter(source, block_offset, Reason.UNDECODABLE, _describe(exc), lost)
-                        next_record += block.num_records
-                        good_end = stream.tell() + shift
-                        continue
-                    yield DecodedBlock(source, block_offset, next_record, records, Framing.CONTAINER)
-                    next_record += len(records)
-                    good_end = stream.tell() + shift
-                return
-            except SchemaResolutionError as exc:
+            frame = frame_block(data, position, sync)
+            if isinstance(frame, str):
+                yield from run.flush()
+                if run.stopped:
+                    return
+                resync = data.find(sync, position)
+                claimed = records_skipped(data, position, resync + SYNC_SIZE if resync >= 0 else len(data))
+                truncated = resync < 0 and frame.startswith("block runs past")
+                message = frame if resync >= 0 else frame + "; no further sync marker, rest of file skipped"
                 yield DeadLetter(
                     source,
-                    good_end,
-                    Reason.SCHEMA_MISMATCH,
-                    f"the file's writer schema cannot be read as {writer_schema.get('name', '?')} v"
-                    f"{schema_dict(TELEMETRY)['pilotzone.schema_version']}: {exc}",
-                    _count_records(prefix + data[position:]),
+                    position,
+                    Reason.TRUNCATED if truncated else Reason.CORRUPT_BLOCK,
+                    message,
+                    claimed,
                 )
-                return
-            except DECODE_ERRORS as exc:
-                resync = data.find(sync, good_end)
-                claimed = _records_skipped(data, good_end, resync + SYNC_SIZE if resync >= 0 else len(data))
-                reason = (
-                    Reason.TRUNCATED if resync < 0 and isinstance(exc, EOFError) else Reason.CORRUPT_BLOCK
-                )
-                message = _describe(exc)
-                if resync < 0:
-                    message += "; no further sync marker, rest of file skipped"
-                yield DeadLetter(source, good_end, reason, message, claimed)
-                next_record += claimed
+                run.next_record += claimed
                 if resync < 0:
                     return
                 position = resync + SYNC_SIZE
+                continue
+            refused = admit_block(frame, data, codec, writer.shape)
+            if isinstance(refused, tuple):
+                yield from run.flush()
+                if run.stopped:
+                    return
+                reason, message, counted = refused
+                yield DeadLetter(source, position, reason, message, counted)
+                run.next_record += counted
+            else:
+                yield from run.add(position, frame.count, refused, data, frame.end)
+                if run.stopped:
+                    return
+            position = frame.end
+        yield from run.flush()
 
 
 def read_container_header(data: bytes) -> tuple[dict[str, Any], int]:
@@ -319,57 +314,3 @@ def read_container_header(data: bytes) -> tuple[dict[str, Any], int]:
     stream = io.BytesIO(data)
     header: dict[str, Any] = schemaless_reader(stream, _HEADER_SCHEMA, None)  # type: ignore[assignment]
     return header, stream.tell()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or "no detail"
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
-def _read_long(data: bytes, position: int) -> tuple[int, int] | None:
-    """Avro's zig-zag varint at ``position``: (value, next position), or None if malformed."""
-    shift = 0
-    accumulator = 0
-    for index in range(position, min(position + 10, len(data))):
-        byte = data[index]
-        accumulator |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (accumulator >> 1) ^ -(accumulator & 1), index + 1
-        shift += 7
-    return None
-
-
-def _records_skipped(data: bytes, start: int, end: int) -> int:
-    """How many records the blocks between ``start`` and ``end`` say they hold.
-
-    Walks the block headers (count, size) from ``start``; if the walk lands exactly on
-    ``end`` the counts are trustworthy and their sum is returned. Otherwise the skipped bytes
-    are reported as the first block's claimed count, or as one unreadable unit when even that
-    is implausible, rather than inflating the dead-letter total with a corrupt number.
-    """
-    total = 0
-    first_claim: int | None = None
-    position = start
-    while position < end:
-        count = _read_long(data, position)
-        size = _read_long(data, count[1]) if count else None
-        if count is None or size is None or count[0] <= 0 or size[0] < 0:
-            break
-        if first_claim is None:
-            first_claim = count[0] if count[0] <= end - start else None
-        total += count[0]
-        position = size[1] + size[0] + SYNC_SIZE
-    if position == end and total > 0:
-        return total
-    return first_claim or 1
-
-
-def _count_records(container: bytes) -> int:
-    """Records in a readable container, counted without resolving them to our schema."""
-    total = 0
-    try:
-        for block in block_reader(io.BytesIO(container)):
-            total += block.num_records
-    except DECODE_ERRORS:
-        pass
-    return max(total, 1)

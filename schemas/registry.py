@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import fastavro
-from fastavro.schema import fingerprint, to_parsing_canonical_form
+from fastavro.schema import SchemaParseException, UnknownType, fingerprint, to_parsing_canonical_form
 
 from pilotzone.schemas.contract import HISTORY_DIR, SCHEMA_DIR, TELEMETRY, schema_dict
+from pilotzone.schemas.limits import MAX_SCHEMA_DEPTH
+from pilotzone.schemas.shape import WriterSchemaRefusedError, json_depth, writer_shape
 
 REGISTRY_FILE = SCHEMA_DIR / "registry.json"
 """Confluent ids of the reference registry: ``{"<id>": "<name>/v<N>.avsc"}``."""
@@ -88,10 +90,15 @@ class SchemaStore:
         """Register a writer schema from an ``.avsc`` file."""
         path = Path(path)
         try:
-            schema_obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read schema file {path}: {exc}") from exc
-        return self.add(schema_obj, label=str(path), schema_id=schema_id)
+            text = path.read_bytes()
+            # Depth first: json.loads recurses, and a schema nested thousands deep exhausts it.
+            if json_depth(text) > MAX_SCHEMA_DEPTH:
+                raise WriterSchemaRefusedError(f"nests deeper than {MAX_SCHEMA_DEPTH} levels")
+            schema_obj = json.loads(text.decode("utf-8"))
+            writer_shape(schema_obj)
+            return self.add(schema_obj, label=str(path), schema_id=schema_id)
+        except (OSError, ValueError, SchemaParseException, UnknownType) as exc:
+            raise ValueError(f"cannot use schema file {path}: {exc}") from exc
 
     def lookup_id(self, schema_id: int) -> WriterSchema:
         """The writer schema a Confluent-framed message refers to."""

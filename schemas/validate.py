@@ -20,11 +20,20 @@ from typing import Any
 import numpy as np
 
 from pilotzone.schemas.batch import TelemetryBatch
-from pilotzone.schemas.checks import RECORD_CHECKS, Finding, record_findings, stream_findings, unusable_rows
+from pilotzone.schemas.checks import (
+    RECORD_CHECKS,
+    Finding,
+    record_findings,
+    shown_id,
+    stream_findings,
+    unusable_rows,
+)
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
 from pilotzone.schemas.decode import HEADER_ERRORS, DeadLetter, Framing, TelemetryDecoder, detect_framing
 from pilotzone.schemas.decode import read_container_header as _read_header
+from pilotzone.schemas.limits import MAX_SCHEMA_DEPTH
 from pilotzone.schemas.registry import avro_fingerprint
+from pilotzone.schemas.shape import json_depth
 
 TELEMETRY_SUFFIXES = (".avro", ".bin", ".msg")
 """Files picked up when a folder is given: containers and single framed messages."""
@@ -212,6 +221,8 @@ def _describe_file(file_report: FileReport, data: bytes, decoder: TelemetryDecod
         return
     try:
         header, _ = _read_header(data)
+        if json_depth(header["meta"]["avro.schema"]) > MAX_SCHEMA_DEPTH:
+            return  # the decoder reports the schema; json.loads would exhaust its recursion
         writer = json.loads(header["meta"]["avro.schema"])
         file_report.codec = header["meta"].get("avro.codec", b"null").decode()
         file_report.writer_schema = f"{writer.get('namespace', '')}.{writer.get('name', '?')}".lstrip(".")
@@ -252,6 +263,6 @@ def _issues(
             message=finding.message,
             offset=int(offset_of_row[row]),
             record=int(batch.record_index[row]),
-            vehicle_id=str(batch.vehicle_id[row]),
+            vehicle_id=shown_id(str(batch.vehicle_id[row])),
             sequence_number=int(batch.sequence_number[row]),
         )

@@ -16,10 +16,35 @@ from pathlib import Path
 
 TESTS = Path(__file__).parent
 
-SERVER_HELPERS = {"executable", "run_tool", "server", "pushgateway", "prometheus"}
+SERVER_HELPERS = {
+    "executable",
+    "run_tool",
+    "server",
+    "pushgateway",
+    "prometheus",
+    "pushgateway_command",
+    "prometheus_command",
+    "alertmanager_command",
+    "postgresql",
+    "postgres_tool",
+}
 """The names of ``tests.servers`` that start (or find, to start) an external process."""
 
-TOOLS = {"prometheus", "promtool", "amtool", "java", "prometheus-pushgateway", "prometheus-alertmanager"}
+TOOLS = {
+    "prometheus",
+    "promtool",
+    "amtool",
+    "java",
+    "prometheus-pushgateway",
+    "prometheus-alertmanager",
+    "chromium",
+    "pdftotext",
+    "pdftoppm",
+    "pdfinfo",
+    "initdb",
+    "pg_ctl",
+    "postgres",
+}
 """External programs a test may run only under the ``integration`` marker."""
 
 SUBPROCESS_CALLS = {"run", "Popen", "check_call", "check_output", "call"}

@@ -57,12 +57,27 @@ def explain_error(error: Mapping[str, Any], path: FieldPath, raw: Any) -> str:
             "expected a GeoJSON Geometry or Feature mapping, or {file: some.geojson, where: {property: value}}, "
             f"got {type(value).__name__}"
         )
+    if kind == "too_long" and path and path[-1] in {"rules", "areas"}:
+        ctx = error.get("ctx") or {}
+        return (
+            f"{ctx.get('actual_length')} {path[-1]}, but a zone config may have at most {ctx.get('max_length')}: "
+            "split the zone into several configs, or give rules with the same effect one scope"
+        )
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
         return message
     if isinstance(value, str | int | float | bool) or value is None:
-        return f"{message} (got {value!r})"
+        return f"{message} (got {_brief(value)})"
     return message
+
+
+MAX_ECHO_CHARS = 80
+"""Longest value quoted back in a message; a megabyte-long value is cut, not printed."""
+
+
+def _brief(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= MAX_ECHO_CHARS else shown[: MAX_ECHO_CHARS - 1] + "…"
 
 
 def unknown_area_message(area_id: str, known: set[str]) -> str:

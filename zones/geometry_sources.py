@@ -6,12 +6,15 @@ resolver reads each source, checks each polygon (type, emptiness, coordinate ord
 range, validity) and merges several features into one geometry. An invalid polygon is
 refused unless repair was asked for, because a silently repaired boundary is a boundary
 nobody reviewed.
+
+Files are read by ``zones.geojson_files`` (only regular GeoJSON files of bounded size under
+the config's geometry root); a message quotes property values only from a file that is
+GeoJSON, and cuts them short.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +26,16 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from pilotzone.zones.error_messages import explain_error
+from pilotzone.zones.geojson_files import GeoJsonFiles
 from pilotzone.zones.geometry import (
     as_polygonal,
     coordinate_range_problem,
     merge,
     repair,
     validity_reason,
+)
+from pilotzone.zones.limits import (
+    MAX_AREAS,
 )
 from pilotzone.zones.model import GeometrySource
 from pilotzone.zones.problems import ConfigProblem
@@ -42,55 +49,6 @@ REPAIR_HINT = (
 
 GeometryField = tuple[str | int, ...]
 """Path of a geometry field in the config: ``("boundary",)`` or ``("areas", 3, "geometry")``."""
-
-
-class GeoJsonFiles:
-    """GeoJSON files read once per ``load_zones`` call (a city's districts feed many areas).
-
-    A file that cannot be read is reported once, however many geometries use it.
-    """
-
-    def __init__(self) -> None:
-        self._features: dict[Path, list[dict[str, Any]] | ConfigProblem | None] = {}
-        self._reported: set[Path] = set()
-
-    def features(self, path: Path) -> list[dict[str, Any]] | ConfigProblem | None:
-        """The file's features; None if it does not exist; a problem if it is not usable GeoJSON."""
-        key = path.resolve()
-        if key not in self._features:
-            self._features[key] = self._read(path)
-        return self._features[key]
-
-    def first_report(self, path: Path) -> bool:
-        """True the first time a problem with this file is about to be reported."""
-        key = path.resolve()
-        first = key not in self._reported
-        self._reported.add(key)
-        return first
-
-    @staticmethod
-    def _read(path: Path) -> list[dict[str, Any]] | ConfigProblem | None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            return ConfigProblem(str(path), "", f"cannot read geometry file: {exc.strerror}")
-        except UnicodeDecodeError:
-            return ConfigProblem(str(path), "", "geometry file is not UTF-8 text: save it as UTF-8 GeoJSON")
-        except json.JSONDecodeError as exc:
-            return ConfigProblem(
-                str(path), f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}"
-            )
-        if (
-            isinstance(data, dict)
-            and data.get("type") == "FeatureCollection"
-            and isinstance(data.get("features"), list)
-        ):
-            return [f for f in data["features"] if isinstance(f, dict)]
-        if isinstance(data, dict) and data.get("type") == "Feature":
-            return [data]
-        return ConfigProblem(str(path), "", "expected a GeoJSON FeatureCollection or Feature")
 
 
 @dataclass
@@ -130,7 +88,9 @@ class GeometryResolver:
         resolved: dict[GeometryField, Polygonal] = {}
         targets: list[GeometryField] = [("boundary",)]
         areas = self.document.value_at(["areas"])
-        if isinstance(areas, list):
+        # Beyond the cap the schema check reports the count; checking every polygon too would
+        # only make a hostile config cost more.
+        if isinstance(areas, list) and len(areas) <= MAX_AREAS:
             targets.extend(
                 ("areas", index, "geometry") for index, area in enumerate(areas) if isinstance(area, dict)
             )
@@ -203,7 +163,10 @@ class GeometryResolver:
                 self._report(error_path, explain_error(error, error_path, self.document.data))
             return None
         shown = self.document.path.parent / source.file  # source.file itself if it is absolute
-        features = self.geojson_files.features(shown)
+        features = self.geojson_files.features(shown, self.geojson_files.root_for(self.document.path))
+        if isinstance(features, ConfigProblem) and not features.file:
+            self._report([*path, "file"], f"geometry file {shown} refused: {features.message}")
+            return None
         if features is None:
             self._report(
                 [*path, "file"], f"geometry file {shown} not found (paths are relative to the zone config)"
@@ -246,6 +209,7 @@ class GeometryResolver:
             KeyError,
             IndexError,
             AttributeError,
+            OverflowError,
             ShapelyError,
         ) as exc:
             message = f"not a readable GeoJSON geometry ({type(exc).__name__}: {exc}): check 'type' and 'coordinates'"
@@ -308,12 +272,30 @@ def _no_match_message(file: Path, features: list[dict[str, Any]], where: Mapping
         values = sorted({str(_properties(f).get(key)) for f in features if key in _properties(f)})
         if not values:
             names = sorted({name for f in features for name in _properties(f)})
-            return f"{message}; no feature has a property {key!r} (properties there: {', '.join(names[:10])})"
+            listed = ", ".join(_cut(name) for name in names[:10])
+            return f"{message}; no feature has a property {key!r} (properties there: {listed})"
         if wanted not in values:
-            close = difflib.get_close_matches(wanted, values, n=3)
+            # Hints only among short values: a megabyte-long property is no one's typo.
+            candidates = [value for value in values if len(value) <= MAX_HINT_CHARS][:MAX_HINT_CANDIDATES]
+            close = difflib.get_close_matches(wanted, candidates, n=3)
             shown = close or values[:5]
-            return f"{message}; {key} values there include {', '.join(repr(v) for v in shown)}: fix the where: filter"
+            return f"{message}; {key} values there include {', '.join(_brief(v) for v in shown)}: fix the where: filter"
     return message + ": fix the where: filter"
+
+
+MAX_HINT_CHARS = 80
+"""Longest property value or name quoted in a message (longer ones are cut with an ellipsis)."""
+
+MAX_HINT_CANDIDATES = 10_000
+"""Property values compared with a ``where:`` value to suggest the nearest (difflib is quadratic-ish)."""
+
+
+def _brief(value: str) -> str:
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_HINT_CHARS else text[: MAX_HINT_CHARS - 1] + "…"
 
 
 __all__ = ["REPAIR_HINT", "GeoJsonFiles", "GeometryField", "GeometryResolver"]

@@ -8,8 +8,11 @@ change. Nothing is loaded half-way: a ``Zone`` exists only for a config without 
 
 This module runs the steps in order; each step's know-how has its own module:
 ``zones.yaml_source`` (parsing, lines of fields), ``zones.error_messages`` (schema errors in
-words for the editor), ``zones.geometry_sources`` and ``zones.geometry`` (reading, checking,
-repairing and merging polygons), ``zones.version`` (the content hash).
+words for the editor), ``zones.geometry_sources``, ``zones.geojson_files`` and
+``zones.geometry`` (reading, checking, repairing and merging polygons), ``zones.config_files``
+(which files a config may make the loader read), ``zones.version`` (the content hash).
+``zones.limits`` bounds what a config can cost: a hostile config is refused with a problem
+like any other mistake.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pydantic import ValidationError
 from pilotzone.zones.error_messages import explain_error, unknown_area_message, yaml_path
 from pilotzone.zones.geometry import geodesic_area_m2
 from pilotzone.zones.geometry_sources import GeoJsonFiles, GeometryResolver
+from pilotzone.zones.limits import MAX_TIE_WARNINGS
 from pilotzone.zones.model import ZoneConfig
 from pilotzone.zones.problems import ConfigProblem, ZoneConfigError
 from pilotzone.zones.rules import precedence_ties
@@ -34,24 +38,30 @@ from pilotzone.zones.zone import Area, Polygonal, Zone
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def load_zone(path: str | Path, *, repair_geometry: bool = False) -> Zone:
+def load_zone(
+    path: str | Path, *, repair_geometry: bool = False, geometry_root: str | Path | None = None
+) -> Zone:
     """Load one zone config file; raise ``ZoneConfigError`` with every problem if it is bad."""
     path = Path(path)
     if path.is_dir():
         raise ZoneConfigError(
             [ConfigProblem(str(path), "", "is a folder: pass a YAML file, or use load_zones")]
         )
-    return load_zones([path], repair_geometry=repair_geometry)[0]
+    return load_zones([path], repair_geometry=repair_geometry, geometry_root=geometry_root)[0]
 
 
-def load_zones(paths: Iterable[str | Path], *, repair_geometry: bool = False) -> list[Zone]:
+def load_zones(
+    paths: Iterable[str | Path], *, repair_geometry: bool = False, geometry_root: str | Path | None = None
+) -> list[Zone]:
     """Load zone config files and folders (their ``*.yaml``/``*.yml`` files, sorted).
 
     Every file is checked even after a bad one, so one run reports all problems; duplicate
     zone ids across files are a problem too. Raises ``ZoneConfigError`` if anything is wrong.
+    ``file:`` geometry must lie under ``geometry_root``; by default, under the folder that
+    holds each config's folder (``zones.config_files`` says why).
     """
     problems: list[ConfigProblem] = []
-    geojson_files = GeoJsonFiles()
+    geojson_files = GeoJsonFiles(None if geometry_root is None else Path(geometry_root))
     zones: list[Zone] = []
     first_file_of: dict[str, Path] = {}
     for file in _expand(paths):
@@ -91,6 +101,10 @@ def _expand(paths: Iterable[str | Path]) -> list[Path | ConfigProblem]:
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            files.append(
+                ConfigProblem(str(path), "", "not a regular file: pass a zone config YAML file or folder")
+            )
         else:
             files.append(ConfigProblem(str(path), "", "no such file or folder"))
     if not files:
@@ -243,12 +257,18 @@ class _FileLoader:
 
     @staticmethod
     def _precedence_warnings(config: ZoneConfig) -> list[str]:
-        warnings = []
-        for first, second, scope in precedence_ties(config.rules):
+        ties = precedence_ties(config.rules, limit=MAX_TIE_WARNINGS)
+        warnings = [
+            f"{first.kind} rules {first.id!r} and {second.id!r} both apply {scope} to the same vehicles at "
+            f"overlapping times with equal priority, so only rule-id order makes {first.id!r} win: give one "
+            "an explicit priority or narrow its vehicle_classes or schedule"
+            for first, second, scope in ties.pairs
+        ]
+        if not ties.complete:
             warnings.append(
-                f"{first.kind} rules {first.id!r} and {second.id!r} both apply {scope} to the same vehicles at "
-                f"overlapping times with equal priority, so only rule-id order makes {first.id!r} win: give one "
-                "an explicit priority or narrow its vehicle_classes or schedule"
+                f"{ties.tied_rules} rules tie on precedence with another rule; only {MAX_TIE_WARNINGS} of the "
+                "tied pairs are listed: give tied rules explicit priorities or narrow their vehicle_classes or "
+                "schedules"
             )
         return warnings
 

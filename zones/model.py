@@ -14,7 +14,7 @@ The vocabulary they share is in ``zones.terms``; both are re-exported here, so
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -28,6 +28,7 @@ from pilotzone.zones.kinds.restricted_area import RestrictedAreaRule
 from pilotzone.zones.kinds.speed_limit import SpeedLimitRule
 from pilotzone.zones.kinds.telemetry_gap import TelemetryGapRule
 from pilotzone.zones.kinds.vehicle_event import VehicleEventRule
+from pilotzone.zones.limits import MAX_AREAS, MAX_RULES
 from pilotzone.zones.terms import (
     WEEKDAYS,
     Applicability,
@@ -43,6 +44,7 @@ from pilotzone.zones.terms import (
     VehicleClass,
     Weekday,
 )
+from pilotzone.zones.timezones import timezone_problem
 
 if TYPE_CHECKING:
     # A union built at run time is opaque to a type checker; every rule is a RuleBase, and
@@ -63,8 +65,19 @@ class GeometrySource(StrictModel):
     # YAML reads an unquoted code such as 29110 as a number; property values are compared as text.
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
-    file: str
+    file: str = Field(min_length=1, max_length=4096)
     where: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("file")
+    @classmethod
+    def _plain_path(cls, value: str) -> str:
+        # The operating system cannot take a NUL in a path; other control characters only hide
+        # what a path really says from the person reviewing the config.
+        if any(ord(character) < 32 or ord(character) == 127 for character in value):
+            raise ValueError(
+                "the path contains a control character (such as NUL or a newline): write it as plain text"
+            )
+        return value
 
 
 GeometryInput = GeometrySource | dict[str, Any]
@@ -90,16 +103,23 @@ class ZoneConfig(StrictModel):
     boundary: GeometryInput
     max_vehicles: int | None = Field(default=None, gt=0)
     operators: list[OperatorPermit] = Field(min_length=1)
-    areas: list[AreaConfig] = Field(default_factory=list)
-    rules: list[Rule] = Field(min_length=1)
+    areas: list[AreaConfig] = Field(default_factory=list, max_length=MAX_AREAS)
+    rules: list[Rule] = Field(min_length=1, max_length=MAX_RULES)
+    source: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Where the rules were imported from (an MDS Policy: its policy_id, dates, prev_policies and "
+            "each rule's original statement), kept so an incident's rule id can be traced back to the "
+            "published rule. The monitor carries it but never reads it to judge."
+        ),
+    )
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {value!r}: use a name such as 'Asia/Seoul'") from None
+        problem = timezone_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @property

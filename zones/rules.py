@@ -23,7 +23,6 @@ module only answers which rule is in force, and explains why in one line.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ import numpy as np
 from pilotzone.zones.compiled import CompiledZone, Placement, compile_zone
 from pilotzone.zones.kinds import INDEPENDENT_KINDS, KINDS, OVERRIDING_KINDS, RULE_KINDS, kind_of
 from pilotzone.zones.model import AreaKind, EventKind, Initiator, Rule, VehicleClass
-from pilotzone.zones.schedule import schedule_contains, week_minutes
+from pilotzone.zones.schedule import MINUTES_PER_WEEK, schedule_contains, week_minutes
 from pilotzone.zones.zone import Zone
 
 _AREA_NOUNS: dict[AreaKind, str] = {
@@ -204,30 +203,121 @@ def rule_parameters(rule: Rule) -> str:
     return kind_of(rule).parameters(rule)
 
 
-def precedence_ties(rules: Sequence[Rule]) -> list[tuple[Rule, Rule, str]]:
+@dataclass(frozen=True)
+class PrecedenceTies:
+    """Pairs of rules tied on precedence, listed up to a limit, and how many rules tie at all."""
+
+    pairs: tuple[tuple[Rule, Rule, str], ...]
+    """(winner by id, loser, scope phrase), grouped by kind in config order, then by rule id."""
+    tied_rules: int
+    """Rules that tie with at least one other rule (exact, even when ``pairs`` is cut short)."""
+    complete: bool
+    """False when there are more tied pairs than ``pairs`` lists."""
+
+
+def precedence_ties(rules: Sequence[Rule], *, limit: int | None = None) -> PrecedenceTies:
     """Pairs of overriding rules that can meet with equal precedence, so only their ids decide.
 
     Two rules of one kind (and event) tie where both are in force with the same priority and
-    the same scope: both zone-wide, or both scoped to a common area. They must also overlap
-    in vehicle classes, event initiators and schedule (to the minute). Each pair comes as
-    (winner by id, loser, scope phrase).
+    the same scope: both zone-wide, or both scoped to a common area (the phrase names the
+    first common area by id). They must also overlap in vehicle classes, event initiators
+    and schedule (to the minute). At most ``limit`` pairs are listed.
+
+    Checking every pair is quadratic: 10,000 rules tied zone-wide are 50 million pairs,
+    minutes of CPU and gigabytes of warnings. Instead the rules are bucketed by kind,
+    subject, priority and scope, and each rule becomes one bit mask over (initiator,
+    vehicle class, minute of the week): two rules in a bucket tie exactly when their masks
+    intersect. Walking a bucket in id order against the union of the masks seen so far
+    tells in one operation whether a rule ties with any earlier one; only then are earlier
+    rules scanned for the partner, and scanning stops once ``limit`` pairs are exceeded.
+    The cost is linear in the rules (times the bucket memberships) plus ``limit`` scans.
     """
-    groups: dict[tuple[str, str | None], list[Rule]] = {}
-    for rule in rules:
+    order = sorted(range(len(rules)), key=lambda i: (rules[i].id, i))
+    position = {index: rank for rank, index in enumerate(order)}
+    group_of: dict[tuple[str, str | None], int] = {}
+    group_index: dict[int, int] = {}
+    buckets: dict[tuple[int, int, int, str], list[int]] = {}
+    for index, rule in enumerate(rules):  # groups listed in config order, as the kinds first appear
         if rule.kind in OVERRIDING_KINDS:
-            groups.setdefault((rule.kind, kind_of(rule).subject(rule)), []).append(rule)
-    ties: list[tuple[Rule, Rule, str]] = []
-    for group in groups.values():
-        for first, second in itertools.combinations(sorted(group, key=lambda r: r.id), 2):
-            if (first.priority or 0) != (second.priority or 0):
+            group_index[index] = group_of.setdefault((rule.kind, kind_of(rule).subject(rule)), len(group_of))
+    for index in order:
+        rule = rules[index]
+        if rule.kind not in OVERRIDING_KINDS:
+            continue
+        group = group_index[index]
+        areas = rule.applies.areas
+        # "" sorts before every area id, so a pair meets its first common area first.
+        for scope in [""] if areas is None else sorted(set(areas)):
+            buckets.setdefault((group, 0 if areas is None else 1, rule.priority or 0, scope), []).append(
+                index
+            )
+    found: dict[tuple[int, int], str] = {}
+    tied: set[int] = set()
+    cap = None if limit is None else limit + 1
+    minutes: dict[int, int] = {}
+    for key in sorted(buckets):
+        members = buckets[key]
+        if len(members) < 2:
+            continue
+        masks = _overlap_masks([rules[i] for i in members], minutes, members)
+        scope = "zone-wide" if key[1] == 0 else f"in area {key[3]}"
+        seen = 0
+        for rank, (index, mask) in enumerate(zip(members, masks, strict=True)):
+            if mask & seen:
+                tied.add(index)
+                if cap is None or len(found) < cap:
+                    for other, other_mask in zip(members[:rank], masks[:rank], strict=True):
+                        if mask & other_mask:
+                            found.setdefault((other, index), scope)
+                            if cap is not None and len(found) >= cap:
+                                break
+            seen |= mask
+        seen = 0
+        for index, mask in zip(reversed(members), reversed(masks), strict=True):
+            if mask & seen:
+                tied.add(index)
+            seen |= mask
+
+    listed = sorted(found, key=lambda pair: (group_index[pair[0]], position[pair[0]], position[pair[1]]))
+    complete = limit is None or len(listed) <= limit
+    if not complete:
+        listed = listed[:limit]
+    pairs = tuple((rules[a], rules[b], found[(a, b)]) for a, b in listed)
+    return PrecedenceTies(pairs, len(tied), complete)
+
+
+def _overlap_masks(members: Sequence[Rule], minutes: dict[int, int], indices: Sequence[int]) -> list[int]:
+    """One integer bit mask per rule over (initiator, vehicle class, minute of the week).
+
+    Dimensions every rule of the bucket covers whole are left out, so a bucket of zone-wide
+    rules for every class costs 10,080 bits a rule, not 27 times that.
+    """
+    all_classes = list(VehicleClass)
+    all_initiators = list(Initiator)
+    classes = [
+        all_classes
+        if rule.applies.vehicle_classes is None
+        else [c for c in all_classes if c in rule.applies.vehicle_classes]
+        for rule in members
+    ]
+    initiators = [[i for i in all_initiators if kind_of(rule).covers_initiator(rule, i)] for rule in members]
+    class_axis = all_classes if any(len(c) < len(all_classes) for c in classes) else [None]
+    initiator_axis = all_initiators if any(len(i) < len(all_initiators) for i in initiators) else [None]
+    masks: list[int] = []
+    for rule, index, rule_classes, rule_initiators in zip(members, indices, classes, initiators, strict=True):
+        if index not in minutes:
+            covered = np.packbits(week_minutes(rule.applies.schedule), bitorder="little")
+            minutes[index] = int.from_bytes(covered.tobytes(), "little")
+        mask = 0
+        for a, initiator in enumerate(initiator_axis):
+            if initiator is not None and initiator not in rule_initiators:
                 continue
-            scope = _shared_scope(first, second)
-            if scope is None or not _classes_overlap(first, second) or not _initiators_overlap(first, second):
-                continue
-            if not (week_minutes(first.applies.schedule) & week_minutes(second.applies.schedule)).any():
-                continue
-            ties.append((first, second, scope))
-    return ties
+            for b, vehicle_class in enumerate(class_axis):
+                if vehicle_class is not None and vehicle_class not in rule_classes:
+                    continue
+                mask |= minutes[index] << ((a * len(class_axis) + b) * MINUTES_PER_WEEK)
+        masks.append(mask)
+    return masks
 
 
 # --- internals -----------------------------------------------------------------------------
@@ -278,22 +368,3 @@ def _explain_independent(
         operators=zone.config.operators,
     )
     return f"{head}: {why}"
-
-
-def _shared_scope(first: Rule, second: Rule) -> str | None:
-    a, b = first.applies.areas, second.applies.areas
-    if a is None and b is None:
-        return "zone-wide"
-    if a is None or b is None:
-        return None
-    common = sorted(set(a) & set(b))
-    return f"in area {common[0]}" if common else None
-
-
-def _classes_overlap(first: Rule, second: Rule) -> bool:
-    a, b = first.applies.vehicle_classes, second.applies.vehicle_classes
-    return a is None or b is None or bool(set(a) & set(b))
-
-
-def _initiators_overlap(first: Rule, second: Rule) -> bool:
-    return first.kind != second.kind or kind_of(first).initiators_overlap(first, second)

@@ -32,6 +32,9 @@ def zone_version(config: ZoneConfig, boundary: Polygonal, areas: Mapping[str, Ar
     file name it came from.
     """
     data = config.model_dump(mode="json", exclude={"boundary"})
+    if data["source"] is None:
+        # Configs written before ``source`` existed keep the version they always had.
+        del data["source"]
     data["boundary"] = geometry_version(boundary)
     for area in data["areas"]:
         area["geometry"] = geometry_version(areas[area["id"]].geometry)

@@ -16,7 +16,10 @@ from pilotzone.pipelines.cli import (
     broker,
     compact,
     dashboards,
+    incidents,
+    manifest,
     publish,
+    report,
     run,
     simulate,
     stream,
@@ -42,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_parser(subparsers)
     publish.add_parser(subparsers)
     compact.add_parser(subparsers)
+    report.add_parser(subparsers)
+    manifest.add_parser(subparsers)
+    incidents.add_parser(subparsers)
     return parser
 
 

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pilotzone.pipelines.metrics.export import BasicAuth, EndpointOptions, Exporter, ExportSettings
+from pilotzone.pipelines.metrics.export import Exporter, ExportSettings
+from pilotzone.pipelines.metrics.server import AuthFileError, BasicAuth, EndpointOptions
 from pilotzone.zones import Zone
 
 
@@ -58,7 +59,7 @@ def add_operation_arguments(parser: argparse.ArgumentParser, port: int | None, l
         "--metrics-auth-file",
         type=Path,
         metavar="FILE",
-        help="require HTTP basic authentication; the file holds one line 'user:password'",
+        help="require HTTP basic authentication; the file holds one line 'user:password' (chmod 600 it)",
     )
     metrics.add_argument(
         "--metrics-file", type=Path, metavar="FILE", help="write the final OpenMetrics text here"
@@ -75,11 +76,17 @@ def add_operation_arguments(parser: argparse.ArgumentParser, port: int | None, l
 
 
 def start_exporter(zones: Sequence[Zone], args: argparse.Namespace) -> Exporter | None:
-    """The run's metrics exporter, its endpoint open; ``None`` (with the reason printed) if the port is taken."""
-    exporter = Exporter(zones, export_settings(args))
+    """The run's metrics exporter, its endpoint open; ``None`` (with the reason printed) if the
+    authentication file is unusable, the TLS certificate does not load or the port is taken."""
+    try:
+        settings = export_settings(args)
+    except AuthFileError as exc:
+        print(f"pilotzone: {exc}", file=sys.stderr)
+        return None
+    exporter = Exporter(zones, settings)
     try:
         exporter.start()
-    except OSError as exc:
+    except OSError as exc:  # ssl.SSLError (a certificate or key that does not load) is an OSError
         print(
             f"pilotzone: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
             file=sys.stderr,
@@ -89,7 +96,7 @@ def start_exporter(zones: Sequence[Zone], args: argparse.Namespace) -> Exporter 
 
 
 def export_settings(args: argparse.Namespace) -> ExportSettings:
-    """The metrics outputs the options ask for (raises ValueError for an unusable auth file)."""
+    """The metrics outputs the options ask for (raises ``AuthFileError`` for an unusable auth file)."""
     endpoint = None
     if args.metrics_port is not None:
         endpoint = EndpointOptions(

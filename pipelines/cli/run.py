@@ -7,19 +7,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
+from pilotzone.pipelines.cli.incidents import add_register_argument, register_problem
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
+from pilotzone.pipelines.digests import read_input_digests
+from pilotzone.pipelines.jobs.manifest import (
+    MANIFEST_FILE,
+    RunRecord,
+    remove_stale_manifest,
+    write_manifest,
+)
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS
-from pilotzone.pipelines.metrics.export import DEFAULT_PORT, Exporter, PipelineFigures
+from pilotzone.pipelines.metrics.export import Exporter, PipelineFigures
+from pilotzone.pipelines.metrics.server import DEFAULT_PORT
 from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
 
 if TYPE_CHECKING:  # Beam loads only when a replay runs
+    from apache_beam.io.filesystem import FileMetadata
+
     from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings
 
 LOG = logging.getLogger("pilotzone.run")
@@ -32,7 +47,8 @@ def add_parser(subparsers: Any) -> None:
         help="replay stored Avro telemetry through the compliance pipeline",
         description="Replay Avro telemetry files through the compliance pipeline on the local runner and exit "
         "when the input is done. Writes the incident log (JSON Lines), optionally incidents as Avro, window "
-        "summaries and dead letters, and prints a short compliance summary. Every option can also be set in "
+        "summaries and dead letters, and prints a short compliance summary; writes run-manifest.json beside the "
+        "incident log last (pilotzone manifest verify checks it). Every option can also be set in "
         "the environment as PILOTZONE_<OPTION> (--allowed-lateness: PILOTZONE_ALLOWED_LATENESS; lists "
         "comma-separated); flags win.",
     )
@@ -58,6 +74,14 @@ def add_parser(subparsers: Any) -> None:
         "128 MiB of input)",
     )
     run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
+    add_register_argument(run)
+    run.add_argument(
+        "--history-openmetrics",
+        type=Path,
+        metavar="FILE",
+        help="also write the run's figures at their event times (one sample per summary window) as "
+        "OpenMetrics, for `promtool tsdb create-blocks-from openmetrics FILE DATA_DIR`",
+    )
     add_operation_arguments(run, port=None, linger_s=60.0)
     environment_defaults(run)
     run.set_defaults(func=run_command)
@@ -89,6 +113,7 @@ def add_parser(subparsers: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="random seed (7)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
+    add_register_argument(demo)
     add_operation_arguments(demo, port=DEFAULT_PORT, linger_s=0.0)
     demo.set_defaults(func=demo_command)
 
@@ -103,6 +128,9 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         help="zone config file or folder",
     )
     parser.add_argument("--repair-geometry", action="store_true", help="repair invalid zone polygons")
+    parser.add_argument(
+        "--geometry-root", type=Path, metavar="DIR", help="folder that file: geometry must lie under"
+    )
     parser.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
     parser.add_argument(
         "--allowed-lateness",
@@ -123,10 +151,12 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def _load_zones(paths: list[Path], *, repair_geometry: bool = False) -> list[Zone] | None:
+def _load_zones(
+    paths: list[Path], *, repair_geometry: bool = False, geometry_root: Path | None = None
+) -> list[Zone] | None:
     """The zones, or ``None`` with every config problem printed."""
     try:
-        return load_zones(paths, repair_geometry=repair_geometry)
+        return load_zones(paths, repair_geometry=repair_geometry, geometry_root=geometry_root)
     except ZoneConfigError as exc:
         print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
         return None
@@ -139,40 +169,81 @@ def _replay(
     settings: ReplaySettings,
     operation: argparse.Namespace,
 ) -> int:
-    """Replay, print the compliance summary and publish the metrics ``operation`` asks for."""
-    from pilotzone.pipelines.jobs.replay import run_replay  # Beam loads here
+    """Replay, print the compliance summary, publish the metrics ``operation`` asks for and
+    write the run manifest last (``pilotzone.pipelines.jobs.manifest``)."""
     from pilotzone.pipelines.jobs.report import compliance_summary, read_jsonl
+    from pilotzone.pipelines.transforms.inputs import match_inputs
 
+    matched = match_inputs(input_pattern)  # an unusable pattern stops here, before anything changes
+    problem = register_problem(outputs.register)
+    if problem is not None:
+        print(f"pilotzone: {problem}", file=sys.stderr)
+        return 2
     exporter = start_exporter(zones, operation)
     if exporter is None:
         return 2
+    manifest = outputs.incidents_jsonl.parent / MANIFEST_FILE
+    # Before anything is written: from here until the new manifest, the folder says "incomplete".
+    remove_stale_manifest(manifest)
+    started = dt.datetime.now(dt.UTC)
     try:
-        LOG.info(
-            "replay of %s on %s, zones %s",
-            input_pattern,
-            settings.runner,
-            ", ".join(f"{zone.zone_id} {zone.version}" for zone in zones),
-        )
-        counters = run_replay(zones, input_pattern, outputs, settings)
-        LOG.info(
-            "replay done: %d records read, %d decoded, %d dead-lettered",
-            counters.get("records_read", 0),
-            counters.get("records_decoded", 0),
-            counters.get("records_dead_lettered", 0),
-        )
+        with tempfile.TemporaryDirectory(prefix="pilotzone-inputs-", dir=settings.spill_dir) as digests:
+            outputs = dataclasses.replace(outputs, input_digests=Path(digests))
+            counters = _run_logged(zones, input_pattern, outputs, settings, matched)
+            inputs = read_input_digests(Path(digests))
         assert outputs.dead_letter_jsonl is not None and outputs.summaries_jsonl is not None
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
         print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
         print(f"incident log: {outputs.incidents_jsonl}")
-        return _publish(exporter, operation, PipelineFigures(summaries, logged, counters))
+        if outputs.register is not None:
+            print(f"incident register: {outputs.register} ({len(logged)} incidents upserted)")
+        history = getattr(operation, "history_openmetrics", None)
+        if history is not None:
+            from pilotzone.pipelines.metrics.history import write_history
+
+            written = write_history(history, zones, summaries, logged, settings.window_s)
+            print(f"history: {history} ({written} samples at their event times)")
+        exporter.publish(PipelineFigures(summaries, logged, counters), time.time())
+        files = outputs.files() + ([operation.metrics_file] if operation.metrics_file is not None else [])
+        files += [Path(history)] if history is not None else []
+        record = RunRecord(operation.command, input_pattern, inputs, zones, counters, files, started)
+        write_manifest(record, manifest)
+        print(f"run manifest: {manifest}")
+        return _push_and_linger(exporter, operation)
     finally:
         exporter.close()
 
 
-def _publish(exporter: Exporter, args: argparse.Namespace, figures: PipelineFigures) -> int:
-    """Hand the run's figures to the exporter and keep the endpoint up for ``--metrics-linger``."""
+def _run_logged(
+    zones: list[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    matched: Sequence[FileMetadata],
+) -> dict[str, int]:
+    """``run_replay``, with what it replays and what it counted in the log."""
+    from pilotzone.pipelines.jobs.replay import run_replay  # Beam loads here
+
+    LOG.info(
+        "replay of %s on %s, zones %s",
+        input_pattern,
+        settings.runner,
+        ", ".join(f"{zone.zone_id} {zone.version}" for zone in zones),
+    )
+    counters = run_replay(zones, input_pattern, outputs, settings, matched)
+    LOG.info(
+        "replay done: %d records read, %d decoded, %d dead-lettered",
+        counters.get("records_read", 0),
+        counters.get("records_decoded", 0),
+        counters.get("records_dead_lettered", 0),
+    )
+    return counters
+
+
+def _push_and_linger(exporter: Exporter, args: argparse.Namespace) -> int:
+    """Push the published figures and keep the endpoint up for ``--metrics-linger``."""
     try:
-        exporter.finish(figures, time.time())
+        exporter.push()
     except OSError as exc:  # urllib's errors for an unreachable Pushgateway are OSErrors
         print(f"pilotzone: could not push metrics to {args.pushgateway}: {exc}", file=sys.stderr)
         return 1
@@ -194,10 +265,13 @@ def _publish(exporter: Exporter, args: argparse.Namespace, figures: PipelineFigu
 def run_command(args: argparse.Namespace) -> int:
     """``pilotzone run``: replay and print the summary; 2 for unusable configs or input."""
     from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings  # Beam loads here
+    from pilotzone.pipelines.transforms.inputs import InputPatternError
 
     configure_logging(args.quiet, args.log_format)
     try:
-        zones = _load_zones(args.zones, repair_geometry=args.repair_geometry)
+        zones = _load_zones(
+            args.zones, repair_geometry=args.repair_geometry, geometry_root=args.geometry_root
+        )
         if zones is None:
             return 2
         out_dir = args.incidents.parent
@@ -206,6 +280,7 @@ def run_command(args: argparse.Namespace) -> int:
             incidents_avro=args.incidents_avro,
             dead_letter_jsonl=args.dead_letter or out_dir / "dead-letters.jsonl",
             summaries_jsonl=args.summaries or out_dir / "summaries.jsonl",
+            register=args.register,
         )
         # --allowed-lateness is accepted for symmetry with ``stream``: a replay's input is
         # whole before evaluation starts, so nothing in it is late.
@@ -218,7 +293,7 @@ def run_command(args: argparse.Namespace) -> int:
             spill_dir=None if args.spill_dir is None else str(args.spill_dir),
         )
         return _replay(zones, args.input, outputs, settings, args)
-    except OSError as exc:
+    except (OSError, InputPatternError) as exc:
         print(f"pilotzone run: {exc}", file=sys.stderr)
         return 2
 
@@ -290,6 +365,7 @@ def demo_command(args: argparse.Namespace) -> int:
         incidents_jsonl=out / "incidents.jsonl",
         dead_letter_jsonl=out / "dead-letters.jsonl",
         summaries_jsonl=out / "summaries.jsonl",
+        register=args.register,
     )
     settings = ReplaySettings(runner="direct", workers=1, progress=not args.quiet)
     return _replay(zones, str(telemetry / "telemetry" / "**" / "*.avro"), outputs, settings, operation)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import Any
 
 from pilotzone.pipelines.simulator import (
@@ -41,6 +42,9 @@ def add_parser(subparsers: Any) -> None:
         required=True,
         metavar="PATH",
         help="a zone config file or a folder of them (repeatable)",
+    )
+    parser.add_argument(
+        "--geometry-root", type=Path, metavar="DIR", help="folder that file: geometry must lie under"
     )
     parser.add_argument(
         "--zone", metavar="ZONE_ID", help="simulate only this zone (default: every zone loaded)"
@@ -147,7 +151,7 @@ def _prepare(args: argparse.Namespace) -> tuple[SimulationOptions, list[Zone]]:
     problems = options.problems()
     if problems:
         raise SimulationError("\n".join(problems))
-    loaded = load_zones(args.zones)
+    loaded = load_zones(args.zones, geometry_root=args.geometry_root)
     if args.zone is None:
         return options, loaded
     zones = [zone for zone in loaded if zone.zone_id == args.zone]

@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilotzone.pipelines.cli.environment import environment_defaults
+from pilotzone.pipelines.cli.incidents import add_register_argument, register_problem
 from pilotzone.pipelines.cli.operation import add_operation_arguments, configure_logging, start_exporter
+from pilotzone.pipelines.jobs.manifest import MANIFEST_FILE, RunRecord, remove_stale_manifest, write_manifest
 from pilotzone.pipelines.jobs.runners import DEFAULT_STREAM_RUNNER, RUNNERS, STREAM_RUNNERS, prism_binary
+from pilotzone.pipelines.jobs.stream_manifest import counters_from_metrics_file, stream_outputs
 from pilotzone.zones import Zone, ZoneConfigError, load_zones
 
 if TYPE_CHECKING:
@@ -48,6 +51,9 @@ def add_parser(subparsers: Any) -> None:
     )
     stream.add_argument(
         "--zones", required=True, action="append", type=Path, metavar="PATH", help="zone configs"
+    )
+    stream.add_argument(
+        "--geometry-root", type=Path, metavar="DIR", help="folder that file: geometry must lie under"
     )
     stream.add_argument(
         "--source", required=True, choices=["folder", "kafka", "pubsub"], help="where telemetry comes from"
@@ -83,6 +89,7 @@ def add_parser(subparsers: Any) -> None:
     stream.add_argument(
         "--incidents-topic", metavar="TOPIC", help="also write incident lifecycle records to Kafka"
     )
+    add_register_argument(stream)
     stream.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
     stream.add_argument("--allowed-lateness", type=float, default=30.0, metavar="SECONDS", help="(30)")
     stream.add_argument(
@@ -145,7 +152,7 @@ def stream_command(args: argparse.Namespace) -> int:
 
     configure_logging(args.quiet, args.log_format)
     try:
-        zones = load_zones(args.zones)
+        zones = load_zones(args.zones, geometry_root=args.geometry_root)
     except ZoneConfigError as exc:
         print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
         return 2
@@ -174,8 +181,12 @@ def stream_command(args: argparse.Namespace) -> int:
         pipeline_name=args.pipeline_name,
         push_interval_s=args.push_interval,
         run_id=run_id(),
+        register=args.register,
     )
     problems = source.problems()
+    register = register_problem(args.register)
+    if register is not None:
+        problems.append(register)
     if args.source == "folder" and args.watch and "://" not in args.watch:
         prefix = args.watch.split("*", 1)[0]  # the folder part before the first wildcard
         base = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
@@ -237,7 +248,12 @@ def _run_stream(
         return 2
     if metrics_file is not None:
         exporter.follow(metrics_file)
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    local_outputs = "://" not in sinks.incidents_dir and metrics_file is not None
+    manifest = Path(sinks.incidents_dir) / MANIFEST_FILE
+    if local_outputs:
+        remove_stale_manifest(manifest)  # until this run's is written, the folder says "incomplete"
+    began = dt.datetime.now(dt.UTC)
+    started = began.isoformat(timespec="seconds")
     LOG.info("stream %s from %s on %s, zones %s", args.pipeline_name, args.source, args.runner,
              ", ".join(f"{z.zone_id} {z.version}" for z in zones))  # fmt: skip
     try:
@@ -254,6 +270,22 @@ def _run_stream(
         LOG.info("stream %s started %s stopped on %s", args.pipeline_name, started, stopped)
     else:
         LOG.info("stream %s started %s has drained", args.pipeline_name, started)
+    if local_outputs and metrics_file is not None:
+        incidents_dir = Path(sinks.incidents_dir)
+        details = {"run_id": sinks.run_id, "stopped_by": stopped or "drain"}
+        files = [
+            *stream_outputs(incidents_dir, sinks.run_id),
+            *([metrics_file] if metrics_file.exists() else []),
+        ]
+        source_name = (
+            args.watch
+            if args.source == "folder"
+            else f"{args.source}://{args.kafka_topic or args.pubsub_subscription}"
+        )
+        counters = counters_from_metrics_file(metrics_file)
+        write_manifest(
+            RunRecord("stream", source_name, [], zones, counters, files, began, details=details), manifest
+        )
     return 0
 
 

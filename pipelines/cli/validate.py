@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from pilotzone.schemas.decode import TelemetryDecoder
@@ -70,6 +71,11 @@ def run_validate(args: argparse.Namespace) -> int:
         store = _store(args)
     except ValueError as exc:
         print(f"pilotzone validate: {exc}", file=sys.stderr)
+        return 2
+    missing = [path for path in args.files if not Path(path).exists()]
+    if missing:
+        for path in missing:
+            print(f"pilotzone validate: {path}: no such file or folder", file=sys.stderr)
         return 2
     report = validate_files(args.files, TelemetryDecoder(store))
     if args.json:

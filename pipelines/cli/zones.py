@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from pilotzone.pipelines.cli import mds
 from pilotzone.zones import ConfigProblem, Zone, ZoneConfigError, geodesic_area_m2, load_zones
 from pilotzone.zones.model import RULE_KINDS, Rule, VehicleClass
 from pilotzone.zones.rules import AppliedRule, rule_parameters, rules_at
@@ -34,6 +35,7 @@ def add_parser(subparsers: Any) -> None:
         description="Work with pilot-zone configs (YAML).",
     )
     actions = zones.add_subparsers(dest="zones_command", required=True, metavar="ACTION")
+    mds.add_actions(actions)
 
     check = actions.add_parser(
         "check",
@@ -79,7 +81,7 @@ def check_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``zones check``: 0 if every config loads, 1 with all problems reported."""
     out = out or sys.stdout
     try:
-        zones = load_zones(args.paths, repair_geometry=args.repair_geometry)
+        zones = load_zones(args.paths, repair_geometry=args.repair_geometry, geometry_root=args.geometry_root)
     except ZoneConfigError as exc:
         if args.json:
             _print_json({"ok": False, "zones": [], "problems": [_problem_json(p) for p in exc.problems]}, out)
@@ -99,7 +101,7 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``zones explain``: the rules in force at a point; 1 if the configs are bad or no zone fits."""
     out = out or sys.stdout
     try:
-        zones = load_zones(args.paths, repair_geometry=args.repair_geometry)
+        zones = load_zones(args.paths, repair_geometry=args.repair_geometry, geometry_root=args.geometry_root)
     except ZoneConfigError as exc:
         _print_problems(exc.problems, out)
         return EXIT_PROBLEMS
@@ -176,6 +178,12 @@ def _add_repair_flag(parser: argparse.ArgumentParser) -> None:
         "--repair-geometry",
         action="store_true",
         help="repair invalid polygons with shapely.make_valid instead of refusing them (review the result)",
+    )
+    parser.add_argument(
+        "--geometry-root",
+        type=Path,
+        metavar="DIR",
+        help="folder that file: geometry must lie under (default: the folder holding each config's folder)",
     )
 
 

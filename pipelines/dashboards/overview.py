@@ -131,6 +131,32 @@ def overview() -> dashboard_builders.Dashboard:
                 no_value="none ahead",
             )
         )
+        .with_panel(
+            table_panel(
+                13,
+                "Regulator reports by operator: outstanding, overdue, filed",
+                "From the incident register (pilotzone incidents metrics), read at each scrape: per zone, "
+                "operator and severity, the reports not yet filed with their deadline ahead, those whose "
+                "deadline has passed with no report, and those filed. Overdue stays until the report is "
+                "filed (pilotzone incidents file).",
+                "short",
+                [
+                    Query(f"sum by (pilot_zone, operator, severity) (pilotzone_reports_{status})")
+                    for status in ("outstanding", "overdue", "filed")
+                ],
+                columns={
+                    "pilot_zone": "Pilot zone",
+                    "operator": "Operator",
+                    "severity": "Severity",
+                    "Value #A": "Outstanding",
+                    "Value #B": "Overdue",
+                    "Value #C": "Filed",
+                },
+                span=24,
+                decimals=0,
+                sort_by="Value #B",
+            )
+        )
         .with_row(row_panel(102, "Safety per 1,000 autonomous km"))
         .with_panel(
             stat_panel(

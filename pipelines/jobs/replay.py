@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystem import BeamIOError
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pilotzone.pipelines.atomic import write_text_atomically
 from pilotzone.pipelines.jobs.report import summary_to_json
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS, RUNNERS
 from pilotzone.pipelines.transforms.aggregate import FinalIncidentStates
 from pilotzone.pipelines.transforms.buckets import ReplayGroupsInMemory, ReplayGroupsSpilled
 from pilotzone.pipelines.transforms.compliance import ComplianceResults
+from pilotzone.pipelines.transforms.inputs import InputPatternError, match_inputs
 from pilotzone.pipelines.transforms.read_many import ReadTelemetryGroups
 from pilotzone.pipelines.transforms.spill import SpillPlan
 from pilotzone.schemas.contract import incident_schema
@@ -44,6 +45,18 @@ class ReplayOutputs:
     incidents_avro: Path | None = None
     dead_letter_jsonl: Path | None = None
     summaries_jsonl: Path | None = None
+    input_digests: Path | None = None
+    """A folder for the size and SHA-256 of every input file read (``RecordInputDigestsFn``),
+    for the run manifest; the caller creates it, reads it and removes it."""
+
+    def files(self) -> list[Path]:
+        """The output files this replay writes (what a run manifest lists)."""
+        candidates = [self.incidents_jsonl, self.incidents_avro, self.dead_letter_jsonl, self.summaries_jsonl]
+        return [path for path in candidates if path is not None]
+
+    register: str | None = None
+    """Incident register URL (``sqlite:///FILE`` or ``postgresql://...``) to upsert every
+    incident's final state into."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +118,7 @@ class WriteSortedJsonl(beam.PTransform):
 
 
 def _write_text(path: Path, text: str) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text_atomically(path, text)
     return text.count("\n")
 
 
@@ -137,26 +149,33 @@ def build_pipeline(
     """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write.
 
     Files are read and decoded many at a time (``read_many``) and evaluated by vehicle bucket
-    (``buckets``), so Beam handles a few large elements rather than one per upload.
+    (``buckets``), so Beam handles a few large elements rather than one per upload. The digests
+    of the bytes decoded go to ``outputs.input_digests`` for the run manifest.
     """
+    digests = None if outputs.input_digests is None else str(outputs.input_digests)
     groups = pipeline | "ReadTelemetry" >> ReadTelemetryGroups(input_pattern)
     mode = (
-        ReplayGroupsInMemory(zones, settings.window_s, progress=settings.progress)
+        ReplayGroupsInMemory(zones, settings.window_s, progress=settings.progress, digests=digests)
         if spill is None
-        else ReplayGroupsSpilled(zones, settings.window_s, spill, progress=settings.progress)
+        else ReplayGroupsSpilled(zones, settings.window_s, spill, progress=settings.progress, digests=digests)
     )
     results = groups | "Evaluate" >> mode
     write_outputs(results, outputs, settings.window_s)
 
 
 def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: int) -> None:
-    """The sinks: incident log (JSON Lines, optionally Avro), summaries and dead letters."""
+    """The sinks: incident log (JSON Lines, optionally Avro and the register), summaries and
+    dead letters."""
+    final = results.incidents | "FinalStates" >> FinalIncidentStates()
     (
-        results.incidents
-        | "FinalStates" >> FinalIncidentStates()
+        final
         | "IncidentJson" >> beam.Map(IncidentRecord.to_json)
         | "WriteIncidents" >> WriteSortedJsonl(outputs.incidents_jsonl, incident_sort_key)
     )
+    if outputs.register is not None:
+        from pilotzone.pipelines.register.sink import WriteToRegister
+
+        _ = final | "WriteRegister" >> WriteToRegister(outputs.register)
     if outputs.incidents_avro is not None:
         (
             results.incidents
@@ -190,15 +209,23 @@ def pipeline_options(settings: ReplaySettings) -> PipelineOptions:
 
 
 def run_replay(
-    zones: Sequence[Zone], input_pattern: str, outputs: ReplayOutputs, settings: ReplaySettings
+    zones: Sequence[Zone],
+    input_pattern: str,
+    outputs: ReplayOutputs,
+    settings: ReplaySettings,
+    matched: Sequence[FileMetadata] | None = None,
 ) -> dict[str, int]:
     """Run a replay to completion; returns the pipeline's counters (records read, decoded ...).
 
     Above ``SPILL_BUCKET_INPUT_BYTES`` of input (or as ``settings.spill_buckets`` says), the
     vehicles are grouped on disk in a temporary directory (``pilotzone.pipelines.transforms.spill``), so memory
-    stays bounded whatever the input's size; the outputs are the same either way.
+    stays bounded whatever the input's size; the outputs are the same either way. An input
+    pattern that matches nothing raises ``InputPatternError`` before any pipeline is built
+    (``matched``: the pattern's files, when the caller has matched them already).
     """
-    buckets = spill_buckets(input_pattern, settings)
+    buckets = spill_buckets(
+        input_pattern, settings, match_inputs(input_pattern) if matched is None else matched
+    )
     if buckets <= 1:
         return _run(zones, input_pattern, outputs, settings, None)
     with tempfile.TemporaryDirectory(prefix="pilotzone-spill-", dir=settings.spill_dir) as directory:
@@ -220,19 +247,24 @@ def _run(
     return runner_totals(result.metrics().query())
 
 
-def spill_buckets(input_pattern: str, settings: ReplaySettings) -> int:
+def spill_buckets(
+    input_pattern: str, settings: ReplaySettings, matched: Sequence[FileMetadata] | None = None
+) -> int:
     """How many on-disk buckets a replay groups in: as set, or one per ``SPILL_BUCKET_INPUT_BYTES``.
 
     Only the in-process runners hold a GroupByKey in memory; the size is the stored (usually
-    compressed) bytes, a proxy for the samples the grouping would hold.
+    compressed) bytes, a proxy for the samples the grouping would hold. ``matched`` are the
+    pattern's files when the caller has matched them already.
     """
     if settings.spill_buckets is not None:
         return settings.spill_buckets
-    try:
-        (matched,) = FileSystems.match([input_pattern])
-    except (OSError, ValueError, BeamIOError):
-        return 1  # the pipeline's own match reports what is wrong with the pattern
-    total = sum(metadata.size_in_bytes for metadata in matched.metadata_list)
+    if matched is None:
+        try:
+            matched = match_inputs(input_pattern)
+        except InputPatternError:
+            return 1  # ``run_replay`` reports what is wrong with the pattern
+    files = matched
+    total = sum(metadata.size_in_bytes for metadata in files)
     return max(1, math.ceil(total / SPILL_BUCKET_INPUT_BYTES))
 
 

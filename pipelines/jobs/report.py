@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pilotzone.pipelines.reports.figures import GroupFigures, group_figures, zone_total
 from pilotzone.zones.evaluate import WindowSummary, rfc3339_ms
 
 
@@ -48,26 +49,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def _zone_totals(summaries: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    totals: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {
-            "samples": 0,
-            "vehicle_seconds": 0.0,
-            "violation_s": 0.0,
-            "distance": Counter(),
-            "dis": 0,
-            "rto": 0,
-        }
+def _driven(figures: GroupFigures) -> str:
+    ratio = figures.compliance_ratio
+    return (
+        f"{figures.samples} samples, {figures.km():.1f} km driven ({figures.km('AUTONOMOUS'):.1f} km autonomous), "
+        f"compliance ratio {1.0 if ratio is None else ratio:.4f}"
     )
-    for row in summaries:
-        zone = totals[row["pilot_zone"]]
-        zone["samples"] += row["samples"]
-        zone["vehicle_seconds"] += row["vehicle_seconds"]
-        zone["violation_s"] += sum(row["violation_s_by_rule"].values())
-        zone["distance"].update(row["distance_m_by_mode"])
-        zone["dis"] += row["disengagements"]
-        zone["rto"] += row["remote_takeovers"]
-    return dict(totals)
 
 
 def compliance_summary(
@@ -76,7 +63,8 @@ def compliance_summary(
     dead_letters: list[dict[str, Any]],
     counters: Mapping[str, int],
 ) -> str:
-    """A few lines per zone: what was driven, how compliant, and which incidents."""
+    """A few lines per zone: what was driven, how compliant (in all and per operator and vehicle
+    class, the figures ``pilotzone report`` tabulates), and which incidents."""
     lines = [
         f"records read {counters.get('records_read', 0)}, decoded {counters.get('records_decoded', 0)}, "
         f"dead-lettered {counters.get('records_dead_lettered', 0)}"
@@ -84,25 +72,28 @@ def compliance_summary(
     by_zone: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for incident in incidents:
         by_zone[incident["pilot_zone"]].append(incident)
-    totals = _zone_totals(summaries)
+    rows_by_zone: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in summaries:
+        rows_by_zone[row["pilot_zone"]].append(row)
     versions = {i["pilot_zone"]: i["config_version"] for i in incidents}
-    for zone_id in sorted(set(totals) | set(by_zone)):
-        zone = totals.get(zone_id)
+    for zone_id in sorted(set(rows_by_zone) | set(by_zone)):
         zone_incidents = by_zone.get(zone_id, [])
         head = f"zone {zone_id}" + (f" (config {versions[zone_id]})" if zone_id in versions else "")
         lines.append(head)
-        if zone is not None:
-            km = sum(zone["distance"].values()) / 1000
-            autonomous_km = zone["distance"].get("AUTONOMOUS", 0.0) / 1000
-            ratio = 1 - zone["violation_s"] / zone["vehicle_seconds"] if zone["vehicle_seconds"] else 1.0
-            per_1000 = zone["dis"] / autonomous_km * 1000 if autonomous_km else 0.0
+        if zone_id in rows_by_zone:
+            groups = group_figures(rows_by_zone[zone_id])
+            zone = zone_total(groups, rows_by_zone[zone_id])
+            lines.append(f"  {_driven(zone)}")
             lines.append(
-                f"  {zone['samples']} samples, {km:.1f} km driven ({autonomous_km:.1f} km autonomous), "
-                f"compliance ratio {ratio:.4f}"
+                f"  disengagements {zone.disengagements} "
+                f"({zone.per_1000_autonomous_km(zone.disengagements) or 0.0:.1f} per 1,000 autonomous km), "
+                f"remote takeovers {zone.remote_takeovers}"
             )
-            lines.append(
-                f"  disengagements {zone['dis']} ({per_1000:.1f} per 1,000 autonomous km), "
-                f"remote takeovers {zone['rto']}"
+            lines.append("  per operator and vehicle class:")
+            lines.extend(
+                f"    {group.operator} {group.vehicle_class}: {_driven(group)}, incidents {group.incident_count}, "
+                f"disengagements {group.disengagements}, remote takeovers {group.remote_takeovers}"
+                for group in groups
             )
         severities = Counter(i["severity"] for i in zone_incidents)
         kinds = Counter(i["kind"] for i in zone_incidents)
@@ -116,7 +107,11 @@ def compliance_summary(
         if kinds:
             lines.append("    " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())))
     if dead_letters:
-        reasons = Counter(row["reason"] for row in dead_letters)
+        # A dead letter may stand for many records (a truncated block, a corrupt one): count
+        # records, as the counters and ``pilotzone_dead_letters_total`` do, not lines.
+        reasons: Counter[str] = Counter()
+        for row in dead_letters:
+            reasons[row["reason"]] += row["records"]
         lines.append(
             "dead letters: " + ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
         )

@@ -49,6 +49,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils.timestamp import Timestamp
 
+from pilotzone.pipelines.jobs.latest import incident_progress, summary_key, summary_progress
 from pilotzone.pipelines.jobs.replay import (
     dead_letter_sort_key,
     incident_sort_key,
@@ -67,9 +68,10 @@ from pilotzone.pipelines.metrics.export import (
 )
 from pilotzone.pipelines.transforms.aggregate import MergeSummariesContinuously
 from pilotzone.pipelines.transforms.compliance import EvaluateStream
+from pilotzone.pipelines.transforms.inputs import pattern_variants
 from pilotzone.pipelines.transforms.streaming import StreamSettings
 from pilotzone.zones import Zone
-from pilotzone.zones.evaluate import STATUSES, IncidentRecord
+from pilotzone.zones.evaluate import IncidentRecord
 
 LOG = logging.getLogger("pilotzone.stream")
 
@@ -155,14 +157,21 @@ class ReadPayloads(beam.PTransform):
         if options.kind == "folder":
             assert options.watch is not None
             stop = Timestamp.of(options.stop_at_s) if options.stop_at_s is not None else None
-            match = fileio.MatchContinuously(
-                options.watch,
-                interval=options.poll_s,
-                **({"stop_timestamp": stop} if stop is not None else {}),
-            )
-            return (
+            # The glob as a user means it ('**/' matching no folder too): one watch per variant
+            # (variants of one '**/' never match the same file).
+            watched = [
                 begin
-                | "Watch" >> match
+                | ("Watch" if index == 0 else f"Watch{index}")
+                >> fileio.MatchContinuously(
+                    variant,
+                    interval=options.poll_s,
+                    **({"stop_timestamp": stop} if stop is not None else {}),
+                )
+                for index, variant in enumerate(pattern_variants(options.watch))
+            ]
+            matched = watched[0] if len(watched) == 1 else tuple(watched) | "AllWatched" >> beam.Flatten()
+            return (
+                matched
                 | "Open" >> fileio.ReadMatches()
                 | "Read" >> beam.Map(lambda readable: (readable.metadata.path, readable.read()))
             )
@@ -189,7 +198,7 @@ def lifecycle_json(record: IncidentRecord) -> dict[str, Any]:
 
 def lifecycle_sort_key(row: dict[str, Any]) -> tuple[str, str, int]:
     """Within a file: by start time and id, then in lifecycle order."""
-    return (*incident_sort_key(row), STATUSES.index(row["status"]))
+    return (*incident_sort_key(row), incident_progress(row))
 
 
 class WriteRowsAsTheyCome(beam.PTransform):
@@ -265,6 +274,8 @@ class StreamSinks:
     push_interval_s: float = 15.0
     run_id: str = "run"
     """Names this run's output files, so a restart never overwrites an earlier run's."""
+    register: str | None = None
+    """Incident register URL to upsert every lifecycle record into as it comes."""
 
 
 def build_stream(
@@ -279,6 +290,10 @@ def build_stream(
     evaluated = payloads | "Evaluate" >> EvaluateStream(zones, settings)
     dead = evaluated.dead_letters
     lifecycle = evaluated.incidents | "LifecycleJson" >> beam.Map(lifecycle_json)
+    if sinks.register is not None:
+        from pilotzone.pipelines.register.sink import WriteToRegister
+
+        _ = evaluated.incidents | "WriteRegister" >> WriteToRegister(sinks.register)
     base = sinks.incidents_dir.rstrip("/")
     _ = lifecycle | "WriteIncidents" >> WriteRowsAsTheyCome(
         f"{base}/incidents", "incidents", lifecycle_sort_key, sinks.run_id
@@ -321,24 +336,6 @@ def build_stream(
         )
 
 
-def summary_progress(row: dict[str, Any]) -> tuple[float, ...]:
-    """How far a summary's running total has got: in a stream every figure of it only grows.
-
-    Emissions of one key can reach a later step (the collector, the files of several workers)
-    out of order, so the latest is the one that has got furthest, not the last one to arrive.
-    """
-    return (
-        row["samples"],
-        row["vehicle_seconds"],
-        row["active_vehicles"],
-        sum(row["distance_m_by_mode"].values()),
-        sum(row["violation_s_by_rule"].values()),
-        sum(row["incidents_opened"].values()),
-        row["disengagements"],
-        row["remote_takeovers"],
-    )
-
-
 @dataclass
 class _CollectorState:
     """What the collector knows: latest rows by key, dead letters by reason."""
@@ -350,13 +347,13 @@ class _CollectorState:
 
     def add(self, kind: str, row: dict[str, Any]) -> None:
         if kind == "summary":
-            key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+            key = summary_key(row)
             known_summary = self.summaries.get(key)
             if known_summary is None or summary_progress(row) >= summary_progress(known_summary):
                 self.summaries[key] = row
         elif kind == "incident":
             known = self.incidents.get(row["incident_id"])
-            if known is None or STATUSES.index(row["status"]) >= STATUSES.index(known["status"]):
+            if known is None or incident_progress(row) >= incident_progress(known):
                 self.incidents[row["incident_id"]] = row
         else:
             self.dead_letters[row["reason"]] = self.dead_letters.get(row["reason"], 0) + row["records"]

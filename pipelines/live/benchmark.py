@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pilotzone.pipelines.jobs.latest import latest_summaries
 from pilotzone.pipelines.jobs.report import read_jsonl
-from pilotzone.pipelines.jobs.stream import summary_progress
 from pilotzone.pipelines.live.demo import (
     LATENESS_S,
     SETUP_S,
@@ -86,12 +86,7 @@ def run(vehicles: int, duration_s: float, work: Path) -> dict[str, Any]:
         for p in folder.glob("*.jsonl")
         for row in read_jsonl(p)
     ]
-    latest: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
-        if key not in latest or summary_progress(row) >= summary_progress(latest[key]):
-            latest[key] = row
-    evaluated = sum(row["samples"] for row in latest.values())
+    evaluated = sum(row["samples"] for row in latest_summaries(rows))
     lags = [seen[w] - (parse_rfc3339_ms(w) / 1000 + WINDOW_S) for w in sorted(seen)]
     first_seen, last_seen = min(seen.values(), default=0.0), max(seen.values(), default=0.0)
     windows = len(seen)

@@ -91,11 +91,20 @@ class IncidentRecorder(threading.Thread):
 
 
 def final_states(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The latest lifecycle record of each incident (without ``status``): the incident log's rows."""
+    """The latest lifecycle record of each incident (without ``status``): the incident log's rows.
+
+    Later in lifecycle wins, then the higher peak (an incident's peak only grows), then the later
+    arrival: the UPDATED record that ends an open incident's figures at its last fix has the
+    highest peak, and comes after the others of its vehicle.
+    """
     final: dict[str, dict[str, Any]] = {}
+
+    def progress(row: dict[str, Any]) -> tuple[int, float]:
+        return STATUSES.index(row["status"]), row["peak_value"] or 0.0
+
     for row in rows:
         known = final.get(row["incident_id"])
-        if known is None or STATUSES.index(row["status"]) >= STATUSES.index(known["status"]):
+        if known is None or progress(row) >= progress(known):
             final[row["incident_id"]] = row
     return {key: {k: v for k, v in row.items() if k != "status"} for key, row in final.items()}
 

@@ -20,6 +20,7 @@ HISTOGRAM = "histogram"
 INFO = "info"
 
 FLEET_LABELS = ("pilot_zone", "operator", "vehicle_class")
+REGISTER_LABELS = ("pilot_zone", "operator", "severity")
 
 DELAY_BUCKETS_S = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 """Event-to-processing delay buckets. Vehicles upload a file per time slice (about a minute),
@@ -36,6 +37,10 @@ def delay_bucket_counter(index: int) -> str:
     return f"delay_bucket_{index:02d}"
 
 
+PIPELINE = "pipeline"
+REGISTER = "register"
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One exported metric family."""
@@ -46,6 +51,9 @@ class MetricSpec:
     unit: str
     labels: tuple[str, ...]
     help: str
+    source: str = PIPELINE
+    """Who exports it: the pipeline's exporter, or the incident register's
+    (``pilotzone incidents metrics``), which alone knows which reports were filed."""
 
     @property
     def family(self) -> str:
@@ -132,6 +140,31 @@ CATALOG: tuple[MetricSpec, ...] = (
         "incidents",
         ("pilot_zone", "rule", "severity"),
         "Incidents whose regulator report deadline is still ahead.",
+    ),
+    # Reporting obligations, from the incident register (read at the moment of the scrape).
+    MetricSpec(
+        "pilotzone_reports_outstanding",
+        GAUGE,
+        "incidents",
+        REGISTER_LABELS,
+        "Incidents in the register whose regulator report is not filed and whose deadline is still ahead.",
+        REGISTER,
+    ),
+    MetricSpec(
+        "pilotzone_reports_overdue",
+        GAUGE,
+        "incidents",
+        REGISTER_LABELS,
+        "Incidents in the register whose regulator report deadline has passed with no report filed.",
+        REGISTER,
+    ),
+    MetricSpec(
+        "pilotzone_reports_filed",
+        GAUGE,
+        "incidents",
+        REGISTER_LABELS,
+        "Incidents in the register whose regulator report has been filed (on time or late).",
+        REGISTER,
     ),
     # Zone configuration.
     MetricSpec(

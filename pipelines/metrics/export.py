@@ -16,18 +16,13 @@ whole group (HTTP PUT), so a retried or repeated push never double-counts.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hmac
-import os
-import ssl
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, push_to_gateway
 from prometheus_client.core import (
@@ -37,12 +32,12 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_text
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from pilotzone.pipelines.atomic import write_bytes_atomically
 from pilotzone.pipelines.metrics.catalog import (
     BY_NAME,
     COUNTER,
@@ -52,6 +47,8 @@ from pilotzone.pipelines.metrics.catalog import (
     INFO,
     delay_bucket_counter,
 )
+from pilotzone.pipelines.metrics.labels import OperatorLabels
+from pilotzone.pipelines.metrics.server import EndpointOptions, MetricsEndpoint
 from pilotzone.zones import Zone
 
 
@@ -60,10 +57,6 @@ def parse_rfc3339_ms(text: str) -> int:
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return round(moment.timestamp() * 1000)
 
-
-DEFAULT_PORT = 9464
-"""The metrics port: 9464 is the port the Prometheus wiki's default-port list gives to
-OpenTelemetry-style application exporters, and is free of Prometheus's own components."""
 
 PUSH_JOB = "pilotzone"
 
@@ -111,8 +104,25 @@ def static_families(zones: Sequence[Zone], *, running: bool) -> list[Metric]:
     return [info, permitted, zone_permitted, running_family]
 
 
-def _fleet(row: Mapping[str, Any]) -> tuple[str, ...]:
-    return (row["pilot_zone"], row["operator"], row["vehicle_class"])
+SUMMARY_COUNTERS = {
+    "pilotzone_samples_total": "samples",
+    "pilotzone_vehicle_seconds_total": "vehicle_seconds",
+    "pilotzone_disengagements_total": "disengagements",
+    "pilotzone_remote_takeovers_total": "remote_takeovers",
+}
+"""Counter families summed from one figure of the window summaries (family -> summary field)."""
+
+SUMMARY_COUNTERS_BY_KEY = {
+    "pilotzone_distance_meters_total": "distance_m_by_mode",
+    "pilotzone_violation_seconds_total": "violation_s_by_rule",
+}
+"""Counter families summed from a summary field keyed by driving mode or rule (the last label)."""
+
+
+def fleet_labels(row: Mapping[str, Any], operators: OperatorLabels) -> tuple[str, ...]:
+    """A summary row's fleet labels: pilot zone, operator label (``operators``), vehicle class."""
+    zone = row["pilot_zone"]
+    return (zone, operators(zone, row["operator"]), row["vehicle_class"])
 
 
 def _summed_family(name: str, pairs: Iterable[tuple[tuple[str, ...], float]]) -> Any:
@@ -130,30 +140,28 @@ def _summed_family(name: str, pairs: Iterable[tuple[tuple[str, ...], float]]) ->
     return family
 
 
-def fleet_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metric]:
-    """Counters and gauges from the window summaries (samples, time, distance, violations)."""
-    plain = {
-        "pilotzone_samples_total": "samples",
-        "pilotzone_vehicle_seconds_total": "vehicle_seconds",
-        "pilotzone_disengagements_total": "disengagements",
-        "pilotzone_remote_takeovers_total": "remote_takeovers",
-    }
-    nested = {
-        "pilotzone_distance_meters_total": "distance_m_by_mode",
-        "pilotzone_violation_seconds_total": "violation_s_by_rule",
-    }
+def fleet_families(summaries: Sequence[Mapping[str, Any]], operators: OperatorLabels) -> list[Metric]:
+    """Counters and gauges from the window summaries (samples, time, distance, violations).
+
+    Fleets are labelled by ``operators`` (permit holders, or ``unpermitted``), and the figures of
+    every operator without a permit are summed under that one label."""
     families = [
-        _summed_family(name, ((_fleet(r), r[field]) for r in summaries)) for name, field in plain.items()
+        _summed_family(name, ((fleet_labels(r, operators), r[field]) for r in summaries))
+        for name, field in SUMMARY_COUNTERS.items()
     ]
     families += [
-        _summed_family(name, (((*_fleet(r), k), v) for r in summaries for k, v in r[field].items()))
-        for name, field in nested.items()
+        _summed_family(
+            name, (((*fleet_labels(r, operators), k), v) for r in summaries for k, v in r[field].items())
+        )
+        for name, field in SUMMARY_COUNTERS_BY_KEY.items()
     ]
-    families.extend(_latest_window_families(summaries))
+    families.extend(_latest_window_families(summaries, operators))
     return families
 
 
-def _latest_window_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metric]:
+def _latest_window_families(
+    summaries: Sequence[Mapping[str, Any]], operators: OperatorLabels
+) -> list[Metric]:
     """Active vehicles in each zone's latest window, and the end of that window."""
     latest: dict[str, str] = {}
     for row in summaries:
@@ -162,12 +170,11 @@ def _latest_window_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metr
     active = _family("pilotzone_active_vehicles")
     # Every fleet the zone has seen gets a value (0 when absent from the latest window), so a
     # fleet that stops driving shows as 0 rather than as a series that silently disappears.
-    fleets = sorted({_fleet(row) for row in summaries})
-    in_latest = {
-        _fleet(row): row["active_vehicles"]
-        for row in summaries
-        if latest.get(row["pilot_zone"]) == row["window_end"]
-    }
+    fleets = sorted({fleet_labels(row, operators) for row in summaries})
+    in_latest: dict[tuple[str, ...], int] = defaultdict(int)
+    for row in summaries:
+        if latest.get(row["pilot_zone"]) == row["window_end"]:
+            in_latest[fleet_labels(row, operators)] += row["active_vehicles"]
     for fleet in fleets:
         active.add_metric(list(fleet), in_latest.get(fleet, 0))
     fresh = _family("pilotzone_latest_telemetry_timestamp_seconds")
@@ -176,7 +183,9 @@ def _latest_window_families(summaries: Sequence[Mapping[str, Any]]) -> list[Metr
     return [active, fresh]
 
 
-def incident_families(incidents: Sequence[Mapping[str, Any]], now_s: float) -> list[Metric]:
+def incident_families(
+    incidents: Sequence[Mapping[str, Any]], now_s: float, operators: OperatorLabels
+) -> list[Metric]:
     """Incidents opened, still open, and report deadlines still ahead (as of ``now_s``)."""
     opened = _family("pilotzone_incidents_total")
     still_open = _family("pilotzone_open_incidents")
@@ -187,7 +196,7 @@ def incident_families(incidents: Sequence[Mapping[str, Any]], now_s: float) -> l
     deadlines: dict[tuple[str, ...], list[float]] = defaultdict(list)
     for incident in incidents:
         zone, rule, severity = incident["pilot_zone"], incident["rule_id"], incident["severity"]
-        counts[(zone, incident["operator_id"], rule, incident["kind"], severity)] += 1
+        counts[(zone, operators(zone, incident["operator_id"]), rule, incident["kind"], severity)] += 1
         if incident["end_time"] is None:
             open_counts[(zone, rule, severity)] += 1
         if incident["report_deadline"] is not None:
@@ -235,8 +244,8 @@ def pipeline_families(
     """Every family of the catalog: a finished run's, or a stream's figures so far."""
     return [
         *static_families(zones, running=running),
-        *fleet_families(figures.summaries),
-        *incident_families(figures.incidents, now_s),
+        *fleet_families(figures.summaries, OperatorLabels.of(zones)),
+        *incident_families(figures.incidents, now_s, OperatorLabels.of(zones)),
         *health_families(figures.totals),
     ]
 
@@ -294,10 +303,7 @@ def registry_of(collector: Collector) -> CollectorRegistry:
 
 def write_openmetrics(registry: CollectorRegistry, path: Path) -> None:
     """Write the OpenMetrics text exposition to ``path`` (atomically: a reader never sees half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(openmetrics_text(registry))
-    os.replace(partial, path)
+    write_bytes_atomically(path, openmetrics_text(registry))
 
 
 def push(registry: CollectorRegistry, url: str, pipeline: str, timeout_s: float = 10.0) -> None:
@@ -305,97 +311,6 @@ def push(registry: CollectorRegistry, url: str, pipeline: str, timeout_s: float 
     push_to_gateway(
         url, job=PUSH_JOB, registry=registry, grouping_key={"pipeline": pipeline}, timeout=timeout_s
     )
-
-
-@dataclass(frozen=True)
-class BasicAuth:
-    """One user and password that scrapes must present (HTTP basic authentication)."""
-
-    user: str
-    password: str
-
-    @classmethod
-    def from_file(cls, path: Path) -> BasicAuth:
-        """Read ``user:password`` from the first line of ``path``; secrets stay off the command line."""
-        line = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
-        user, sep, password = line.partition(":")
-        if not sep or not user or not password:
-            raise ValueError(f"{path}: expected one line 'user:password' for metrics basic authentication")
-        return cls(user, password)
-
-    def allows(self, header: str | None) -> bool:
-        """Whether an ``Authorization`` header carries these credentials (constant-time compare)."""
-        expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        return header is not None and hmac.compare_digest(header.encode(), expected.encode())
-
-
-def _with_basic_auth(app: Any, auth: BasicAuth) -> Any:
-    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
-        if auth.allows(environ.get("HTTP_AUTHORIZATION")):
-            return app(environ, start_response)
-        start_response(
-            "401 Unauthorized",
-            [("WWW-Authenticate", 'Basic realm="pilotzone metrics"'), ("Content-Type", "text/plain")],
-        )
-        return [b"authentication required\n"]
-
-    return guarded
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes every few seconds would flood the pipeline's log."""
-
-
-@dataclass(frozen=True)
-class EndpointOptions:
-    """Where and how the metrics endpoint listens."""
-
-    port: int = DEFAULT_PORT
-    host: str = "127.0.0.1"
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    basic_auth: BasicAuth | None = None
-
-
-class MetricsEndpoint:
-    """An HTTP(S) ``/metrics`` endpoint for ``registry`` in a background thread."""
-
-    def __init__(self, registry: CollectorRegistry, options: EndpointOptions) -> None:
-        app = make_wsgi_app(registry)
-        if options.basic_auth is not None:
-            app = _with_basic_auth(app, options.basic_auth)
-        self.server = make_server(
-            options.host, options.port, app, ThreadingWSGIServer, handler_class=_QuietHandler
-        )
-        self.scheme = "http"
-        if options.tls_cert is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context.load_cert_chain(
-                str(options.tls_cert), None if options.tls_key is None else str(options.tls_key)
-            )
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            self.scheme = "https"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="metrics-endpoint", daemon=True)
-        self.thread.start()
-
-    @property
-    def port(self) -> int:
-        """The port actually bound (useful with port 0)."""
-        return int(self.server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self.server.server_address[0]
-        host = host.decode() if isinstance(host, bytes) else host
-        return f"{self.scheme}://{host}:{self.port}/metrics"
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -436,9 +351,17 @@ class Exporter:
 
     def finish(self, figures: PipelineFigures, now_s: float) -> None:
         """Publish the finished run's figures: endpoint, file, then Pushgateway."""
+        self.publish(figures, now_s)
+        self.push()
+
+    def publish(self, figures: PipelineFigures, now_s: float) -> None:
+        """Serve the finished run's figures on the endpoint and write the metrics file."""
         self.collector.update(pipeline_families(self.zones, figures, now_s))
         if self.settings.metrics_file is not None:
             write_openmetrics(self.registry, self.settings.metrics_file)
+
+    def push(self) -> None:
+        """Replace the run's Pushgateway group with what ``publish`` serves (if a Pushgateway is set)."""
         if self.settings.pushgateway is not None:
             push(self.registry, self.settings.pushgateway, self.settings.pipeline)
 

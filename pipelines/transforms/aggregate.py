@@ -97,10 +97,17 @@ _STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
 
 
 def latest_state(records: Iterable[IncidentRecord]) -> IncidentRecord:
-    """CLOSED beats UPDATED beats OPENED; among updates the one with the highest peak."""
+    """CLOSED beats UPDATED beats OPENED; among updates the one with the highest peak, then
+    the one observed furthest (the end-of-input update of an incident still open)."""
     return max(
         records,
-        key=lambda r: (_STATUS_RANK[r.status], r.end_ms or 0, r.peak_value or 0.0, r.explanation),
+        key=lambda r: (
+            _STATUS_RANK[r.status],
+            r.end_ms or 0,
+            r.peak_value or 0.0,
+            r.observed_until_ms or 0,
+            r.explanation,
+        ),
     )
 
 

@@ -159,18 +159,23 @@ def _horizon(chunks: beam.PCollection) -> beam.PCollection:
 class _ReplayGroups(beam.PTransform):
     """(group, [paths]) → ``ComplianceResults``; subclasses say how a bucket is gathered."""
 
-    def __init__(self, zones: Sequence[Zone], window_s: int, buckets: int, progress: bool) -> None:
+    def __init__(
+        self, zones: Sequence[Zone], window_s: int, buckets: int, progress: bool, digests: str | None
+    ) -> None:
         super().__init__()
         self.zones = list(zones)
         self.window_s = window_s
         self.buckets = buckets
         self.progress = progress
+        self.digests = digests
 
     def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         raise NotImplementedError
 
     def expand(self, groups: beam.PCollection) -> ComplianceResults:
-        decoded = groups | "DecodeTelemetry" >> DecodeTelemetryGroups(self.buckets, self.progress)
+        decoded = groups | "DecodeTelemetry" >> DecodeTelemetryGroups(
+            self.buckets, self.progress, self.digests
+        )
         chunks = decoded.chunks | "AsChunks" >> beam.Map(lambda chunk: chunk).with_output_types(
             tuple[int, GroupChunk]
         )
@@ -183,10 +188,14 @@ class _ReplayGroups(beam.PTransform):
 
 
 class ReplayGroupsInMemory(_ReplayGroups):
-    """Groups of files → ``ComplianceResults``, each vehicle bucket gathered by a GroupByKey."""
+    """Groups of files → ``ComplianceResults``, each vehicle bucket gathered by a GroupByKey.
 
-    def __init__(self, zones: Sequence[Zone], window_s: int, progress: bool = False) -> None:
-        super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress)
+    ``digests``: a folder for the digests of the files decoded (``pipelines.digests``)."""
+
+    def __init__(
+        self, zones: Sequence[Zone], window_s: int, progress: bool = False, digests: str | None = None
+    ) -> None:
+        super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress, digests)
 
     def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return (
@@ -200,8 +209,15 @@ class ReplayGroupsInMemory(_ReplayGroups):
 class ReplayGroupsSpilled(_ReplayGroups):
     """Groups of files → ``ComplianceResults``, each vehicle bucket gathered on disk."""
 
-    def __init__(self, zones: Sequence[Zone], window_s: int, plan: SpillPlan, progress: bool = False) -> None:
-        super().__init__(zones, window_s, plan.buckets, progress)
+    def __init__(
+        self,
+        zones: Sequence[Zone],
+        window_s: int,
+        plan: SpillPlan,
+        progress: bool = False,
+        digests: str | None = None,
+    ) -> None:
+        super().__init__(zones, window_s, plan.buckets, progress, digests)
         self.plan = plan
 
     def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:

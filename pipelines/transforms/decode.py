@@ -21,7 +21,7 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pilotzone.pipelines.metrics.catalog import DELAY_BUCKETS_S, delay_bucket_counter
 from pilotzone.schemas.batch import TelemetryBatch
-from pilotzone.schemas.checks import Finding, record_findings, unusable_rows
+from pilotzone.schemas.checks import Finding, record_findings, shown_id, unusable_rows
 from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
 from pilotzone.zones.evaluate import rfc3339_ms
 
@@ -57,8 +57,19 @@ def dead_letter_record(
     sequence_number: int | None = None,
     time_ms: int | None = None,
 ) -> dict[str, Any]:
-    """One dead-letter line: what failed, why, and where to find it in the source."""
-    return {
+    """One dead-letter line: what failed, why, and where to find it in the source.
+
+    A sample's time outside the calendar (year 10000 and later, or near +-2^63 ms) has no RFC 3339
+    form: its line then carries ``event_time`` null and the raw value as ``event_time_ms``, so
+    the dead letter is still written and still says what was sent.
+    """
+    event_time, raw_time = None, None
+    if time_ms is not None:
+        try:
+            event_time = rfc3339_ms(time_ms)
+        except (OverflowError, ValueError):
+            raw_time = time_ms
+    line = {
         "reason": reason,
         "message": message,
         "source": source,
@@ -67,8 +78,11 @@ def dead_letter_record(
         "records": records,
         "vehicle_id": vehicle_id,
         "sequence_number": sequence_number,
-        "event_time": None if time_ms is None else rfc3339_ms(time_ms),
+        "event_time": event_time,
     }
+    if raw_time is not None:
+        line["event_time_ms"] = raw_time
+    return line
 
 
 class ReadTelemetry(beam.PTransform):
@@ -123,11 +137,12 @@ class _DecodeFn(beam.DoFn):
                     _failing_records(source, item.offset, batch, findings), int(unusable.sum())
                 )
                 batch = batch.take(~unusable)
-            good.append(batch)
-        if good:
-            batch = good[0] if len(good) == 1 else TelemetryBatch.concat(good)
             if len(batch):
-                record_delays(batch.time_ms, time.time_ns() // 1_000_000)
+                good.append(batch)
+        if good:
+            # Only batches with samples: one whose every sample failed a check has no vehicle.
+            batch = good[0] if len(good) == 1 else TelemetryBatch.concat(good)
+            record_delays(batch.time_ms, time.time_ns() // 1_000_000)
             yield from split_by_vehicle(batch)
 
     def _dead(self, records: list[dict[str, Any]], count: int) -> Iterator[Any]:
@@ -152,7 +167,7 @@ def _failing_records(
             finding.check.value,
             finding.message,
             record=int(batch.record_index[row]),
-            vehicle_id=str(batch.vehicle_id[row]),
+            vehicle_id=shown_id(str(batch.vehicle_id[row])),
             sequence_number=int(batch.sequence_number[row]),
             time_ms=int(batch.time_ms[row]),
         )
@@ -167,11 +182,14 @@ def split_by_vehicle(batch: TelemetryBatch) -> Iterable[TimestampedValue]:
     chunk's oldest sample has been seen, so no sample in it is counted late by mistake.
     """
     ids = batch.vehicle_id
-    if len(ids) and (ids == ids[0]).all():
+    if not len(ids):
+        return
+    if len(set(ids.tolist())) == 1:  # a set, not ids == ids[0]: numpy drops trailing NULs
         # The usual upload: one vehicle's file. Same chunk as below, without sorting or copying.
         yield TimestampedValue((str(ids[0]), batch), int(batch.time_ms.min()) / 1000.0)
         return
-    vehicles, inverse = np.unique(batch.vehicle_id.astype(str), return_inverse=True)
+    # On the object array itself: a fixed-width str copy would strip trailing NULs and merge ids.
+    vehicles, inverse = np.unique(batch.vehicle_id, return_inverse=True)
     order = np.argsort(inverse, kind="stable")
     starts = np.flatnonzero(np.diff(inverse[order])) + 1
     for vehicle, rows in zip(vehicles.tolist(), np.split(order, starts), strict=True):

@@ -28,16 +28,17 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pilotzone.pipelines.digests import DigestLog
 from pilotzone.pipelines.transforms.decode import (
     DEAD_LETTER,
     METRICS_NAMESPACE,
     dead_letter_record,
     record_delays,
 )
+from pilotzone.pipelines.transforms.inputs import match_inputs
 from pilotzone.pipelines.transforms.spill import vehicle_bucket
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.checks import Finding, record_findings, unusable_rows
@@ -109,15 +110,10 @@ def plan_groups(
 
     Small files share a group; a file larger than ``max_bytes`` (a compacted part) is cut into
     slices of its blocks, one group each, so it is decoded in bounded memory and by every
-    worker. A pattern that matches nothing is an error, as for ``ReadTelemetry``.
+    worker. The pattern is read as a user means it and one that matches nothing raises
+    ``InputPatternError`` (``inputs.match_inputs``).
     """
-    try:
-        (matched,) = FileSystems.match([input_pattern])
-    except BeamIOError as exc:
-        raise FileNotFoundError(f"no telemetry matches {input_pattern!r}: {exc}") from exc
-    files = sorted((m.path, m.size_in_bytes) for m in matched.metadata_list)
-    if not files:
-        raise FileNotFoundError(f"no telemetry matches {input_pattern!r}: check the --input pattern")
+    files = [(m.path, m.size_in_bytes) for m in match_inputs(input_pattern)]
     groups: list[list[FileSlice]] = [[]]
     size = 0
     for path, length in files:
@@ -176,9 +172,10 @@ def _read(path: str) -> bytes:
 class DecodeGroupFn(beam.DoFn):
     """Decode one group of files; dead-letter what fails; cut the rest into vehicle buckets."""
 
-    def __init__(self, buckets: int, progress: bool = False) -> None:
+    def __init__(self, buckets: int, progress: bool = False, digests: str | None = None) -> None:
         self.buckets = buckets
         self.progress = progress
+        self.digests = None if digests is None else DigestLog(digests)
         self.decoder: TelemetryDecoder | None = None
         self.started = self.last_log = 0.0
         self.files_read = self.bytes_read = 0
@@ -211,6 +208,10 @@ class DecodeGroupFn(beam.DoFn):
         group, slices = element
         paths = [path for path, _, _ in slices]
         payloads = [_read(path) for path in paths]
+        if self.digests is not None:
+            for (path, index, _), data in zip(slices, payloads, strict=True):
+                if index == 0:  # every slice of a large file reads it whole; digest it once
+                    self.digests.add(path, data)
         dead: list[dict[str, Any]] = []
         decoded = self._decode(slices, payloads, dead)
         batch = decoded.batch
@@ -229,6 +230,10 @@ class DecodeGroupFn(beam.DoFn):
         for bucket in np.unique(row_bucket).tolist():
             rows = row_bucket == bucket
             yield int(bucket), GroupChunk(group, batch if rows.all() else batch.take(rows))
+
+    def finish_bundle(self) -> None:
+        if self.digests is not None:
+            self.digests.flush()
 
     def _decode(self, slices: list[FileSlice], payloads: list[bytes], dead: list[dict[str, Any]]) -> _Decoded:
         """Every file (or slice) of the group: columnar where the fast path accepts it, else the
@@ -394,12 +399,12 @@ def _failing_records(paths: list[str], decoded: _Decoded, findings: list[Finding
 class DecodeTelemetryGroups(beam.PTransform):
     """(group, [file slices]) → (vehicle bucket, ``GroupChunk``) elements, plus a ``dead_letter`` output."""
 
-    def __init__(self, buckets: int, progress: bool = False) -> None:
+    def __init__(self, buckets: int, progress: bool = False, digests: str | None = None) -> None:
         super().__init__()
         self.buckets = buckets
         self.progress = progress
+        self.digests = digests
 
     def expand(self, groups: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return groups | "DecodeGroups" >> beam.ParDo(DecodeGroupFn(self.buckets, self.progress)).with_outputs(
-            DEAD_LETTER, main="chunks"
-        )
+        decode = DecodeGroupFn(self.buckets, self.progress, self.digests)
+        return groups | "DecodeGroups" >> beam.ParDo(decode).with_outputs(DEAD_LETTER, main="chunks")

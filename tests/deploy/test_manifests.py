@@ -174,7 +174,7 @@ def listen_addresses() -> dict[str, tuple[str, int]]:
     for name, service in services().items():
         command = service.get("command", [])
         environment = service.get("environment", {})
-        if name == "pipeline":
+        if name in {"pipeline", "register"}:
             found[name] = (
                 option_value(command, "--metrics-host"),
                 int(option_value(command, "--metrics-port")),
@@ -510,10 +510,12 @@ def test_the_dataflow_launcher_runs_flex_launcher_and_stages_the_wheel() -> None
 
 
 def test_compose_has_the_whole_stack() -> None:
-    assert set(services()) == {"pipeline", "prometheus", "alertmanager", "pushgateway", "grafana"}
+    assert set(services()) == {"pipeline", "register", "prometheus", "alertmanager", "pushgateway", "grafana"}
 
 
-@pytest.mark.parametrize("name", ["pipeline", "prometheus", "alertmanager", "pushgateway", "grafana"])
+@pytest.mark.parametrize(
+    "name", ["pipeline", "register", "prometheus", "alertmanager", "pushgateway", "grafana"]
+)
 def test_compose_images_are_pinned(name: str) -> None:
     image = services()[name]["image"]
     assert_pinned(image, f"compose service {name}")
@@ -532,7 +534,9 @@ def test_grafana_is_an_11_release() -> None:
     assert re.fullmatch(r"grafana/grafana:11\.\d+\.\d+", services()["grafana"]["image"])
 
 
-@pytest.mark.parametrize("name", ["pipeline", "prometheus", "alertmanager", "pushgateway", "grafana"])
+@pytest.mark.parametrize(
+    "name", ["pipeline", "register", "prometheus", "alertmanager", "pushgateway", "grafana"]
+)
 def test_compose_services_use_the_host_network_and_publish_nothing(name: str) -> None:
     service = services()[name]
     assert service.get("network_mode") == "host"
@@ -569,7 +573,7 @@ def test_prometheus_scrapes_exactly_what_the_stack_serves() -> None:
     for target in targets:
         host, port = target.rsplit(":", 1)
         assert is_loopback(host) and int(port) in served, f"{target}: nothing in the stack listens there"
-    for needed in ("pipeline", "pushgateway", "alertmanager"):
+    for needed in ("pipeline", "register", "pushgateway", "alertmanager"):
         assert any(target.endswith(f":{listening[needed][1]}") for target in targets), needed
 
 
@@ -662,6 +666,22 @@ def test_the_pipeline_streams_from_the_watched_folder_into_a_writable_mount() ->
 
 
 @pytest.mark.slow
+def test_the_register_service_serves_the_register_the_pipeline_writes() -> None:
+    pipeline, register = services()["pipeline"], services()["register"]
+    url = option_value(pipeline["command"], "--register")
+    assert url.startswith("sqlite:////")
+    assert register["command"][:2] == ["incidents", "metrics"]
+    assert option_value(register["command"], "--register") == url
+    database = url.removeprefix("sqlite:///")
+    assert (
+        host_path_of(register, database)
+        == host_path_of(pipeline, database)
+        == COMPOSE_DIR / "data" / "register.db"
+    )
+    assert register["image"] == pipeline["image"] and register["user"] == pipeline["user"]
+    assert listen_addresses()["register"] == ("127.0.0.1", 9465)
+
+
 def test_the_pipeline_service_passes_only_stream_options(monkeypatch: pytest.MonkeyPatch) -> None:
     command = services()["pipeline"]["command"]
     assert_options_exist(options_before_separator(command), stream_help(), "compose service pipeline")

@@ -29,7 +29,7 @@ from pilotzone.pipelines.metrics.catalog import CATALOG
 from pilotzone.schemas.batch import DRIVING_MODES
 from pilotzone.zones.model import Severity
 from tests.promql import assert_reported, catalog_labels, is_counter, read
-from tests.servers import executable, free_port, http_get, run_tool, server, wait_for
+from tests.servers import alertmanager_command, free_port, http_get, run_tool, server, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -276,6 +276,7 @@ def test_every_catalog_metric_family_the_alerts_need_is_read() -> None:
         "pilotzone_records_read_total",
         "pilotzone_report_deadline_timestamp_seconds",
         "pilotzone_reports_due",
+        "pilotzone_reports_overdue",
         "pilotzone_distance_meters_total",
         "pilotzone_disengagements_total",
         "pilotzone_violation_seconds_total",
@@ -384,6 +385,7 @@ def test_prometheus_scrapes_the_pipeline_and_the_pushgateway_and_alerts_locally(
     assert jobs["pilotzone"]["static_configs"] == [{"targets": ["127.0.0.1:9464"]}]
     assert jobs["pushgateway"]["static_configs"] == [{"targets": ["127.0.0.1:9091"]}]
     assert jobs["pushgateway"]["honor_labels"] is True
+    assert jobs["pilotzone-register"]["static_configs"] == [{"targets": ["127.0.0.1:9465"]}]
     assert config["rule_files"] == ["rules/recording.yml", "rules/alerts.yml"]
     targets = [
         t for am in config["alerting"]["alertmanagers"] for s in am["static_configs"] for t in s["targets"]
@@ -401,7 +403,7 @@ def test_every_address_in_the_configs_is_loopback() -> None:
     ]
     alertmanager = load(ALERTMANAGER_CONFIG)
     addresses += [hook["url"] for r in alertmanager["receivers"] for hook in r.get("webhook_configs", [])]
-    assert len(addresses) == 6
+    assert len(addresses) == 7
     assert {_host(address) for address in addresses} == {"127.0.0.1"}
 
 
@@ -427,13 +429,7 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     """The shipped config on a real Alertmanager on 127.0.0.1 (no cluster); yields its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [
-        executable("prometheus-alertmanager"),
-        f"--config.file={ALERTMANAGER_CONFIG}",
-        f"--storage.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-    ]
+    command = alertmanager_command(tmp_path, port, ALERTMANAGER_CONFIG)
     with server(command, f"{url}/-/ready", tmp_path / "alertmanager.log"):
         yield url
 

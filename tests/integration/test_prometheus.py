@@ -193,6 +193,7 @@ INCREASE_NEEDS_HISTORY = "its increase() needs counter history; a replay exports
 DEADLINES_PASSED = "the fleet's report deadlines lie in the past, and passed deadlines are not exported"
 NO_PERMITS = "the every-kind zone sets no fleet caps (max_vehicles) for its operators"
 SUBQUERY_STEP = "a [1h:5m] subquery has no step inside a run this short"
+REGISTER_NOT_SERVED = "the register's report counts come from `pilotzone incidents metrics`, not from a run"
 PANELS_EMPTY_AFTER_ONE_EXPORT = {
     ("pilotzone-overview", "Active vehicles vs permitted, per pilot zone"): NO_PERMITS,
     ("pilotzone-overview", "Permit use now"): NO_PERMITS,
@@ -200,6 +201,7 @@ PANELS_EMPTY_AFTER_ONE_EXPORT = {
     ("pilotzone-overview", "Compliance ratio over time"): INCREASE_NEEDS_HISTORY,
     ("pilotzone-overview", "Regulator reports due"): DEADLINES_PASSED,
     ("pilotzone-overview", "Next report deadline"): DEADLINES_PASSED,
+    ("pilotzone-overview", "Regulator reports by operator: outstanding, overdue, filed"): REGISTER_NOT_SERVED,
     ("pilotzone-overview", "Disengagements per 1,000 autonomous km"): INCREASE_NEEDS_HISTORY,
     ("pilotzone-overview", "Remote takeovers per 1,000 autonomous km"): INCREASE_NEEDS_HISTORY,
     ("pilotzone-overview", "Zone-config versions behind the figures"): SUBQUERY_STEP,

@@ -6,8 +6,10 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pilotzone.schemas.batch import NO_LEVEL, TelemetryBatch
+from pilotzone.schemas.batch import INVALID_LEVEL, NO_LEVEL, TelemetryBatch
 from tests.factories import sample, track
 
 
@@ -65,3 +67,32 @@ def test_bytes_of_another_format_version_are_refused() -> None:
     data[0] = 99
     with pytest.raises(ValueError, match="format 99"):
         TelemetryBatch.from_bytes(bytes(data))
+
+
+def test_levels_outside_int8_become_the_invalid_level_not_an_overflow() -> None:
+    levels = [200, 2**31 - 1, -(2**31), -1, 5, None]
+    batch = TelemetryBatch.from_records([sample(active_autonomy_level=v) for v in levels])
+    assert batch.autonomy_level.tolist() == [INVALID_LEVEL] * 4 + [5, NO_LEVEL]
+    without_nulls = TelemetryBatch.from_records([sample(active_autonomy_level=v) for v in levels[:-1]])
+    assert without_nulls.autonomy_level.tolist() == [INVALID_LEVEL] * 4 + [5]
+
+
+def test_ids_differing_by_a_trailing_nul_stay_two_ids_through_the_binary_form() -> None:
+    records = track(2, vehicle_id="veh-b") + track(2, vehicle_id="veh-b\x00", operator_id="op\x00\x00")
+    batch = TelemetryBatch.from_records(records)
+    again = TelemetryBatch.from_bytes(batch.to_bytes())
+    assert again.vehicle_id.tolist() == ["veh-b", "veh-b", "veh-b\x00", "veh-b\x00"]
+    assert again.operator_id.tolist() == ["op-a", "op-a", "op\x00\x00", "op\x00\x00"]
+    _assert_same(again, batch)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(st.tuples(st.text(), st.text()), min_size=1, max_size=20))
+def test_the_binary_form_round_trips_any_string_exactly(ids: list[tuple[str, str]]) -> None:
+    """Any Python string, NULs, control characters and lone surrogates included."""
+    records = [sample(vehicle_id=v, operator_id=o, sequence_number=i) for i, (v, o) in enumerate(ids)]
+    batch = TelemetryBatch.from_records(records)
+    again = TelemetryBatch.from_bytes(batch.to_bytes())
+    assert again.vehicle_id.tolist() == [v for v, _ in ids]
+    assert again.operator_id.tolist() == [o for _, o in ids]
+    _assert_same(again, batch)

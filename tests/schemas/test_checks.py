@@ -7,7 +7,15 @@ import math
 import numpy as np
 
 from pilotzone.schemas.batch import TelemetryBatch
-from pilotzone.schemas.checks import Check, record_findings, stream_findings, unusable_rows
+from pilotzone.schemas.checks import (
+    Check,
+    id_problem,
+    record_findings,
+    shown_id,
+    stream_findings,
+    unusable_rows,
+)
+from pilotzone.schemas.limits import MAX_EVENTS_PER_SAMPLE, MAX_ID_LENGTH
 from tests.factories import sample, track
 
 
@@ -120,3 +128,85 @@ def test_take_and_concat_keep_events_with_their_samples() -> None:
     assert picked.event_kind.tolist() == [batch.event_kind[1], batch.event_kind[0]]
     both = TelemetryBatch.concat([batch, batch])
     assert both.event_row.tolist() == [1, 3, 5, 7]
+
+
+def test_ids_with_control_or_unprintable_characters_are_invalid() -> None:
+    records = [
+        sample(vehicle_id="veh-b\x00"),
+        sample(operator_id="op\nnext"),
+        sample(vehicle_id="veh-\u202eb"),
+        sample(vehicle_id="veh-\u00a0b"),
+        sample(vehicle_id="광주-차량 1"),
+        sample(vehicle_id="v" * MAX_ID_LENGTH),
+        sample(vehicle_id="v" * (MAX_ID_LENGTH + 1)),
+        sample(operator_id="o" * 1_000_000),
+    ]
+    assert _record(records) == [
+        (0, Check.INVALID_ID),
+        (1, Check.INVALID_ID),
+        (2, Check.INVALID_ID),
+        (3, Check.INVALID_ID),
+        (6, Check.ID_TOO_LONG),
+        (7, Check.ID_TOO_LONG),
+    ]
+    messages = [f.message for f in record_findings(TelemetryBatch.from_records(records))]
+    assert messages[0] == "vehicle_id 'veh-b\\x00' has control or unprintable characters: send printable text"
+    assert messages[5] == "operator_id has 1000000 characters (at most 128): send the pseudonym only"
+    assert {id_problem(""), id_problem(" \t")} == {Check.MISSING_ID}
+
+
+def test_more_events_than_the_bound_in_one_sample() -> None:
+    event = {"kind": "DISENGAGEMENT", "initiated_by": "SYSTEM"}
+    records = [
+        sample(events=[event] * MAX_EVENTS_PER_SAMPLE),
+        sample(events=[event] * (MAX_EVENTS_PER_SAMPLE + 1)),
+        sample(events=[event] * 3),
+    ]
+    findings = record_findings(TelemetryBatch.from_records(records))
+    assert [(f.row, f.check, f.message) for f in findings] == [
+        (1, Check.TOO_MANY_EVENTS, "33 events in one sample (at most 32): send each event once")
+    ]
+
+
+def test_sae_level_consistency_and_levels_outside_int8() -> None:
+    records = [
+        sample(driving_mode="MANUAL", active_autonomy_level=4),
+        sample(driving_mode="MANUAL", active_autonomy_level=2),
+        sample(driving_mode="MANUAL", active_autonomy_level=None),
+        sample(driving_mode="AUTONOMOUS", active_autonomy_level=200),
+        sample(driving_mode="AUTONOMOUS", active_autonomy_level=2**31 - 1),
+        sample(driving_mode="MANUAL", active_autonomy_level=-1),
+    ]
+    assert _record(records) == [
+        (0, Check.INCONSISTENT_MODE),
+        (3, Check.OUT_OF_RANGE),
+        (4, Check.OUT_OF_RANGE),
+        (5, Check.OUT_OF_RANGE),
+    ]
+
+
+def test_stream_checks_keep_ids_differing_by_a_nul_apart() -> None:
+    records = track(3, vehicle_id="veh-b") + track(3, vehicle_id="veh-b\x00")
+    assert [f for f in _stream(records) if f[1] is Check.DUPLICATE_SEQUENCE] == []
+
+
+def test_time_going_backwards_across_the_whole_int64_range_is_not_wrapped() -> None:
+    records = track(3)
+    records[1] = {**records[1], "current_location_timestamp": 2**63 - 1}
+    records[2] = {**records[2], "current_location_timestamp": -(2**63)}
+    findings = stream_findings(TelemetryBatch.from_records(records))
+    backwards = [(f.row, f.message) for f in findings if f.check is Check.TIME_BACKWARDS]
+    assert backwards == [
+        (
+            2,
+            f"timestamp {-(2**63)} is {2**64 - 1} ms before the previous sample's: send samples in time order",
+        )
+    ]
+
+
+def test_ids_are_shown_short_and_escaped() -> None:
+    assert shown_id("veh-1") == "veh-1"
+    assert shown_id("광주-1") == "광주-1"
+    assert shown_id("veh-b\x00") == "veh-b\\x00"
+    assert shown_id("veh-\u202eb") == "veh-\\u202eb"
+    assert shown_id("v" * 1_000_000) == "v" * MAX_ID_LENGTH + "..."

@@ -63,19 +63,29 @@ def test_findings_exit_1_and_json_locates_each(tmp_path: Path, capsys: pytest.Ca
     assert report["files"][0]["writer_schema"] == "kr.pilotzone.telemetry.TelemetrySample"
 
 
-def test_corrupt_truncated_and_missing_files_never_crash(
+def test_corrupt_truncated_and_unreadable_files_never_crash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = container_bytes(track(300), sync_interval=700)
     (tmp_path / "truncated.avro").write_bytes(data[: len(data) // 2])
     (tmp_path / "noise.avro").write_bytes(b"GARBAGE!" * 128)
-    status, out = _run(capsys, "--json", str(tmp_path), str(tmp_path / "absent.avro"))
+    status, out = _run(capsys, "--json", str(tmp_path))
     report = json.loads(out)
     assert status == 1
     checks = report["summary"]["findings"]
-    assert set(checks) == {"truncated", "not_avro", "unreadable_file"}
+    assert set(checks) == {"truncated", "not_avro"}
     summary = report["summary"]
     assert summary["records_read"] == summary["records_decoded"] + summary["records_undecodable"]
+
+
+def test_a_file_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_container(tmp_path / "a.avro", track(3))
+    status = main(["validate", str(tmp_path / "a.avro"), str(tmp_path / "absent.avro")])
+    captured = capsys.readouterr()
+    assert (status, captured.out) == (2, "")
+    assert captured.err == f"pilotzone validate: {tmp_path / 'absent.avro'}: no such file or folder\n"
 
 
 def test_framed_messages_and_extra_schemas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,3 +141,55 @@ def test_stream_checks_span_files_of_one_vehicle(tmp_path: Path) -> None:
     assert [(i.file.endswith("part2.avro"), i.check, i.record) for i in report.issues] == [
         (True, "duplicate_sequence", 0),
     ]
+
+
+def test_manual_at_an_automated_sae_level_is_flagged(tmp_path: Path) -> None:
+    records = track(3)
+    records[1] = {**records[1], "driving_mode": "MANUAL"}  # still active_autonomy_level 4
+    report = validate_files([write_container(tmp_path / "a.avro", records)])
+    assert not report.ok
+    assert [(i.check, i.record, i.severity) for i in report.issues] == [("inconsistent_mode", 1, "error")]
+
+
+def test_a_type_mismatch_names_the_field(tmp_path: Path) -> None:
+    schema = schema_dict(TELEMETRY)
+    for field in schema["fields"]:
+        if field["name"] == "speed":
+            field["type"] = "string"
+    records = [{**r, "speed": "fast"} for r in track(2)]
+    report = validate_files([write_container(tmp_path / "a.avro", records, schema=schema)])
+    (issue,) = report.issues
+    assert (issue.check, issue.records) == ("schema_mismatch", 2)
+    assert issue.message.endswith("Schema mismatch: string is not float (fields: speed: string -> float)")
+
+
+def test_hostile_ids_levels_and_times_are_findings_not_crashes(tmp_path: Path) -> None:
+    records = track(5)
+    records[0] = {**records[0], "vehicle_id": "veh-test-0001\x00"}
+    records[1] = {**records[1], "active_autonomy_level": 2**31 - 1}
+    records[2] = {**records[2], "current_location_timestamp": 2**63 - 1}
+    records[3] = {**records[3], "operator_id": "o" * 1_000_000}
+    report = validate_files([write_container(tmp_path / "a.avro", records)])
+    errors = [(i.check, i.record) for i in report.issues if i.severity == "error"]
+    assert errors == [("invalid_id", 0), ("out_of_range", 1), ("out_of_range", 2), ("id_too_long", 3)]
+    assert report.files[0].records_failing_checks == 4
+
+
+@pytest.mark.parametrize(
+    ("schema_text", "why"),
+    [
+        ('{"type": "array", "items": ' * 5_000 + '"int"' + "}" * 5_000, "nests deeper than 32 levels"),
+        ('"int"', "is 'int', not a record"),
+        ('{"type": "record"}', "has a record without a name"),
+    ],
+)
+def test_an_unusable_extra_schema_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], schema_text: str, why: str
+) -> None:
+    (tmp_path / "w.avsc").write_text(schema_text)
+    write_container(tmp_path / "a.avro", track(2))
+    status = main(["validate", "--schema-id", f"7={tmp_path / 'w.avsc'}", str(tmp_path / "a.avro")])
+    assert (status, capsys.readouterr().err) == (
+        2,
+        f"pilotzone validate: cannot use schema file {tmp_path / 'w.avsc'}: {why}\n",
+    )

@@ -123,7 +123,13 @@ def test_schema_problems_are_all_reported_with_location_line_and_fix(tmp_path: P
     assert {p.file for p in problems} == {str(path)}
     assert [(p.location, p.line, p.message) for p in problems] == [
         ("zone_id", 1, "String should match pattern '^[a-z0-9][a-z0-9_-]*$' (got 'Bad Zone')"),
-        ("timezone", 3, "unknown IANA timezone 'Europe/Gwangju': use a name such as 'Asia/Seoul'"),
+        (
+            "timezone",
+            3,
+            "unknown IANA timezone 'Europe/Gwangju': use a name such as 'Asia/Seoul' (names of the IANA tz "
+            "database only: host-specific names such as 'localtime', file paths and offsets such as 'UTC+9' "
+            "would make schedules follow the machine, not the config)",
+        ),
         (
             "boundary",
             4,
@@ -194,7 +200,9 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     )
     (problem,) = problems_of([path])
     assert (problem.location, problem.line) == ("line 3, column 9", 3)
-    assert problem.message.startswith("YAML syntax error: while parsing a flow sequence expected ',' or ']'")
+    assert problem.message.startswith(
+        "YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"
+    )
     assert problem.message.endswith("fix the YAML (check indentation, colons and quotes)")
 
 
@@ -387,7 +395,7 @@ def test_invalid_municipal_polygons_are_refused_with_the_defect(tmp_path: Path) 
     dalseo = _municipality_zone(tmp_path, "dalseo", "27290")
     danwon = _municipality_zone(tmp_path, "danwon", "41273")
 
-    problems = problems_of([dalseo, danwon])
+    problems = problems_of([dalseo, danwon], geometry_root=INVALID_MUNICIPALITIES.parent.parent)
 
     hint = (
         "fix the polygon in the source data, or load with --repair-geometry (repair_geometry=True) to repair it "
@@ -411,7 +419,7 @@ def test_invalid_municipal_polygons_are_repaired_only_when_asked(tmp_path: Path)
     dalseo = _municipality_zone(tmp_path, "dalseo", "27290")
     danwon = _municipality_zone(tmp_path, "danwon", "41273")
 
-    zones = load_zones([dalseo, danwon], repair_geometry=True)
+    zones = load_zones([dalseo, danwon], repair_geometry=True, geometry_root=INVALID_MUNICIPALITIES.parent)
 
     assert [z.repaired for z in zones] == [
         (

@@ -42,7 +42,8 @@ and restricted-area crossings)
     when it becomes an incident, ``UPDATED`` for speed_limit and leave_boundary whenever the peak
     reaches 1.1 times the last reported peak, ``CLOSED`` when the end is known from later data.
     A run's end is known only from later fixes; ``advance`` never closes one and ``finish`` leaves
-    it open (``end_ms`` None).
+    it open (``end_ms`` None) with a last ``UPDATED`` record whose duration and peak reach its
+    last violating fix, as its violation seconds in the window summaries do.
 
 Telemetry gap
     Two consecutive fixes further apart than ``max_gap_s`` of the telemetry_gap rule in force at

@@ -26,7 +26,7 @@ from pilotzone.zones.evaluate.crossings import crossings
 from pilotzone.zones.evaluate.events import event_incidents
 from pilotzone.zones.evaluate.gaps import gap_incidents, gap_opened
 from pilotzone.zones.evaluate.records import EvaluationOutput
-from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker
+from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker, still_open
 from pilotzone.zones.evaluate.summaries import Windows, WindowSummary
 from pilotzone.zones.evaluate.tables import Plan, plan_for
 from pilotzone.zones.evaluate.writer import IncidentWriter
@@ -130,8 +130,11 @@ class VehicleEvaluator:
         return out
 
     def finish(self) -> EvaluationOutput:
-        """End of input: every remaining window summary; open incidents stay open."""
-        return EvaluationOutput(summaries=self._emit_windows(final=True))
+        """End of input: every remaining window summary, and an UPDATED record with the
+        duration and peak up to the last violating fix for each incident still open (which
+        stays open: its end is unknown)."""
+        incidents = still_open(self._writer(), self._runs) if self._runs else []
+        return EvaluationOutput(incidents=incidents, summaries=self._emit_windows(final=True))
 
     # --- bookkeeping ---------------------------------------------------------------------
 

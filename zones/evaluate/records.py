@@ -55,6 +55,9 @@ class IncidentRecord:
     vehicle_class: str = field(default="OTHER", compare=False)
     """The vehicle's class when the incident started. Not part of the log or the Avro record;
     the pipeline uses it to key corrections of the window summaries."""
+    observed_until_ms: int | None = field(default=None, compare=False)
+    """The latest fix this record's figures reach (for runs; None for gaps and events). Not
+    part of the log either: it orders two UPDATED records of one peak by how far they got."""
 
     def to_avro(self) -> dict[str, Any]:
         """A record of the ``Incident`` Avro schema (times as integer milliseconds)."""

@@ -187,7 +187,9 @@ class RunTracker:
                     peak = run.peak if segment_values is not None else (int(times[k]) - run.start_ms) / 1000
                     run.opened = True
                     run.reported_peak = peak
-                    out.incidents.append(self._run_record(run, "OPENED", None, peak, int(times[k])))
+                    out.incidents.append(
+                        run_record(self.writer, run, "OPENED", end_ms=None, peak=peak, at_ms=int(times[k]))
+                    )
                     self.writer.count_opened(
                         run.zone_pos, run.operator_id, run.vehicle_class, run.start_ms, rule
                     )
@@ -202,7 +204,11 @@ class RunTracker:
             if run.opened:
                 self._account(run, segment.end_ms)
                 peak = run.peak if values is not None else (segment.end_ms - run.start_ms) / 1000
-                out.incidents.append(self._run_record(run, "CLOSED", segment.end_ms, peak, segment.end_ms))
+                out.incidents.append(
+                    run_record(
+                        self.writer, run, "CLOSED", end_ms=segment.end_ms, peak=peak, at_ms=segment.end_ms
+                    )
+                )
             self.runs.pop(r, None)
         else:
             run.first_false_ms = segment.first_false_ms
@@ -224,27 +230,58 @@ class RunTracker:
                 break
             run.reported_peak = float(running_peak[position])
             out.incidents.append(
-                self._run_record(run, "UPDATED", None, run.reported_peak, int(times[position]))
+                run_record(
+                    self.writer,
+                    run,
+                    "UPDATED",
+                    end_ms=None,
+                    peak=run.reported_peak,
+                    at_ms=int(times[position]),
+                )
             )
             position += 1
         run.peak = max(run.peak, float(running_peak[-1]))
 
-    def _run_record(
-        self, run: Run, status: str, end_ms: int | None, peak: float, at_ms: int
-    ) -> IncidentRecord:
-        ref = self.plan.rules[run.rule]
-        observed = ref.kind.observed(
-            ref.rule, area=run.area, detail=run.detail, peak=peak, duration=seconds(at_ms - run.start_ms)
-        )
-        return self.writer.record(
-            status,
-            ref,
-            start_ms=run.start_ms,
-            end_ms=end_ms,
-            peak=peak,
-            place=(run.longitude, run.latitude),
-            area=run.area,
-            operator=run.operator_id,
-            vehicle_class=run.vehicle_class,
-            explanation=f"{observed} where {run.explanation}",
-        )
+
+def run_record(
+    writer: IncidentWriter, run: Run, status: str, *, end_ms: int | None, peak: float, at_ms: int
+) -> IncidentRecord:
+    """A lifecycle record of ``run`` as observed up to ``at_ms`` (its duration in the explanation)."""
+    ref = writer.plan.rules[run.rule]
+    observed = ref.kind.observed(
+        ref.rule, area=run.area, detail=run.detail, peak=peak, duration=seconds(at_ms - run.start_ms)
+    )
+    return writer.record(
+        status,
+        ref,
+        start_ms=run.start_ms,
+        end_ms=end_ms,
+        peak=peak,
+        place=(run.longitude, run.latitude),
+        area=run.area,
+        operator=run.operator_id,
+        vehicle_class=run.vehicle_class,
+        explanation=f"{observed} where {run.explanation}",
+        observed_until_ms=at_ms,
+    )
+
+
+def still_open(writer: IncidentWriter, runs: dict[int, Run]) -> list[IncidentRecord]:
+    """At the end of input: an UPDATED record per incident still open, as far as the data went.
+
+    Without it an open incident would keep the figures of its OPENED record (a dwell of 301 s
+    where the vehicle had stood 423 s by its last fix, a permit breach "for 0 s"), while the
+    window summaries count its violation time up to its last violating fix. This record says
+    the same as the summaries: duration and peak up to the run's last violating fix; the end
+    stays unknown (``end_ms`` None).
+    """
+    records = []
+    for r in sorted(runs):
+        run = runs[r]
+        if not run.opened:
+            continue
+        ref = writer.plan.rules[r]
+        seconds_held = (run.last_true_ms - run.start_ms) / 1000
+        peak = seconds_held if ref.kind.peak_unit == "s" else run.peak
+        records.append(run_record(writer, run, "UPDATED", end_ms=None, peak=peak, at_ms=run.last_true_ms))
+    return records

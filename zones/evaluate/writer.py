@@ -39,6 +39,7 @@ class IncidentWriter:
         vehicle_class: int,
         explanation: str,
         deadline_ms: int | None = None,
+        observed_until_ms: int | None = None,
     ) -> IncidentRecord:
         """One lifecycle record of an incident of ``ref``'s rule (``place``: lon, lat)."""
         zone = self.plan.zones[ref.zone_pos]
@@ -61,4 +62,5 @@ class IncidentWriter:
             report_deadline_ms=deadline_ms,
             explanation=explanation,
             vehicle_class=VEHICLE_CLASSES[vehicle_class],
+            observed_until_ms=observed_until_ms,
         )

@@ -52,7 +52,10 @@ def test_run_writes_the_incident_log_avro_and_dead_letters(
     ]
     assert incidents[0]["end_time"] is None
     with (tmp_path / "out" / "incidents.avro").open("rb") as stream:
-        assert [(r["status"], r["rule_id"]) for r in fastavro.reader(stream)] == [("OPENED", "speed-zone")]
+        lifecycle = [(r["status"], r["rule_id"], r["end_time"]) for r in fastavro.reader(stream)]
+    # Still open at the end: OPENED once the grace passed, then its figures up to the last fix.
+    assert lifecycle == [("OPENED", "speed-zone", None), ("UPDATED", "speed-zone", None)]
+    assert incidents[0]["explanation"].startswith("80 km/h (30 km/h over the limit) for 11 s where")
     assert [d["reason"] for d in read_jsonl(tmp_path / "out" / "dead.jsonl")] == ["not_avro"]
     version = load_zone(EVERY_KIND_ZONE).version
     assert out.splitlines() == [
@@ -60,10 +63,14 @@ def test_run_writes_the_incident_log_avro_and_dead_letters(
         f"zone test-every-kind (config {version})",
         "  12 samples, 0.2 km driven (0.2 km autonomous), compliance ratio 0.0000",
         "  disengagements 0 (0.0 per 1,000 autonomous km), remote takeovers 0",
+        "  per operator and vehicle class:",
+        "    op-taxi ROBOTAXI: 12 samples, 0.2 km driven (0.2 km autonomous), compliance ratio 0.0000, "
+        "incidents 1, disengagements 0, remote takeovers 0",
         "  incidents 1 (1 open at end): MINOR 1",
         "    speed_limit 1",
         "dead letters: not_avro 1",
         f"incident log: {tmp_path / 'out' / 'incidents.jsonl'}",
+        f"run manifest: {tmp_path / 'out' / 'run-manifest.json'}",
     ]
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pilotzone.pipelines.jobs import latest
 from pilotzone.pipelines.jobs.report import read_jsonl
-from pilotzone.pipelines.jobs.stream import summary_progress
 
 
 def slices(simulation: Path) -> list[tuple[dt.datetime, list[Path]]]:
@@ -55,9 +55,4 @@ def rows_in(folder: Path) -> list[dict[str, Any]]:
 
 def latest_summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The latest emission per summary key (each supersedes the previous), in a stable order."""
-    latest: dict[tuple[str, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
-        if key not in latest or summary_progress(row) >= summary_progress(latest[key]):
-            latest[key] = row
-    return sorted(latest.values(), key=json.dumps)
+    return sorted(latest.latest_summaries(rows), key=json.dumps)

@@ -16,10 +16,8 @@ from prometheus_client.exposition import generate_latest
 
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
-from pilotzone.pipelines.metrics.catalog import BY_NAME, CATALOG, COUNTER
+from pilotzone.pipelines.metrics.catalog import BY_NAME, CATALOG, COUNTER, PIPELINE
 from pilotzone.pipelines.metrics.export import (
-    BasicAuth,
-    EndpointOptions,
     Exporter,
     ExportSettings,
     PipelineFigures,
@@ -27,6 +25,7 @@ from pilotzone.pipelines.metrics.export import (
     pipeline_families,
     registry_of,
 )
+from pilotzone.pipelines.metrics.server import BasicAuth, EndpointOptions
 from pilotzone.zones import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.pipelines.metrics.exposition import Samples, samples_of
@@ -91,7 +90,7 @@ def _summary(window_end: str, operator: str, vehicle_class: str, **values: Any) 
 def _incident(rule: str, severity: str, end: str | None, deadline: str | None) -> dict[str, Any]:
     return {
         "pilot_zone": "gwangju",
-        "operator_id": "op-a",
+        "operator_id": "gwangju-robotaxi-a",
         "rule_id": rule,
         "kind": "speed_limit",
         "severity": severity,
@@ -102,11 +101,11 @@ def _incident(rule: str, severity: str, end: str | None, deadline: str | None) -
 
 def test_families_sum_the_summaries_and_count_the_incident_log() -> None:
     summaries = [
-        _summary("2026-11-23T01:01:00.000Z", "op-a", "ROBOTAXI", samples=60, active_vehicles=1,
+        _summary("2026-11-23T01:01:00.000Z", "gwangju-robotaxi-a", "ROBOTAXI", samples=60, active_vehicles=1,
                  vehicle_seconds=59.5, distance_m_by_mode={"AUTONOMOUS": 100.125}, violation_s_by_rule={"speed": 3.1}),
-        _summary("2026-11-23T01:02:00.000Z", "op-a", "ROBOTAXI", samples=120, active_vehicles=2,
+        _summary("2026-11-23T01:02:00.000Z", "gwangju-robotaxi-a", "ROBOTAXI", samples=120, active_vehicles=2,
                  vehicle_seconds=118.25, distance_m_by_mode={"AUTONOMOUS": 0.2, "MANUAL": 7.0}, disengagements=2),
-        _summary("2026-11-23T01:01:00.000Z", "op-b", "BUS", samples=30, active_vehicles=1, remote_takeovers=1),
+        _summary("2026-11-23T01:01:00.000Z", "gwangju-shuttle-b", "BUS", samples=30, active_vehicles=1, remote_takeovers=1),
     ]  # fmt: skip
     incidents = [
         _incident("speed", "MAJOR", None, "2026-11-24T01:00:00.000Z"),
@@ -122,7 +121,7 @@ def test_families_sum_the_summaries_and_count_the_incident_log() -> None:
         )
     )
     got = samples_of(generate_latest(registry).decode())
-    fleet = {"pilot_zone": "gwangju", "operator": "op-a", "vehicle_class": "ROBOTAXI"}
+    fleet = {"pilot_zone": "gwangju", "operator": "gwangju-robotaxi-a", "vehicle_class": "ROBOTAXI"}
     assert of(got, "pilotzone_samples_total", **fleet) == 180
     assert of(got, "pilotzone_vehicle_seconds_total", **fleet) == 177.75
     assert of(got, "pilotzone_distance_meters_total", **fleet, driving_mode="AUTONOMOUS") == 100.325
@@ -131,11 +130,20 @@ def test_families_sum_the_summaries_and_count_the_incident_log() -> None:
     # The latest window is 01:02; the bus fleet was not in it, so it shows 0, not nothing.
     assert of(got, "pilotzone_active_vehicles", **fleet) == 2
     assert (
-        of(got, "pilotzone_active_vehicles", pilot_zone="gwangju", operator="op-b", vehicle_class="BUS") == 0
+        of(
+            got,
+            "pilotzone_active_vehicles",
+            pilot_zone="gwangju",
+            operator="gwangju-shuttle-b",
+            vehicle_class="BUS",
+        )
+        == 0
     )
     assert of(got, "pilotzone_latest_telemetry_timestamp_seconds", pilot_zone="gwangju") == 1795395720.0
     rule = {"pilot_zone": "gwangju", "rule": "speed", "severity": "MAJOR"}
-    assert of(got, "pilotzone_incidents_total", **rule, operator="op-a", kind="speed_limit") == 3
+    assert (
+        of(got, "pilotzone_incidents_total", **rule, operator="gwangju-robotaxi-a", kind="speed_limit") == 3
+    )
     assert of(got, "pilotzone_open_incidents", **rule) == 1
     assert of(got, "pilotzone_reports_due", **rule) == 2
     assert of(got, "pilotzone_report_deadline_timestamp_seconds", **rule) == 1795482000.0
@@ -155,7 +163,8 @@ def test_families_sum_the_summaries_and_count_the_incident_log() -> None:
     ]
     assert version == load_zones([GWANGJU])[0].version
     names = {name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum") for name, _ in got}
-    assert names == set(BY_NAME), "every catalog metric is exported, and nothing else"
+    exported = {spec.name for spec in CATALOG if spec.source == PIPELINE}
+    assert names == exported, "every catalog metric of the pipeline is exported, and nothing else"
 
 
 # -- a real run: promtool, one worker vs two, the endpoint and the Pushgateway ----------------
@@ -260,7 +269,7 @@ def test_exported_figures_equal_the_incident_log_and_summaries(one_worker: Path)
     assert read == samples + sum(reasons.values()), "read = evaluated + dead-lettered"
     # Every decoded sample was timed once (duplicates and late ones are dead-lettered later).
     assert of(got, "pilotzone_event_processing_delay_seconds_count") == read - sum(
-        n for reason, n in reasons.items() if reason not in {"duplicate", "late", "unplaced"}
+        n for reason, n in reasons.items() if reason not in {"duplicate", "late", "outside_all_zones"}
     )
 
 

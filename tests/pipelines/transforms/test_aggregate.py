@@ -117,3 +117,35 @@ def test_final_incident_states_keep_the_last_state_of_each_incident() -> None:
     with TestPipeline(runner=RUNNER) as pipeline:
         final = pipeline | beam.Create([closed, lower, opened, higher, still_open]) | FinalIncidentStates()
         assert_that(final, equal_to([closed, still_open]))
+
+
+def test_final_incident_states_keep_the_update_observed_furthest_among_equal_peaks() -> None:
+    # An incident still open at the end of input gets an UPDATED record up to its last fix; its
+    # peak may equal an earlier update's, and then the later observation is the state to keep
+    # (the text "for 9 s" sorts after "for 12 s", so the explanation cannot decide).
+    first = IncidentRecord(
+        incident_id="speeding",
+        status="UPDATED",
+        pilot_zone="test-every-kind",
+        area=None,
+        rule_id="speed-zone",
+        kind="speed_limit",
+        severity="MINOR",
+        vehicle_id="veh-b",
+        operator_id="op-taxi",
+        start_ms=T0_MS,
+        end_ms=None,
+        peak_value=30.0,
+        latitude=35.17,
+        longitude=126.84,
+        config_version="v1",
+        report_deadline_ms=None,
+        explanation="80 km/h for 9 s",
+        observed_until_ms=T0_MS + 9_000,
+    )
+    last = dataclasses.replace(first, explanation="80 km/h for 12 s", observed_until_ms=T0_MS + 12_000)
+    with TestPipeline(runner=RUNNER) as pipeline:
+        final = (
+            pipeline | beam.Create([last, first]) | FinalIncidentStates() | beam.Map(lambda r: r.explanation)
+        )
+        assert_that(final, equal_to(["80 km/h for 12 s"]))

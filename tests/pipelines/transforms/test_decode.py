@@ -10,7 +10,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pilotzone.pipelines.transforms.decode import DecodeTelemetry, ReadTelemetry
+from pilotzone.pipelines.transforms.decode import DecodeTelemetry, ReadTelemetry, dead_letter_record
 from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
 from pilotzone.zones.evaluate import rfc3339_ms
 from tests.factories import T0_MS, container_bytes, track, write_container
@@ -119,3 +119,40 @@ def test_read_telemetry_reads_matching_files_and_refuses_an_empty_match(tmp_path
 
 def test_rfc3339_ms() -> None:
     assert rfc3339_ms(T0_MS + 7) == "2026-11-23T01:00:00.007Z"
+
+
+def test_a_file_whose_every_sample_fails_a_check_is_all_dead_letters() -> None:
+    """Once the empty batch left after the checks failed in zip() and stopped the pipeline."""
+    records = track(3, vehicle_id="veh-all-bad")
+    records[0] = dict(records[0], current_location_latitude=91.0)
+    records[1] = dict(records[1], speed=math.nan)
+    records[2] = dict(records[2], vehicle_id="  ")
+    good = track(2, vehicle_id="veh-good")
+    with TestPipeline(runner=RUNNER) as pipeline:
+        out = (
+            pipeline
+            | beam.Create([("bad.avro", container_bytes(records)), ("good.avro", container_bytes(good))])
+            | DecodeTelemetry()
+        )
+        sizes = out.chunks | beam.MapTuple(lambda vehicle, batch: (vehicle, len(batch)))
+        dead = out.dead_letter | beam.Map(lambda d: (d["reason"], d["record"]))
+        assert_that(sizes, equal_to([("veh-good", 2)]), label="chunks")
+        assert_that(dead, equal_to([("out_of_range", 0), ("nan", 1), ("missing_id", 2)]), label="dead")
+
+
+@pytest.mark.parametrize(
+    ("time_ms", "event_time", "raw"),
+    [
+        (T0_MS, "2026-11-23T01:00:00.000Z", None),
+        (253_402_300_799_999, "9999-12-31T23:59:59.999Z", None),
+        (253_402_300_800_000, None, 253_402_300_800_000),
+        (2**63 - 1, None, 2**63 - 1),
+        (-(2**63), None, -(2**63)),
+    ],
+)
+def test_dead_letters_of_times_outside_the_calendar_carry_the_raw_value(
+    time_ms: int, event_time: str | None, raw: int | None
+) -> None:
+    line = dead_letter_record("f.avro", 0, "out_of_range", "m", time_ms=time_ms)
+    assert line["event_time"] == event_time
+    assert line.get("event_time_ms") == raw

@@ -15,6 +15,7 @@ from pilotzone.pipelines.jobs.replay import ReplayOutputs, runner_totals, write_
 from pilotzone.pipelines.transforms.buckets import ReplayGroupsInMemory, ReplayGroupsSpilled
 from pilotzone.pipelines.transforms.compliance import InMemoryReplaySettings, ReplayInMemory
 from pilotzone.pipelines.transforms.decode import ReadTelemetry
+from pilotzone.pipelines.transforms.inputs import InputPatternError
 from pilotzone.pipelines.transforms.read_many import ReadTelemetryGroups, plan_groups
 from pilotzone.pipelines.transforms.spill import SpillPlan
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
@@ -164,5 +165,5 @@ def test_groups_are_cut_by_size_and_keep_path_order(tmp_path: Path) -> None:
 
 
 def test_a_pattern_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no telemetry matches"):
+    with pytest.raises(InputPatternError, match="matches no file"):
         plan_groups(str(tmp_path / "none-*.avro"))

@@ -339,8 +339,10 @@ def test_a_vehicle_never_inside_is_placed_in_its_operators_zone() -> None:
     track = [fix(s, 1000, 5100) for s in range(15)]  # 100 m north of the boundary all along
     result = evaluate(track, zone_list=zones()[:1])
     assert [(r.status, r.rule_id, r.start_ms, r.peak_value) for r in result.incidents] == [
-        ("OPENED", "stay-in", T0_MS, pytest.approx(100.0, abs=0.05))
+        ("OPENED", "stay-in", T0_MS, pytest.approx(100.0, abs=0.05)),
+        ("UPDATED", "stay-in", T0_MS, pytest.approx(100.0, abs=0.05)),  # open at the end: up to its last fix
     ]
+    assert result.incidents[-1].explanation.startswith("100 m outside the zone boundary for 14 s where")
     assert all(o.unplaced.size == 0 for o in result.outputs)
 
 
@@ -436,7 +438,22 @@ def test_driving_outside_operating_hours() -> None:
                 "operating_hours hours (permitted daily 06:00-23:00 zone-wide) applies: "
                 "the only operating_hours rule in force here"
             ),
-        )
+        ),
+        # Still open when the data ends: its duration up to the last fix, 23:00:09.
+        record(
+            "UPDATED",
+            "hours",
+            "operating_hours",
+            start_s=13 * 3600,
+            end_s=None,
+            peak=9.0,
+            at=IN_ZONE_ONLY,
+            explanation=(
+                "driving from mon 23:00 local time, outside the permitted hours, for 9 s where "
+                "operating_hours hours (permitted daily 06:00-23:00 zone-wide) applies: "
+                "the only operating_hours rule in force here"
+            ),
+        ),
     ]
 
 
@@ -548,6 +565,18 @@ def test_permit_incident_per_stretch_in_the_zone(
             severity="MAJOR",
             explanation=f"{detail} for 0 s {where}",
         ),
+        record(
+            "UPDATED",
+            "permits",
+            "permit",
+            start_s=30,
+            end_s=None,
+            peak=2.0,
+            at=IN_ZONE_ONLY,
+            operator=operator,
+            severity="MAJOR",
+            explanation=f"{detail} for 2 s {where}",
+        ),
     ]
 
 
@@ -569,7 +598,18 @@ def test_entering_another_zone_switches_rules() -> None:
             at=(5010, 100),
             zone=neighbour,
             explanation=f"70 km/h (10 km/h over the limit) for 2 s where {where}",
-        )
+        ),
+        record(
+            "UPDATED",
+            "speed",
+            "speed_limit",
+            start_s=1,
+            end_s=None,
+            peak=10.0,
+            at=(5010, 100),
+            zone=neighbour,
+            explanation=f"70 km/h (10 km/h over the limit) for 8 s where {where}",
+        ),
     ]
     (first, second) = sorted(result.merged.values(), key=lambda w: w.pilot_zone)
     assert (first.pilot_zone, first.samples, second.pilot_zone, second.samples) == (
@@ -644,9 +684,15 @@ def test_finish_leaves_incidents_open_and_advance_does_not_close_runs() -> None:
     opened = evaluator.process(zoned(track)).incidents
     advanced = evaluator.advance(T0_MS + 3600 * SECOND).incidents
     finished = evaluator.finish()
-    assert [(r.kind, r.status) for r in opened] == [("speed_limit", "OPENED")]
+    assert [(r.kind, r.status, r.peak_value) for r in opened] == [("speed_limit", "OPENED", 12.0)]
     assert [(r.kind, r.status) for r in advanced] == [("telemetry_gap", "OPENED")]
-    assert finished.incidents == []
+    # Still open, with the peak and duration its last fix shows (7 s at 12 km/h over), whatever
+    # the silence after it: the window summaries count its violation time up to that fix too.
+    assert [(r.kind, r.status, r.end_ms, r.peak_value, r.observed_until_ms) for r in finished.incidents] == [
+        ("speed_limit", "UPDATED", None, 12.0, T0_MS + 7 * SECOND)
+    ]
+    assert "62 km/h (12 km/h over the limit) for 7 s where" in finished.incidents[0].explanation
+    assert evaluator.finish().incidents == finished.incidents  # finish says the same each time
 
 
 # --- vehicle_event ----------------------------------------------------------------------------
