@@ -43,6 +43,7 @@ from pilotzone.schemas.batch import (
     DRIVING_MODES,
     EVENT_KINDS,
     INITIATORS,
+    INVALID_LEVEL,
     NO_LEVEL,
     VEHICLE_CLASSES,
     TelemetryBatch,
@@ -242,6 +243,15 @@ def _read_frame(payloads: Sequence[bytes]) -> Any:
         raise ColumnarDeclinedError(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
 
+def _level_codes(level: Any) -> npt.NDArray[np.int8]:
+    """SAE levels as ``TelemetryBatch.from_records`` codes them: null ``NO_LEVEL``, 0..5 as sent,
+    anything else (200, -1, 2**31-1: an int the contract allows) ``INVALID_LEVEL``, never wrapped
+    into int8, where 200 would read as -56 and change which check a record fails."""
+    sent = level.fill_null(0).to_numpy().astype(np.int64)
+    coded = np.where((sent >= 0) & (sent <= 5), sent, INVALID_LEVEL)
+    return np.where(level.is_null().to_numpy(), NO_LEVEL, coded).astype(np.int8)
+
+
 def _codes(series: Any, symbols: tuple[str, ...], dtype: type[np.generic]) -> npt.NDArray[Any]:
     """Enum values as codes in the schema's symbol order (nulls as ``NO_LEVEL``)."""
     import polars as pl
@@ -325,7 +335,7 @@ def decode_columnar(payloads: Sequence[bytes], record_counts: Sequence[int]) -> 
         accuracy=frame.get_column("current_location_horizontal_accuracy").to_numpy().astype(np.float64),
         speed_kmh=frame.get_column("speed").to_numpy().astype(np.float64),
         driving_mode=_codes(frame.get_column("driving_mode"), DRIVING_MODES, np.int8),
-        autonomy_level=level.fill_null(NO_LEVEL).to_numpy().astype(np.int8),
+        autonomy_level=_level_codes(level),
         record_index=record_index,
         event_row=np.repeat(np.arange(total, dtype=np.int32), per_sample.astype(np.int64)),
         event_kind=(

@@ -261,3 +261,16 @@ def test_hostile_lengths_inside_a_well_framed_block_are_declined_not_allocated(r
     assert hostile_scan is not None
     with pytest.raises(ColumnarDeclinedError):
         decode_columnar([hostile], [hostile_scan.records])
+
+
+def test_autonomy_levels_outside_the_sae_range_are_coded_as_the_reference_decoder_codes_them() -> None:
+    # int8 would wrap 200 to -56 and 2**31-1 to -1 (no level); both must fail as out_of_range.
+    records = varied_records("veh-a", 6)
+    for record, level in zip(records, [200, 2**31 - 1, -1, -(2**31), None, 5], strict=True):
+        record["active_autonomy_level"] = level
+    data = container_bytes(records, codec="null")
+    scan = scan_container(data)
+    assert scan is not None
+    actual = decode_columnar([splice([data], [scan])], [6])
+    assert_same_columns(actual, reference_batch(data))
+    assert actual.autonomy_level.tolist() == [127, 127, 127, 127, -1, 5]
