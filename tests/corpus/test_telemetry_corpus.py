@@ -146,3 +146,14 @@ def test_a_replay_of_every_hostile_file_mixed_into_a_good_fleet_accounts_for_eve
     assert operators <= permitted | {"unpermitted"}
     assert "unpermitted" in operators
     assert (out / "incidents.jsonl").stat().st_size > 0
+    # The run's audit record: written last, every input file digested, the same counts, and it
+    # verifies against the outputs and the inputs.
+    manifest = json.loads((out / "run-manifest.json").read_text())
+    assert manifest["counts"]["records_read"] == read
+    assert manifest["counts"]["records_dead_lettered"] == sum(expected_dead.values())
+    assert len(manifest["inputs"]["files"]) == len(fleet) + len(EXPECTED)
+    verify = subprocess.run(  # noqa: PLW1510 (the return code is asserted with stdout shown)
+        [str(command), "manifest", "verify", "out", "--inputs-root", "."],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
