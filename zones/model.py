@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
 from pilotzone.zones.kinds import RULE_KINDS, RULE_MODELS
 from pilotzone.zones.kinds.driving_mode import DrivingModeRule
@@ -113,6 +113,26 @@ class ZoneConfig(StrictModel):
             "published rule. The monitor carries it but never reads it to judge."
         ),
     )
+    effective_from: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "When this version takes effect (RFC 3339 with a UTC offset). Without it and without ``until`` "
+            "the config is in force always; several dated versions of one zone form its history "
+            "(``zones.history``)."
+        ),
+    )
+    until: AwareDatetime | None = Field(
+        default=None, description="When this version stops being in force (exclusive); none: open-ended."
+    )
+
+    @model_validator(mode="after")
+    def _until_after_start(self) -> ZoneConfig:
+        if self.effective_from is not None and self.until is not None and self.until <= self.effective_from:
+            raise ValueError(
+                f"until ({self.until.isoformat()}) must be later than effective_from "
+                f"({self.effective_from.isoformat()}): a version in force for no time at all is a typo"
+            )
+        return self
 
     @field_validator("timezone")
     @classmethod

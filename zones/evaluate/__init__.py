@@ -102,6 +102,7 @@ rule kind means lives in ``zones.kinds``.
 
 from __future__ import annotations
 
+from pilotzone.zones.evaluate.epochs import HistoryEvaluator, vehicle_evaluator
 from pilotzone.zones.evaluate.evaluator import DUPLICATE_HORIZON_S, VehicleEvaluator
 from pilotzone.zones.evaluate.records import (
     STATUSES,
@@ -124,6 +125,7 @@ __all__ = [
     "STATUSES",
     "UPDATE_RATIO",
     "EvaluationOutput",
+    "HistoryEvaluator",
     "IncidentRecord",
     "VehicleEvaluator",
     "WindowSummary",
@@ -131,4 +133,5 @@ __all__ = [
     "assign_zones",
     "incident_id",
     "rfc3339_ms",
+    "vehicle_evaluator",
 ]

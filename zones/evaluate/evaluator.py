@@ -24,9 +24,9 @@ from pilotzone.zones.evaluate.chunk import (
 )
 from pilotzone.zones.evaluate.crossings import crossings
 from pilotzone.zones.evaluate.events import event_incidents
-from pilotzone.zones.evaluate.gaps import gap_incidents, gap_opened
+from pilotzone.zones.evaluate.gaps import gap_closed, gap_incidents, gap_opened
 from pilotzone.zones.evaluate.records import EvaluationOutput
-from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker, still_open
+from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker, closed_at_change, still_open
 from pilotzone.zones.evaluate.summaries import Windows, WindowSummary
 from pilotzone.zones.evaluate.tables import Plan, plan_for
 from pilotzone.zones.evaluate.writer import IncidentWriter
@@ -134,6 +134,22 @@ class VehicleEvaluator:
         duration and peak up to the last violating fix for each incident still open (which
         stays open: its end is unknown)."""
         incidents = still_open(self._writer(), self._runs) if self._runs else []
+        return EvaluationOutput(incidents=incidents, summaries=self._emit_windows(final=True))
+
+    def end_version(self, at_ms: int) -> EvaluationOutput:
+        """The config version this evaluator judges by stops at ``at_ms`` (``zones.history``).
+
+        Call after ``advance(at_ms)`` (so a silence already longer than the gap threshold is
+        an OPENED gap). Every open incident is CLOSED at the change (a gap: at ``at_ms``), and
+        every window summary is emitted; the evaluator is spent. The next version's evaluator
+        judges from the change on, with the state of a vehicle first seen then.
+        """
+        writer = self._writer()
+        incidents = closed_at_change(writer, self._runs, at_ms)
+        last = self._last
+        if last is not None and self._gap_open and last.gap_rule >= 0:
+            incidents.append(gap_closed(writer, last, at_ms))
+        self._gap_open = False
         return EvaluationOutput(incidents=incidents, summaries=self._emit_windows(final=True))
 
     # --- bookkeeping ---------------------------------------------------------------------
