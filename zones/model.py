@@ -13,10 +13,11 @@ The vocabulary they share is in ``zones.terms``; both are re-exported here, so
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
 
 from pilotzone.zones.kinds import RULE_KINDS, RULE_MODELS
 from pilotzone.zones.kinds.driving_mode import DrivingModeRule
@@ -125,14 +126,16 @@ class ZoneConfig(StrictModel):
         default=None, description="When this version stops being in force (exclusive); none: open-ended."
     )
 
-    @model_validator(mode="after")
-    def _until_after_start(self) -> ZoneConfig:
-        if self.effective_from is not None and self.until is not None and self.until <= self.effective_from:
+    @field_validator("until")
+    @classmethod
+    def _until_after_start(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        start = info.data.get("effective_from")
+        if value is not None and start is not None and value <= start:
             raise ValueError(
-                f"until ({self.until.isoformat()}) must be later than effective_from "
-                f"({self.effective_from.isoformat()}): a version in force for no time at all is a typo"
+                f"until ({value.isoformat()}) must be later than effective_from ({start.isoformat()}): "
+                "a version in force for no time at all is a typo"
             )
-        return self
+        return value
 
     @field_validator("timezone")
     @classmethod
