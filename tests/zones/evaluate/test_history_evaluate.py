@@ -6,6 +6,7 @@ The history here is the evaluation test zone twice, identical apart from dates, 
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,7 +70,7 @@ def evaluate(
     outputs: list[EvaluationOutput] = []
     unplaced: list[int] = []
     edges = [0, *cuts, len(batch)]
-    for start, stop in zip(edges[:-1], edges[1:], strict=True):
+    for start, stop in itertools.pairwise(edges):
         output = evaluator.process(zoned.take(np.arange(start, stop)))
         unplaced.extend((output.unplaced + start).tolist())
         outputs.append(output)
