@@ -8,8 +8,9 @@ change and ended there (``VehicleEvaluator.end_version``):
 - an incident open at the change is CLOSED at the change, under the version that opened it
   (its ``config_version``); if the vehicle still violates, the new version opens a new
   incident at its first violating fix from the change on (after that rule's grace again);
-- a telemetry gap open at the change is CLOSED at the change; the new version watches for
-  gaps from its first fix;
+- a telemetry gap that spans the change (a silence from the last fix before it to the first
+  after it longer than the old version's threshold) belongs to the old version, which began
+  it: CLOSED at that first fix, as without the change; it ends open runs as a gap does;
 - a window that straddles the change gets one summary partial from each version, summed by
   the window key as all partials are: the window's figures are those of both versions, and
   the interval between the last fix before the change and the first after it counts as
@@ -84,7 +85,7 @@ class HistoryEvaluator:
         for start, stop in itertools.pairwise(edges):
             index = int(epoch[start])
             if index != self._epoch:
-                _extend(out, self._switch(index), 0)
+                _extend(out, self._switch(index, int(zoned.batch.time_ms[start])), 0)
             rows = np.arange(start, stop)
             part = zoned if (start, stop) == (0, n) else zoned.take(rows)
             if self._zones_now():
@@ -110,14 +111,15 @@ class HistoryEvaluator:
     def _zones_now(self) -> bool:
         return bool(history_of(self._zones).epochs[self._epoch].zones)
 
-    def _switch(self, index: int) -> EvaluationOutput:
-        """End the current version at its change and start judging by epoch ``index``."""
+    def _switch(self, index: int, first_ms: int) -> EvaluationOutput:
+        """End the current version at its change and judge by epoch ``index`` from the
+        vehicle's fix at ``first_ms`` on."""
         history = history_of(self._zones)
         out = EvaluationOutput()
         if self._current is not None:
             change = history.epochs[self._epoch].end_ms
             _extend(out, self._current.advance(change), 0)
-            _extend(out, self._current.end_version(change), 0)
+            _extend(out, self._current.end_version(change, first_ms), 0)
         self._epoch = index
         zones = history.epochs[index].zones
         self._current = VehicleEvaluator(zones, self.vehicle_id, self.window_s) if zones else None

@@ -287,13 +287,16 @@ def still_open(writer: IncidentWriter, runs: dict[int, Run]) -> list[IncidentRec
     return records
 
 
-def closed_at_change(writer: IncidentWriter, runs: dict[int, Run], at_ms: int) -> list[IncidentRecord]:
+def closed_at_change(
+    writer: IncidentWriter, runs: dict[int, Run], at_ms: int, *, at_gap: bool
+) -> list[IncidentRecord]:
     """The zone's config version changes at ``at_ms``: a CLOSED record for every open incident.
 
-    A run whose condition was already false (within ``HOLD_S``) ends where it went false; any
-    other ends at the change. A pending run (grace not reached) leaves no trace, as a run cut
-    by a telemetry gap does. Violation time is counted up to the end, so the window summaries
-    agree with the records. ``runs`` is emptied: the next version judges from scratch.
+    A run whose condition was already false (within ``HOLD_S``) ends where it went false. Any
+    other ends at the change, or, when a telemetry gap spans the change (``at_gap``), where a
+    gap ends a run: at its last violating fix. A pending run (grace not reached) leaves no
+    trace, as a run cut by a gap does. Violation time is counted up to the end, so the window
+    summaries agree with the records. ``runs`` is emptied: the next version judges afresh.
     """
     records = []
     for r in sorted(runs):
@@ -301,7 +304,10 @@ def closed_at_change(writer: IncidentWriter, runs: dict[int, Run], at_ms: int) -
         if not run.opened:
             continue
         ref = writer.plan.rules[r]
-        end = min(at_ms, run.first_false_ms) if run.first_false_ms is not None else at_ms
+        if run.first_false_ms is not None:
+            end = min(at_ms, run.first_false_ms)
+        else:
+            end = run.last_true_ms if at_gap else at_ms
         writer.windows.add_violation(
             run.zone_pos, run.operator_id, run.vehicle_class, ref.rule.id, run.accounted_ms, end
         )

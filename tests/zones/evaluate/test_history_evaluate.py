@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def lifecycle(incidents: Sequence[IncidentRecord]) -> list[tuple[Any, ...]]:
     ]
 
 
-def speeding_in_district(seconds: range, speed: float = 60.0) -> list[dict[str, Any]]:
+def speeding_in_district(seconds: Iterable[int], speed: float = 60.0) -> list[dict[str, Any]]:
     """Fixes every 2 s driving east in the district (40 km/h limit) at ``speed``."""
     return numbered(fix(s, -3000 + s * 10, 1000, speed=speed) for s in seconds)
 
@@ -164,15 +164,46 @@ def merged(summaries: Sequence[WindowSummary]) -> dict[tuple[str, str, str, int]
     return by_key
 
 
-def test_a_gap_open_at_the_change_closes_there(history: list[Zone]) -> None:
-    # Silent from 40 s to 90 s: the gap rule (10 s) opens under the first version.
+def test_a_gap_across_the_change_belongs_to_the_version_it_began_under(
+    history: list[Zone], single: list[Zone]
+) -> None:
+    # Silent from 40 s to 90 s: the gap rule (10 s) opened under the first version.
     track = numbered(fix(s, -3000, 1000, speed=10.0) for s in [*range(30, 42, 2), *range(90, 100, 2)])
     incidents, _, _ = evaluate(history, track)
     assert [(*row, i.config_version) for row, i in zip(lifecycle(incidents), incidents, strict=True)] == [
         ("OPENED", "gap", 40_000, None, None, history[0].version),
-        ("CLOSED", "gap", 40_000, 60_000, 20.0, history[0].version),
+        ("CLOSED", "gap", 40_000, 90_000, 50.0, history[0].version),
         ("OPENED", "gap", 98_000, None, None, history[1].version),
     ]
+    assert lifecycle(incidents) == lifecycle(evaluate(single, track)[0])
+    # Silent from 56 s to 70 s: only 4 s of it before the change, yet a gap of the first version.
+    track = numbered(fix(s, -3000, 1000, speed=10.0) for s in [*range(30, 58, 2), *range(70, 80, 2)])
+    incidents, _, _ = evaluate(history, track)
+    assert [(*row, i.config_version) for row, i in zip(lifecycle(incidents), incidents, strict=True)] == [
+        ("OPENED", "gap", 56_000, None, None, history[0].version),
+        ("CLOSED", "gap", 56_000, 70_000, 14.0, history[0].version),
+        ("OPENED", "gap", 78_000, None, None, history[1].version),
+    ]
+    assert lifecycle(incidents) == lifecycle(evaluate(single, track)[0])
+
+
+def test_a_gap_ends_an_incident_open_at_the_change_where_a_gap_ends_it(
+    history: list[Zone], single: list[Zone]
+) -> None:
+    track = speeding_in_district([*range(0, 56, 2), *range(70, 80, 2)])
+    incidents, _, _ = evaluate(history, track)
+    expected = [
+        ("OPENED", "district-speed", 0, None, 20.0),
+        ("OPENED", "gap", 54_000, None, None),
+        ("CLOSED", "gap", 54_000, 70_000, 16.0),
+        ("CLOSED", "district-speed", 0, 54_000, 20.0),
+        ("OPENED", "district-speed", 70_000, None, 20.0),
+        ("OPENED", "gap", 78_000, None, None),
+        ("UPDATED", "district-speed", 70_000, None, 20.0),
+    ]
+    assert lifecycle(incidents) == expected
+    # The same records as the single config (which emits them in another order within a chunk).
+    assert sorted(lifecycle(evaluate(single, track)[0]), key=repr) == sorted(expected, key=repr)
 
 
 def test_samples_before_the_first_version_are_in_no_zone(tmp_path: Path) -> None:
