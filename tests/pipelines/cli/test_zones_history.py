@@ -101,3 +101,29 @@ def test_explain_before_any_version_says_so(tmp_path: Path) -> None:
         "error: no zone config is in force at 2026-02-01T00:00:00+09:00: check --at (or --time) against the "
         "versions' dates\n"
     )
+
+
+@pytest.mark.parametrize("command", ["run", "stream"])
+def test_pipelines_refuse_a_history_with_a_gap_with_rc_2(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pilotzone.pipelines.cli import main
+
+    folder = write_history(tmp_path / "testzone", april_until="2026-04-02T00:00:00+09:00")
+    source = (
+        ["--input", str(tmp_path / "none.avro"), "--incidents", str(tmp_path / "out" / "incidents.jsonl")]
+        if command == "run"
+        else [
+            "--source",
+            "folder",
+            "--watch",
+            str(tmp_path / "*.avro"),
+            "--incidents-dir",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert main([command, "--zones", str(folder), *source, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{folder / '1-march.yaml'}: until: zone 'testzone': this version ends at 2026-03-31T15:00:00Z" in err
+    )
