@@ -10,7 +10,8 @@ This module runs the steps in order; each step's know-how has its own module:
 ``zones.yaml_source`` (parsing, lines of fields), ``zones.error_messages`` (schema errors in
 words for the editor), ``zones.geometry_sources``, ``zones.geojson_files`` and
 ``zones.geometry`` (reading, checking, repairing and merging polygons), ``zones.config_files``
-(which files a config may make the loader read), ``zones.version`` (the content hash).
+(which files a config may make the loader read), ``zones.version`` (the content hash),
+``zones.history`` (dated versions of one zone: overlaps, gaps, the cap on versions).
 ``zones.limits`` bounds what a config can cost: a hostile config is refused with a problem
 like any other mistake.
 """

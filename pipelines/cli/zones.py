@@ -185,6 +185,7 @@ def zone_summary(zone: Zone) -> dict[str, Any]:
         "rules_by_kind": {kind: n for kind in RULE_KINDS if (n := len(zone.rules_of_kind(kind)))},
         "repaired": list(zone.repaired),
         "warnings": list(zone.warnings),
+        **_validity_json(zone),
     }
 
 
@@ -325,6 +326,8 @@ def _print_zone(zone: Zone, out: TextIO) -> None:
     cap = f", max {summary['max_vehicles']} vehicles" if summary["max_vehicles"] else ""
     print(f"{summary['zone_id']}: {summary['name']} ({summary['source']})", file=out)
     print(f"  version   {summary['version']}", file=out)
+    if is_dated(zone):
+        print(f"  validity  {_validity_text(zone)}", file=out)
     print(f"  timezone  {summary['timezone']}", file=out)
     print(f"  boundary  {summary['boundary_km2']:.1f} km²{cap}", file=out)
     by_kind = ", ".join(f"{n} {kind}" for kind, n in summary["areas_by_kind"].items()) or "none"

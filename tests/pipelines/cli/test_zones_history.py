@@ -47,7 +47,17 @@ def explain(folder: Path, *extra: str) -> tuple[int, str]:
 def test_check_lists_every_version(tmp_path: Path) -> None:
     status, text = run("zones", "check", str(write_history(tmp_path / "testzone")))
     assert status == 0
-    assert text.splitlines()[-1] == "OK: 2 zones valid"
+    lines = text.splitlines()
+    assert lines[-1] == "OK: 2 zones valid"
+    assert [line for line in lines if line.startswith("  validity")] == [
+        "  validity  in force from 2026-03-01T00:00:00+09:00 until 2026-04-01T00:00:00+09:00",
+        "  validity  in force from 2026-04-01T00:00:00+09:00 on",
+    ]
+    status, text = run("zones", "check", "--json", str(tmp_path / "testzone"))
+    assert [(z["effective_from"], z["until"]) for z in json.loads(text)["zones"]] == [
+        ("2026-03-01T00:00:00+09:00", "2026-04-01T00:00:00+09:00"),
+        ("2026-04-01T00:00:00+09:00", None),
+    ]
 
 
 def test_check_reports_a_gap_with_file_and_field(tmp_path: Path) -> None:
