@@ -56,6 +56,11 @@ MAX_TIE_WARNINGS = 20
 A config with thousands of tied rules needs one fix (explicit priorities), not thousands of lines."""
 
 
+MAX_VERSIONS_PER_ZONE = 100
+"""Versions of one zone a config history may hold: a year of weekly changes and then some.
+Every version is a compiled zone in memory, so an unbounded history is an unbounded cost."""
+
+
 __all__ = [
     "MAX_AREAS",
     "MAX_CONFIG_BYTES",
@@ -64,6 +69,7 @@ __all__ = [
     "MAX_GEOMETRY_FILE_BYTES",
     "MAX_RULES",
     "MAX_TIE_WARNINGS",
+    "MAX_VERSIONS_PER_ZONE",
     "MAX_YAML_DEPTH",
     "MAX_YAML_NODES",
 ]

@@ -10,7 +10,8 @@ This module runs the steps in order; each step's know-how has its own module:
 ``zones.yaml_source`` (parsing, lines of fields), ``zones.error_messages`` (schema errors in
 words for the editor), ``zones.geometry_sources``, ``zones.geojson_files`` and
 ``zones.geometry`` (reading, checking, repairing and merging polygons), ``zones.config_files``
-(which files a config may make the loader read), ``zones.version`` (the content hash).
+(which files a config may make the loader read), ``zones.version`` (the content hash),
+``zones.history`` (dated versions of one zone: overlaps, gaps, the cap on versions).
 ``zones.limits`` bounds what a config can cost: a hostile config is refused with a problem
 like any other mistake.
 """
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 from pilotzone.zones.error_messages import explain_error, unknown_area_message, yaml_path
 from pilotzone.zones.geometry import geodesic_area_m2
 from pilotzone.zones.geometry_sources import GeoJsonFiles, GeometryResolver
+from pilotzone.zones.history import history_problems, is_dated
 from pilotzone.zones.limits import MAX_TIE_WARNINGS
 from pilotzone.zones.model import ZoneConfig
 from pilotzone.zones.problems import ConfigProblem, ZoneConfigError
@@ -63,7 +65,7 @@ def load_zones(
     problems: list[ConfigProblem] = []
     geojson_files = GeoJsonFiles(None if geometry_root is None else Path(geometry_root))
     zones: list[Zone] = []
-    first_file_of: dict[str, Path] = {}
+    first_file_of: dict[str, tuple[Path, bool]] = {}
     for file in _expand(paths):
         if isinstance(file, ConfigProblem):
             problems.append(file)
@@ -72,18 +74,21 @@ def load_zones(
         problems.extend(file_problems)
         if zone is None:
             continue
-        if zone.zone_id in first_file_of:
+        if zone.zone_id in first_file_of and not (is_dated(zone) and first_file_of[zone.zone_id][1]):
             problems.append(
                 ConfigProblem(
                     str(file),
                     "zone_id",
-                    f"zone_id {zone.zone_id!r} is also used by {first_file_of[zone.zone_id]}: "
-                    "every zone needs its own id",
+                    f"zone_id {zone.zone_id!r} is also used by {first_file_of[zone.zone_id][0]}: "
+                    "every zone needs its own id, or, for versions of one zone, give each an effective_from "
+                    "(and each but the last an until)",
                 )
             )
             continue
-        first_file_of[zone.zone_id] = file
+        # Dated versions of one zone form its history; an undated config owns its id alone.
+        first_file_of.setdefault(zone.zone_id, (file, is_dated(zone)))
         zones.append(zone)
+    problems.extend(history_problems(zones))
     if problems:
         raise ZoneConfigError(problems)
     return zones

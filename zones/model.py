@@ -13,10 +13,11 @@ The vocabulary they share is in ``zones.terms``; both are re-exported here, so
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
 
 from pilotzone.zones.kinds import RULE_KINDS, RULE_MODELS
 from pilotzone.zones.kinds.driving_mode import DrivingModeRule
@@ -113,6 +114,28 @@ class ZoneConfig(StrictModel):
             "published rule. The monitor carries it but never reads it to judge."
         ),
     )
+    effective_from: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "When this version takes effect (RFC 3339 with a UTC offset). Without it and without ``until`` "
+            "the config is in force always; several dated versions of one zone form its history "
+            "(``zones.history``)."
+        ),
+    )
+    until: AwareDatetime | None = Field(
+        default=None, description="When this version stops being in force (exclusive); none: open-ended."
+    )
+
+    @field_validator("until")
+    @classmethod
+    def _until_after_start(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        start = info.data.get("effective_from")
+        if value is not None and start is not None and value <= start:
+            raise ValueError(
+                f"until ({value.isoformat()}) must be later than effective_from ({start.isoformat()}): "
+                "a version in force for no time at all is a typo"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

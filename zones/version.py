@@ -35,6 +35,10 @@ def zone_version(config: ZoneConfig, boundary: Polygonal, areas: Mapping[str, Ar
     if data["source"] is None:
         # Configs written before ``source`` existed keep the version they always had.
         del data["source"]
+    for dated in ("effective_from", "until"):
+        # Undated configs keep their version; a dated one's dates are part of what it says.
+        if data[dated] is None:
+            del data[dated]
     data["boundary"] = geometry_version(boundary)
     for area in data["areas"]:
         area["geometry"] = geometry_version(areas[area["id"]].geometry)

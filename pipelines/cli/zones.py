@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from pilotzone.pipelines.cli import mds
 from pilotzone.zones import ConfigProblem, Zone, ZoneConfigError, geodesic_area_m2, load_zones
+from pilotzone.zones.history import history_of, is_dated, time_ms
 from pilotzone.zones.model import RULE_KINDS, Rule, VehicleClass
 from pilotzone.zones.rules import AppliedRule, rule_parameters, rules_at
 
@@ -71,6 +72,13 @@ def add_parser(subparsers: Any) -> None:
         metavar="CLASS",
         help=f"one of {', '.join(VehicleClass)}",
     )
+    explain.add_argument(
+        "--at",
+        type=_parse_time,
+        metavar="ISO8601",
+        help="the moment whose config versions to explain, when the paths hold a config history "
+        "(default: --time)",
+    )
     explain.add_argument("--zone", metavar="ZONE_ID", help="which zone, when the paths hold several")
     explain.add_argument("--json", action="store_true", help="print a machine-readable report")
     _add_repair_flag(explain)
@@ -105,7 +113,11 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except ZoneConfigError as exc:
         _print_problems(exc.problems, out)
         return EXIT_PROBLEMS
-    zone = _choose_zone(zones, args.zone, args.lon, args.lat)
+    in_force = _versions_at(zones, args.at if args.at is not None else args.time, args.zone)
+    if isinstance(in_force, str):
+        print(f"error: {in_force}", file=out)
+        return EXIT_PROBLEMS
+    zone = _choose_zone(in_force, args.zone, args.lon, args.lat)
     if isinstance(zone, str):
         print(f"error: {zone}", file=out)
         return EXIT_PROBLEMS
@@ -124,6 +136,7 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 "local_time": local.isoformat(),
                 "vehicle_class": str(args.vehicle_class),
                 "rules": [_applied_json(a) for a in applied],
+                **_validity_json(zone),
             },
             out,
         )
@@ -133,6 +146,8 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         f"{local:%a %Y-%m-%d %H:%M:%S %Z}, {args.vehicle_class}:",
         file=out,
     )
+    if is_dated(zone):
+        print(f"  version {_validity_text(zone)}", file=out)
     if not applied:
         print("  no rule applies", file=out)
     for item in applied:
@@ -170,6 +185,7 @@ def zone_summary(zone: Zone) -> dict[str, Any]:
         "rules_by_kind": {kind: n for kind in RULE_KINDS if (n := len(zone.rules_of_kind(kind)))},
         "repaired": list(zone.repaired),
         "warnings": list(zone.warnings),
+        **_validity_json(zone),
     }
 
 
@@ -203,6 +219,38 @@ def _parse_vehicle_class(text: str) -> VehicleClass:
         raise argparse.ArgumentTypeError(
             f"unknown vehicle class {text!r}: use one of {', '.join(VehicleClass)}"
         ) from None
+
+
+def _versions_at(zones: list[Zone], at: dt.datetime, zone_id: str | None) -> list[Zone] | str:
+    """The zone versions in force at ``at`` (``zones.history``), or why there are none.
+
+    A time without an offset is read in the timezone of the zone asked for (else the first).
+    """
+    if at.tzinfo is None:
+        asked = [zone for zone in zones if zone.zone_id == zone_id] or zones
+        at = at.replace(tzinfo=asked[0].config.tz)
+    in_force = list(history_of(zones).zones_at(time_ms(at)))
+    if not in_force:
+        return f"no zone config is in force at {at.isoformat()}: check --at (or --time) against the versions' dates"
+    return in_force
+
+
+def _validity_json(zone: Zone) -> dict[str, Any]:
+    """When an explained version is in force (nothing for an undated config, in force always)."""
+    if not is_dated(zone):
+        return {}
+    config = zone.config
+    return {
+        "effective_from": None if config.effective_from is None else config.effective_from.isoformat(),
+        "until": None if config.until is None else config.until.isoformat(),
+    }
+
+
+def _validity_text(zone: Zone) -> str:
+    config = zone.config
+    since = "always" if config.effective_from is None else f"from {config.effective_from.isoformat()}"
+    until = "on" if config.until is None else f"until {config.until.isoformat()}"
+    return f"in force {since} {until}"
 
 
 def _choose_zone(zones: list[Zone], zone_id: str | None, lon: float, lat: float) -> Zone | str:
@@ -278,6 +326,8 @@ def _print_zone(zone: Zone, out: TextIO) -> None:
     cap = f", max {summary['max_vehicles']} vehicles" if summary["max_vehicles"] else ""
     print(f"{summary['zone_id']}: {summary['name']} ({summary['source']})", file=out)
     print(f"  version   {summary['version']}", file=out)
+    if is_dated(zone):
+        print(f"  validity  {_validity_text(zone)}", file=out)
     print(f"  timezone  {summary['timezone']}", file=out)
     print(f"  boundary  {summary['boundary_km2']:.1f} km²{cap}", file=out)
     by_kind = ", ".join(f"{n} {kind}" for kind, n in summary["areas_by_kind"].items()) or "none"

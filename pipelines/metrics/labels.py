@@ -27,8 +27,12 @@ class OperatorLabels:
 
     @classmethod
     def of(cls, zones: Sequence[Zone]) -> OperatorLabels:
-        """The permits of ``zones``, from their configs."""
-        return cls({zone.zone_id: frozenset(o.id for o in zone.config.operators) for zone in zones})
+        """The permits of ``zones``, from their configs (of every version of a config history)."""
+        permitted: dict[str, frozenset[str]] = {}
+        for zone in zones:
+            operators = frozenset(o.id for o in zone.config.operators)
+            permitted[zone.zone_id] = permitted.get(zone.zone_id, frozenset()) | operators
+        return cls(permitted)
 
     def __call__(self, pilot_zone: str, operator_id: str) -> str:
         if operator_id in self.permitted.get(pilot_zone, frozenset()):

@@ -29,10 +29,11 @@ NO_SAMPLES_MS = -(2**62)
 """The latest event time of an empty batch: earlier than any sample."""
 
 
-def max_gaps_ms(zones: Sequence[Zone]) -> dict[tuple[str, str], int]:
-    """Each telemetry-gap rule's ``max_gap_s`` in ms, by (pilot zone, rule id)."""
+def max_gaps_ms(zones: Sequence[Zone]) -> dict[tuple[str, str, str], int]:
+    """Each telemetry-gap rule's ``max_gap_s`` in ms, by (pilot zone, config version, rule id):
+    the versions of a config history may set one rule's threshold differently."""
     return {
-        (zone.zone_id, rule.id): int(rule.max_gap_s * 1000)
+        (zone.zone_id, zone.version, rule.id): int(rule.max_gap_s * 1000)
         for zone in zones
         for rule in zone.rules_of_kind("telemetry_gap")
         if isinstance(rule, TelemetryGapRule)
@@ -62,7 +63,9 @@ def chunk_time_horizon(chunks: beam.PCollection) -> beam.PCollection:
     )
 
 
-def gap_observed(incident: IncidentRecord, horizon_ms: int, max_gap_ms: dict[tuple[str, str], int]) -> bool:
+def gap_observed(
+    incident: IncidentRecord, horizon_ms: int, max_gap_ms: dict[tuple[str, str, str], int]
+) -> bool:
     """Whether an incident was observed before the input ended (see the module docstring).
 
     Only open telemetry gaps can have been raised by the end of input itself: one is kept when
@@ -70,13 +73,16 @@ def gap_observed(incident: IncidentRecord, horizon_ms: int, max_gap_ms: dict[tup
     """
     if incident.kind != "telemetry_gap" or incident.end_ms is not None:
         return True
-    return incident.start_ms + max_gap_ms[(incident.pilot_zone, incident.rule_id)] < horizon_ms
+    return (
+        incident.start_ms + max_gap_ms[(incident.pilot_zone, incident.config_version, incident.rule_id)]
+        < horizon_ms
+    )
 
 
 class ConfirmGapsFn(beam.DoFn):
     """Pass observed incidents on; turn the others into summary corrections."""
 
-    def __init__(self, max_gap_ms: dict[tuple[str, str], int], window_s: int) -> None:
+    def __init__(self, max_gap_ms: dict[tuple[str, str, str], int], window_s: int) -> None:
         self.max_gap_ms = max_gap_ms
         self.window_ms = window_s * 1000
 

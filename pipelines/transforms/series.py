@@ -19,7 +19,7 @@ from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F
 from pilotzone.pipelines.transforms.emit import END_OF_INPUT_MS, emit_evaluation, with_evaluation_outputs
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones import Zone
-from pilotzone.zones.evaluate import VehicleEvaluator, ZonedBatch, assign_zones
+from pilotzone.zones.evaluate import ZonedBatch, assign_zones, vehicle_evaluator
 
 
 def in_time_order(chunks: Iterable[ZonedBatch]) -> ZonedBatch:
@@ -80,7 +80,7 @@ def evaluate_series(zones: Sequence[Zone], vehicle: str, series: ZonedBatch, win
     The evaluator is then advanced to the end of input and finished, which is what the
     stream's end-of-input timer does, so both give the same incidents and summaries.
     """
-    evaluator = VehicleEvaluator(zones, vehicle, window_s)
+    evaluator = vehicle_evaluator(zones, vehicle, window_s)
     yield from emit_evaluation(vehicle, series, evaluator.process(series))
     yield from emit_evaluation(vehicle, None, evaluator.advance(END_OF_INPUT_MS))
     yield from emit_evaluation(vehicle, None, evaluator.finish())

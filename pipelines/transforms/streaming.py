@@ -46,7 +46,7 @@ from pilotzone.pipelines.transforms.emit import (
 from pilotzone.pipelines.transforms.gaps import max_gaps_ms
 from pilotzone.pipelines.transforms.series import in_time_order
 from pilotzone.zones import Zone
-from pilotzone.zones.evaluate import VehicleEvaluator, ZonedBatch
+from pilotzone.zones.evaluate import HistoryEvaluator, VehicleEvaluator, ZonedBatch, vehicle_evaluator
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class VehicleState:
     accumulators); while stored it carries no zones (see ``detached``).
     """
 
-    evaluator: VehicleEvaluator
+    evaluator: VehicleEvaluator | HistoryEvaluator
     frontier_ms: int = -(2**62)
     """Event time up to which everything of this vehicle has been evaluated."""
     earliest_pending_ms: int = END_OF_INPUT_MS
@@ -127,7 +127,7 @@ class EvaluateStreamFn(beam.DoFn):
     ) -> Iterator[Any]:
         vehicle, zoned = element
         state = self._read(evaluator_state) or VehicleState(
-            VehicleEvaluator(self.zones, vehicle, self.window_s)
+            vehicle_evaluator(self.zones, vehicle, self.window_s)
         )
         late = zoned.batch.time_ms <= state.frontier_ms
         if late.any():

@@ -502,7 +502,8 @@ def test_folders_are_loaded_sorted_and_duplicate_zone_ids_reported(tmp_path: Pat
         (
             str(tmp_path / "again.yaml"),
             "zone_id",
-            f"zone_id 'testzone' is also used by {folder / 'b.yaml'}: every zone needs its own id",
+            f"zone_id 'testzone' is also used by {folder / 'b.yaml'}: every zone needs its own id, or, for "
+            "versions of one zone, give each an effective_from (and each but the last an until)",
         )
     ]
 

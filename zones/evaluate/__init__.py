@@ -8,6 +8,12 @@ summaries do not depend on how the samples are cut into chunks** (nor on ``advan
 between chunks). Every lifecycle record is emitted at a point the data defines, and every
 quantity is accumulated in integer milliseconds and millimetres.
 
+Which version judges
+    A list of zones may be a config history (``zones.history``): dated versions of a zone.
+    Each sample is placed and judged among the versions in force at its event time; a
+    vehicle's evaluator per stretch of unchanged versions, and what happens to its open
+    incidents at a change, are in ``zones.evaluate.epochs``. Undated zones are one stretch.
+
 Where a sample is
     ``assign_zones`` puts each sample in the first zone (in list order) whose boundary it is
     in (edges count as inside) and lists its areas. The evaluator then gives each sample the
@@ -102,6 +108,7 @@ rule kind means lives in ``zones.kinds``.
 
 from __future__ import annotations
 
+from pilotzone.zones.evaluate.epochs import HistoryEvaluator, vehicle_evaluator
 from pilotzone.zones.evaluate.evaluator import DUPLICATE_HORIZON_S, VehicleEvaluator
 from pilotzone.zones.evaluate.records import (
     STATUSES,
@@ -124,6 +131,7 @@ __all__ = [
     "STATUSES",
     "UPDATE_RATIO",
     "EvaluationOutput",
+    "HistoryEvaluator",
     "IncidentRecord",
     "VehicleEvaluator",
     "WindowSummary",
@@ -131,4 +139,5 @@ __all__ = [
     "assign_zones",
     "incident_id",
     "rfc3339_ms",
+    "vehicle_evaluator",
 ]

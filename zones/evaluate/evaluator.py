@@ -24,9 +24,9 @@ from pilotzone.zones.evaluate.chunk import (
 )
 from pilotzone.zones.evaluate.crossings import crossings
 from pilotzone.zones.evaluate.events import event_incidents
-from pilotzone.zones.evaluate.gaps import gap_incidents, gap_opened
-from pilotzone.zones.evaluate.records import EvaluationOutput
-from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker, still_open
+from pilotzone.zones.evaluate.gaps import gap_closed, gap_incidents, gap_opened
+from pilotzone.zones.evaluate.records import EvaluationOutput, IncidentRecord
+from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker, closed_at_change, still_open
 from pilotzone.zones.evaluate.summaries import Windows, WindowSummary
 from pilotzone.zones.evaluate.tables import Plan, plan_for
 from pilotzone.zones.evaluate.writer import IncidentWriter
@@ -134,6 +134,28 @@ class VehicleEvaluator:
         duration and peak up to the last violating fix for each incident still open (which
         stays open: its end is unknown)."""
         incidents = still_open(self._writer(), self._runs) if self._runs else []
+        return EvaluationOutput(incidents=incidents, summaries=self._emit_windows(final=True))
+
+    def end_version(self, at_ms: int, next_fix_ms: int) -> EvaluationOutput:
+        """The config version this evaluator judges by stops at ``at_ms`` (``zones.history``);
+        the vehicle's next fix, under the next version, is at ``next_fix_ms``.
+
+        Call after ``advance(at_ms)``. A silence from the last fix to ``next_fix_ms`` longer
+        than this version's gap threshold is this version's gap, CLOSED at that next fix (as
+        if the version still held: the silence began under it), and it ends every open run as
+        a gap does. Otherwise every open incident is CLOSED at the change. Every window
+        summary is emitted; the evaluator is spent.
+        """
+        writer = self._writer()
+        last = self._last
+        gap = last is not None and next_fix_ms - last.time_ms > last.gap_ms
+        incidents: list[IncidentRecord] = []
+        if gap and last is not None and last.gap_rule >= 0:
+            if not self._gap_open:
+                incidents.append(gap_opened(writer, last))
+            incidents.append(gap_closed(writer, last, next_fix_ms))
+        incidents.extend(closed_at_change(writer, self._runs, at_ms, at_gap=gap))
+        self._gap_open = False
         return EvaluationOutput(incidents=incidents, summaries=self._emit_windows(final=True))
 
     # --- bookkeeping ---------------------------------------------------------------------

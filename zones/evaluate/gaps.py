@@ -35,6 +35,26 @@ def gap_opened(writer: IncidentWriter, last: LastFix) -> IncidentRecord:
     )
 
 
+def gap_closed(writer: IncidentWriter, earlier: LastFix, end_ms: int) -> IncidentRecord:
+    """The CLOSED record of the gap after ``earlier`` that ends at ``end_ms``."""
+    ref = writer.plan.rules[earlier.gap_rule]
+    rule = ref.rule
+    assert isinstance(rule, TelemetryGapRule)
+    seconds = (end_ms - earlier.time_ms) / 1000
+    return writer.record(
+        "CLOSED",
+        ref,
+        start_ms=earlier.time_ms,
+        end_ms=end_ms,
+        peak=seconds,
+        place=(earlier.longitude, earlier.latitude),
+        area=earlier.gap_area,
+        operator=earlier.operator_id,
+        vehicle_class=earlier.vehicle_class,
+        explanation=f"{silence_lasted(rule, seconds)} where {earlier.gap_explanation}",
+    )
+
+
 def gap_incidents(chunk: Chunk, writer: IncidentWriter, last: LastFix | None, gap_open: bool) -> None:
     """Records of the gaps in a chunk; ``last``/``gap_open``: the previous chunk's last fix and
     whether ``advance`` already opened the gap after it."""
@@ -50,21 +70,4 @@ def gap_incidents(chunk: Chunk, writer: IncidentWriter, last: LastFix | None, ga
         else:
             earlier = chunk.last_fix(i - 1, writer.plan)
             chunk.out.incidents.append(gap_opened(writer, earlier))
-        ref = writer.plan.rules[earlier.gap_rule]
-        rule = ref.rule
-        assert isinstance(rule, TelemetryGapRule)
-        seconds = (int(cols.t[i]) - earlier.time_ms) / 1000
-        chunk.out.incidents.append(
-            writer.record(
-                "CLOSED",
-                ref,
-                start_ms=earlier.time_ms,
-                end_ms=int(cols.t[i]),
-                peak=seconds,
-                place=(earlier.longitude, earlier.latitude),
-                area=earlier.gap_area,
-                operator=earlier.operator_id,
-                vehicle_class=earlier.vehicle_class,
-                explanation=f"{silence_lasted(rule, seconds)} where {earlier.gap_explanation}",
-            )
-        )
+        chunk.out.incidents.append(gap_closed(writer, earlier, int(cols.t[i])))

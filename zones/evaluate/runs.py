@@ -285,3 +285,34 @@ def still_open(writer: IncidentWriter, runs: dict[int, Run]) -> list[IncidentRec
         peak = seconds_held if ref.kind.peak_unit == "s" else run.peak
         records.append(run_record(writer, run, "UPDATED", end_ms=None, peak=peak, at_ms=run.last_true_ms))
     return records
+
+
+def closed_at_change(
+    writer: IncidentWriter, runs: dict[int, Run], at_ms: int, *, at_gap: bool
+) -> list[IncidentRecord]:
+    """The zone's config version changes at ``at_ms``: a CLOSED record for every open incident.
+
+    A run whose condition was already false (within ``HOLD_S``) ends where it went false. Any
+    other ends at the change, or, when a telemetry gap spans the change (``at_gap``), where a
+    gap ends a run: at its last violating fix. A pending run (grace not reached) leaves no
+    trace, as a run cut by a gap does. Violation time is counted up to the end, so the window
+    summaries agree with the records. ``runs`` is emptied: the next version judges afresh.
+    """
+    records = []
+    for r in sorted(runs):
+        run = runs[r]
+        if not run.opened:
+            continue
+        ref = writer.plan.rules[r]
+        if run.first_false_ms is not None:
+            end = min(at_ms, run.first_false_ms)
+        else:
+            end = run.last_true_ms if at_gap else at_ms
+        writer.windows.add_violation(
+            run.zone_pos, run.operator_id, run.vehicle_class, ref.rule.id, run.accounted_ms, end
+        )
+        run.accounted_ms = max(run.accounted_ms, end)
+        peak = (end - run.start_ms) / 1000 if ref.kind.peak_unit == "s" else run.peak
+        records.append(run_record(writer, run, "CLOSED", end_ms=end, peak=peak, at_ms=end))
+    runs.clear()
+    return records

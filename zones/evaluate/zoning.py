@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones.compiled import area_index
+from pilotzone.zones.history import history_of
 from pilotzone.zones.zone import Zone
 
 IntArray = npt.NDArray[np.int64]
@@ -67,8 +68,29 @@ class ZonedBatch:
 def assign_zones(zones: Sequence[Zone], batch: TelemetryBatch) -> ZonedBatch:
     """Zone and areas of every sample, vectorised (stateless, so it can run before grouping).
 
-    A sample inside several zones' boundaries goes to the first of them in ``zones``.
+    A sample inside several zones' boundaries goes to the first of them in ``zones``. When
+    ``zones`` is a config history (``zones.history``), each sample is placed among the
+    versions in force at its event time, and ``zone[i]`` indexes that epoch's zones.
     """
+    history = history_of(zones)
+    if not history.changes:
+        return _assign_in(zones, batch)
+    epoch = history.epoch_index(batch.time_ms)
+    if len(epoch) == 0 or bool((epoch == epoch[0]).all()):
+        return _assign_in(history.epochs[int(epoch[0]) if len(epoch) else 0].zones, batch)
+    parts: list[ZonedBatch] = []
+    order: list[npt.NDArray[np.intp]] = []
+    for index in np.unique(epoch).tolist():
+        rows = np.flatnonzero(epoch == index)
+        parts.append(_assign_in(history.epochs[index].zones, batch.take(rows)))
+        order.append(rows)
+    placed = ZonedBatch.concat(parts)
+    inverse = np.argsort(np.concatenate(order), kind="stable")
+    offsets, codes = csr_take(placed.area_offsets, placed.area_codes, inverse)
+    return ZonedBatch(batch, placed.zone[inverse], offsets, codes)
+
+
+def _assign_in(zones: Sequence[Zone], batch: TelemetryBatch) -> ZonedBatch:
     n = len(batch)
     zone = np.full(n, -1, dtype=np.int16)
     owners: list[npt.NDArray[np.intp]] = []

@@ -43,16 +43,17 @@ GAP = IncidentRecord(
 def test_only_gaps_the_end_of_input_opened_are_dropped_and_counted_back(
     every_kind_zones: list[Zone],
 ) -> None:
-    observed = GAP
-    at_the_limit = dataclasses.replace(GAP, incident_id="gap-at-the-limit", start_ms=HORIZON_MS - 10_000)
+    # Thresholds are looked up by the version that opened the gap.
+    gap = observed = dataclasses.replace(GAP, config_version=every_kind_zones[0].version)
+    at_the_limit = dataclasses.replace(gap, incident_id="gap-at-the-limit", start_ms=HORIZON_MS - 10_000)
     by_the_end = dataclasses.replace(
-        GAP, incident_id="gap-by-the-end", vehicle_id="veh-b", start_ms=T0_MS + 119_000, vehicle_class="CAR"
+        gap, incident_id="gap-by-the-end", vehicle_id="veh-b", start_ms=T0_MS + 119_000, vehicle_class="CAR"
     )
     closed_late = dataclasses.replace(
-        GAP, incident_id="gap-closed", status="CLOSED", start_ms=HORIZON_MS - 1_000, end_ms=HORIZON_MS
+        gap, incident_id="gap-closed", status="CLOSED", start_ms=HORIZON_MS - 1_000, end_ms=HORIZON_MS
     )
     speeding = dataclasses.replace(
-        GAP,
+        gap,
         incident_id="speeding",
         rule_id="speed-zone",
         kind="speed_limit",
