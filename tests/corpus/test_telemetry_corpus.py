@@ -157,3 +157,50 @@ def test_a_replay_of_every_hostile_file_mixed_into_a_good_fleet_accounts_for_eve
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_folder_stream_on_prism_survives_every_hostile_file_and_dead_letters_them_as_the_replay(
+    tmp_path: Path,
+) -> None:
+    # A poison pill on a stream restarts the job for ever: here every hostile file lands in the
+    # watched folder beside a good fleet, and the stream (Prism, the default runner) must drain
+    # with the replay's dead letters and incidents.
+    simulate(
+        load_zones([GWANGJU]),
+        SimulationOptions(vehicles=2, duration_s=60, rate_hz=1.0, seed=7, inject={}),
+        tmp_path / "fleet",
+    )
+    uploads = tmp_path / "uploads"
+    (uploads / "fleet").mkdir(parents=True)
+    for path in sorted((tmp_path / "fleet").rglob("*.avro")):
+        shutil.copyfile(path, uploads / "fleet" / f"{path.parent.name}-{path.name}")
+    shutil.copytree(HERE, uploads / "hostile", ignore=shutil.ignore_patterns("*.py", "*.md", "__pycache__"))
+    command = str(Path(sys.executable).with_name("pilotzone"))
+    common = ["--zones", str(GWANGJU), "--allowed-lateness", "3600", "--quiet"]
+    replay = subprocess.run(  # noqa: PLW1510 (the return code is asserted with stderr shown)
+        [command, "run", *common, "--input", "uploads/*/*.avro", "--incidents", "replay/incidents.jsonl"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert replay.returncode == 0, replay.stderr
+    stream = subprocess.run(  # noqa: PLW1510
+        [command, "stream", *common, "--source", "folder", "--watch", "uploads/*/*.avro", "--poll", "1",
+         "--run-for", "5", "--incidents-dir", "stream"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert stream.returncode == 0, stream.stderr
+    streamed: Counter[str] = Counter()
+    for part in sorted((tmp_path / "stream" / "dead-letters").glob("*.jsonl")):
+        for line in part.read_text().splitlines():
+            row = json.loads(line)
+            streamed[row["reason"]] += row["records"]
+    replayed: Counter[str] = Counter()
+    for line in (tmp_path / "replay" / "dead-letters.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        replayed[row["reason"]] += row["records"]
+    expected: Counter[str] = Counter()
+    for reasons, _ in EXPECTED.values():
+        expected.update(reasons)
+    assert dict(replayed) == dict(expected)
+    assert dict(streamed) == dict(expected)
