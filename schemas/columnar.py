@@ -48,6 +48,7 @@ from pilotzone.schemas.batch import (
     VEHICLE_CLASSES,
     TelemetryBatch,
 )
+from pilotzone.schemas.blocks import read_long
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
 from pilotzone.schemas.decode import CONTAINER_MAGIC, HEADER_ERRORS, SYNC_SIZE, read_container_header
 from pilotzone.schemas.limits import (
@@ -88,19 +89,6 @@ class ContainerScan:
     @property
     def records(self) -> int:
         return sum(self.block_counts)
-
-
-def _read_long(data: bytes, position: int) -> tuple[int, int] | None:
-    """Avro's zig-zag varint at ``position``: (value, next position), or None if malformed."""
-    shift = 0
-    accumulator = 0
-    for index in range(position, min(position + 10, len(data))):
-        byte = data[index]
-        accumulator |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (accumulator >> 1) ^ -(accumulator & 1), index + 1
-        shift += 7
-    return None
 
 
 def _inflated_within_bound(codec: str, block: bytes) -> bool:
@@ -168,8 +156,8 @@ def scan_container(data: bytes) -> ContainerScan | None:
     counts: list[int] = []
     spans: list[tuple[int, int]] = []
     while position < len(data):
-        count = _read_long(data, position)
-        size = _read_long(data, count[1]) if count else None
+        count = read_long(data, position)
+        size = read_long(data, count[1]) if count else None
         if count is None or size is None:
             return None
         if not 0 < count[0] <= MAX_RECORDS_PER_BLOCK or not 0 <= size[0] <= MAX_BLOCK_BYTES:

@@ -18,15 +18,12 @@ Two ways to gather a bucket, as for the per-file replay:
 from __future__ import annotations
 
 import struct
-import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.transforms.window import GlobalWindows
 
 from pilotzone.pipelines.transforms.compliance import ComplianceResults, ConfirmAndSummarize
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER
@@ -34,7 +31,7 @@ from pilotzone.pipelines.transforms.emit import SUMMARIES, with_evaluation_outpu
 from pilotzone.pipelines.transforms.gaps import latest_sample_ms
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
 from pilotzone.pipelines.transforms.series import evaluate_series
-from pilotzone.pipelines.transforms.spill import FLUSH_BYTES, SpillPlan
+from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.factorize import sorted_codes
 from pilotzone.zones import Zone
@@ -80,48 +77,15 @@ class EvaluateBucketChunksFn(beam.DoFn):
         yield from evaluate_bucket(self.zones, chunks, self.window_s)
 
 
-class SpillChunksFn(beam.DoFn):
-    """Append chunks to per-bucket files; at the end of a bundle, name the files written."""
+class SpillChunksFn(BucketFilesFn):
+    """Append (group, chunk) frames to the files of their vehicle bucket."""
 
-    def __init__(self, plan: SpillPlan) -> None:
-        self.plan = plan
-        self.buffers: dict[int, list[bytes]] = {}
-        self.sizes: dict[int, int] = {}
-        self.files: dict[int, Path] = {}
-        self.bundle = ""
-
-    def start_bundle(self) -> None:
-        # One file per bucket and bundle: a retried bundle writes new files, and only the
-        # names of a committed bundle's files reach the evaluation.
-        self.bundle = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
-        self.buffers, self.sizes, self.files = {}, {}, {}
+    suffix = ".groups"
 
     def process(self, element: tuple[int, GroupChunk]) -> None:
         bucket, chunk = element
         data = chunk.batch.to_bytes()
-        self.buffers.setdefault(bucket, []).append(_FRAME.pack(chunk.group, len(data)) + data)
-        self.sizes[bucket] = self.sizes.get(bucket, 0) + len(data) + _FRAME.size
-        if self.sizes[bucket] >= FLUSH_BYTES:
-            self._flush(bucket)
-
-    def finish_bundle(self) -> Iterator[Any]:
-        for bucket in list(self.buffers):
-            self._flush(bucket)
-        for bucket, path in sorted(self.files.items()):
-            yield GlobalWindows.windowed_value((bucket, str(path)))
-
-    def _flush(self, bucket: int) -> None:
-        parts = self.buffers.pop(bucket, [])
-        self.sizes.pop(bucket, None)
-        if not parts:
-            return
-        path = self.files.get(bucket)
-        if path is None:
-            folder = Path(self.plan.directory) / f"bucket-{bucket:05d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = self.files[bucket] = folder / f"{self.bundle}.groups"
-        with path.open("ab") as stream:
-            stream.write(b"".join(parts))
+        self.append(bucket, [_FRAME.pack(chunk.group, len(data)) + data])
 
 
 def read_chunk_file(path: str) -> Iterator[GroupChunk]:

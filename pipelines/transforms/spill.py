@@ -62,8 +62,16 @@ def vehicle_bucket(vehicle: str, buckets: int) -> int:
     return zlib.crc32(vehicle.encode("utf-8")) % buckets
 
 
-class SpillFn(beam.DoFn):
-    """Append chunks to per-bucket files; at the end of a bundle, name the files written."""
+class BucketFilesFn(beam.DoFn):
+    """Append frames to per-bucket files; at the end of a bundle, name the files written.
+
+    One file per bucket and bundle: a retried bundle writes new files, and only the names of a
+    committed bundle's files reach the evaluation. Names start with the bundle's start time,
+    so files sort in the order one worker wrote them. Subclasses frame their elements and name
+    the files' ``suffix``.
+    """
+
+    suffix = ""
 
     def __init__(self, plan: SpillPlan) -> None:
         self.plan = plan
@@ -73,21 +81,13 @@ class SpillFn(beam.DoFn):
         self.bundle = ""
 
     def start_bundle(self) -> None:
-        # One file per bucket and bundle: a retried bundle writes new files, and only the
-        # names of a committed bundle's files reach the evaluation. Names start with the
-        # bundle's start time, so files sort in the order one worker wrote them.
         self.bundle = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
         self.buffers, self.sizes, self.files = {}, {}, {}
 
-    def process(self, element: tuple[str, TelemetryBatch]) -> None:
-        vehicle, batch = element
-        bucket = vehicle_bucket(vehicle, self.plan.buckets)
-        key = vehicle.encode("utf-8")
-        data = batch.to_bytes()
-        parts = self.buffers.setdefault(bucket, [])
-        parts.append(_FRAME.pack(len(key), len(data)) + key)
-        parts.append(data)
-        self.sizes[bucket] = self.sizes.get(bucket, 0) + len(key) + len(data) + _FRAME.size
+    def append(self, bucket: int, parts: list[bytes]) -> None:
+        """Buffer ``parts`` for ``bucket``; write them out once the buffer is large."""
+        self.buffers.setdefault(bucket, []).extend(parts)
+        self.sizes[bucket] = self.sizes.get(bucket, 0) + sum(map(len, parts))
         if self.sizes[bucket] >= FLUSH_BYTES:
             self._flush(bucket)
 
@@ -106,9 +106,23 @@ class SpillFn(beam.DoFn):
         if path is None:
             folder = Path(self.plan.directory) / f"bucket-{bucket:05d}"
             folder.mkdir(parents=True, exist_ok=True)
-            path = self.files[bucket] = folder / f"{self.bundle}.chunks"
+            path = self.files[bucket] = folder / f"{self.bundle}{self.suffix}"
         with path.open("ab") as stream:
             stream.write(b"".join(parts))
+
+
+class SpillFn(BucketFilesFn):
+    """Append (vehicle, chunk) pairs to the files of the vehicle's bucket."""
+
+    suffix = ".chunks"
+
+    def process(self, element: tuple[str, TelemetryBatch]) -> None:
+        vehicle, batch = element
+        key = vehicle.encode("utf-8")
+        data = batch.to_bytes()
+        self.append(
+            vehicle_bucket(vehicle, self.plan.buckets), [_FRAME.pack(len(key), len(data)) + key, data]
+        )
 
 
 def read_spill_file(path: str) -> Iterator[tuple[str, TelemetryBatch]]:
