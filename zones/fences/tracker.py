@@ -16,7 +16,7 @@ inside when it takes effect, and nothing for those who enter later:
 Records follow the evaluator's lifecycle (``zones.evaluate.records``): ``OPENED`` with the
 peak at opening, ``CLOSED`` with the final peak; ``finish`` is ``advance`` to the end of
 time, so an incident of a fence that ends is closed at its end, and one of an open-ended
-fence stays open. Ids are the evaluator's ``incident_id`` over (pilot zone, ``fence:<id>``,
+fence stays open with a last ``UPDATED`` record. Ids are the evaluator's ``incident_id`` over (pilot zone, ``fence:<id>``,
 vehicle, start), and ``config_version`` is the fence's digest, so the same fixes and the
 same fences give the same records however the fixes are cut into chunks.
 
@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from pilotzone.schemas.batch import VEHICLE_CLASSES, TelemetryBatch
 from pilotzone.zones.evaluate.records import IncidentRecord, incident_id, rfc3339_ms
 from pilotzone.zones.fences.model import FENCE_KIND, Fence
 from pilotzone.zones.history import END_MS
@@ -109,8 +110,14 @@ class VehicleFences:
         return records
 
     def finish(self) -> list[IncidentRecord]:
-        """End of input: what ``advance`` to the end of time gives."""
-        return self.advance(END_MS)
+        """End of input: ``advance`` to the end of time; an incident still open (its fence is
+        open-ended) gets an ``UPDATED`` record whose peak reaches its last inside fix, as the
+        evaluator's open runs do."""
+        records = self.advance(END_MS)
+        for fence, state in zip(self.fences, self._states, strict=True):
+            if state.open is not None:
+                records.append(self._record(fence, state.open, "UPDATED", None))
+        return records
 
     def _fix(
         self, fence: Fence, state: _State, t: int, inside: bool, place: tuple[float, float]
@@ -190,4 +197,19 @@ class VehicleFences:
         )
 
 
-__all__ = ["VehicleFences"]
+def series_fence_records(
+    fences: Sequence[Fence], vehicle_id: str, series: TelemetryBatch
+) -> list[IncidentRecord]:
+    """The fence records of one vehicle's whole time-ordered series, to the end of input.
+
+    The vehicle's class and operator are those of its first fix, as for its other incidents.
+    """
+    if not fences or len(series) == 0:
+        return []
+    vehicle_class = VEHICLE_CLASSES[int(series.vehicle_class[0])]
+    tracker = VehicleFences(fences, vehicle_id, vehicle_class, str(series.operator_id[0]))
+    records = tracker.process(series.time_ms, series.longitude, series.latitude)
+    return records + tracker.finish()
+
+
+__all__ = ["VehicleFences", "series_fence_records"]

@@ -135,7 +135,11 @@ def test_the_watermark_closes_it_as_a_later_fix_does(tmp_path: Path) -> None:
 
 
 def test_an_open_ended_fence_leaves_the_incident_open_at_the_end_of_input(tmp_path: Path) -> None:
-    assert brief(judge([fence(tmp_path)], [(-5, INSIDE), (200, INSIDE)])) == [("OPENED", 120.0, None, 80.0)]
+    fixes = [(-5, INSIDE), (200, INSIDE), (230, INSIDE)]
+    assert brief(judge([fence(tmp_path)], fixes)) == [
+        ("OPENED", 120.0, None, 80.0),
+        ("UPDATED", 120.0, None, 110.0),
+    ]
 
 
 def test_several_fences_each_have_their_incidents(tmp_path: Path) -> None:
