@@ -77,6 +77,16 @@ class VehicleFences:
         self.fences = [fence for fence in fences if vehicle_class in fence.document.vehicle_classes]
         self._states = [_State() for _ in self.fences]
 
+    def add(self, fence: Fence) -> None:
+        """Judge the vehicle's later fixes against ``fence`` too (one published while it drives).
+
+        Fixes already judged are not judged again: a fence reaches a stream's vehicles with
+        the watermark (``pipelines.transforms.fences``)."""
+        known = {known.digest for known in self.fences}
+        if self.vehicle_class in fence.document.vehicle_classes and fence.digest not in known:
+            self.fences.append(fence)
+            self._states.append(_State())
+
     def process(
         self, times_ms: npt.NDArray[np.int64], lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
     ) -> list[IncidentRecord]:

@@ -1,0 +1,66 @@
+"""The Prism folder stream with emergency fences gives the replay's incidents with the same fences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pilotzone.pipelines.cli import main
+from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.live.demo import final_states
+from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.pipelines.jobs.test_fence_replay import START, WEST_HALF
+from tests.pipelines.live.feeding import rows_in
+
+pytestmark = [pytest.mark.fences, pytest.mark.slow, pytest.mark.integration]
+
+
+def test_watched_folder_stream_with_fences_gives_the_replays_incidents(
+    tmp_path: Path, small_fleet: Path
+) -> None:
+    fences = tmp_path / "fences"
+    fences.mkdir()
+    document = {
+        "id": "fire-west",
+        "pilot_zone": "every-kind",
+        "polygon": WEST_HALF,
+        "vehicle_classes": [
+            "CAR",
+            "ROBOTAXI",
+            "SHUTTLE",
+            "BUS",
+            "TRUCK",
+            "DELIVERY_ROBOT",
+            "PARKING_ROBOT",
+            "OTHER",
+        ],
+        "effective_from": START,
+        "exit_within_s": 60,
+        "reason": "fire",
+    }
+    draft = tmp_path / "fire-west.yaml"
+    draft.write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert main(["fences", "publish", str(draft), "--to", str(fences)]) == 0
+    pattern = str(small_fleet / "telemetry" / "**" / "*.avro")
+    common = [
+        "--zones",
+        str(EVERY_KIND_ZONE),
+        "--allowed-lateness",
+        "3600",
+        "--quiet",
+        "--fences",
+        str(fences),
+    ]
+    replayed = tmp_path / "replay" / "incidents.jsonl"
+    assert main(["run", *common, "--input", pattern, "--incidents", str(replayed)]) == 0
+    status = main(
+        ["stream", *common, "--source", "folder", "--watch", pattern, "--poll", "1", "--run-for", "3",
+         "--incidents-dir", str(tmp_path / "stream")]
+    )  # fmt: skip
+    assert status == 0
+    lifecycle = rows_in(tmp_path / "stream" / "incidents")
+    replay = {row["incident_id"]: row for row in read_jsonl(replayed)}
+    assert sum(row["kind"] == "emergency_fence" for row in replay.values()) == 5
+    assert final_states(lifecycle) == replay
