@@ -72,8 +72,8 @@ def test_watched_folder_stream_with_fences_gives_the_replays_incidents(
 def test_a_fence_published_while_the_stream_runs_is_enforced_without_a_restart(
     tmp_path: Path, small_fleet: Path
 ) -> None:
-    """The stream starts with no fence and no telemetry; the fence is published, then the
-    fleet's files arrive: the fence judges them, as the replay with the fence does."""
+    """The stream starts with no fence and no telemetry; once it runs, the fence is published,
+    then the fleet's files arrive: the fence judges them, as the replay with the fence does."""
     fences = tmp_path / "fences"
     fences.mkdir()
     watched = tmp_path / "uploads"
@@ -101,9 +101,13 @@ def test_a_fence_published_while_the_stream_runs_is_enforced_without_a_restart(
     uploads = sorted((small_fleet / "telemetry").rglob("*.avro"))
 
     def operator_and_fleet() -> None:
-        time.sleep(4)  # the pipeline is up and polling both folders
+        # A file that is no telemetry: its dead letter shows the pipeline is up and polling.
+        (watched / "probe.avro").write_bytes(b"not an Avro file")
+        deadline = time.monotonic() + 60
+        while not any((tmp_path / "stream").rglob("dead-letters*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert main(["fences", "publish", str(draft), "--to", str(fences)]) == 0
-        time.sleep(3)  # a few polls: the fence is in the judging step before any fix
+        time.sleep(5)  # several polls: the fence is in the judging step before any fix
         for index, upload in enumerate(uploads):
             shutil.copyfile(upload, watched / f".{index}.partial")
             (watched / f".{index}.partial").rename(watched / f"{index:04d}.avro")
@@ -122,7 +126,7 @@ def test_a_fence_published_while_the_stream_runs_is_enforced_without_a_restart(
     try:
         status = main(
             ["stream", *common, "--source", "folder", "--watch", str(watched / "*.avro"), "--poll", "1",
-             "--run-for", "12", "--incidents-dir", str(tmp_path / "stream")]
+             "--run-for", "25", "--incidents-dir", str(tmp_path / "stream")]
         )  # fmt: skip
     finally:
         feeder.join(timeout=60)
