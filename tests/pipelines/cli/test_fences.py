@@ -101,3 +101,22 @@ def test_run_refuses_bad_fences_before_reading_telemetry(
     assert err[0] == "pilotzone: the fences have problems:"
     assert err[1].startswith(f"{tmp_path / 'fire-1.yaml'}:")
     assert ": until: until (2025-01-01T00:00:00+00:00) must be later than effective_from" in err[1]
+
+
+def test_stream_refuses_a_missing_fence_folder_and_bad_fences(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["stream", "--zones", str(EVERY_KIND_ZONE), "--source", "folder", "--watch", str(tmp_path / "*.avro"),
+              "--incidents-dir", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    assert main([*common, "--fences", str(tmp_path / "nowhere")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"pilotzone stream: --fences {tmp_path / 'nowhere'} is not a folder: create it\n"
+    )
+    folder = tmp_path / "fences"
+    folder.mkdir()
+    write_fence(folder, vehicle_classes=[])
+    assert main([*common, "--fences", str(folder)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "pilotzone: the fences have problems:"
+    assert err[1].startswith(f"{folder / 'fire-1.yaml'}:") and ": vehicle_classes: " in err[1]
