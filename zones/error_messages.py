@@ -36,15 +36,20 @@ def yaml_path(loc: FieldPath, raw: Any) -> list[str | int]:
     return path
 
 
-def explain_error(error: Mapping[str, Any], path: FieldPath, raw: Any) -> str:
-    """A pydantic error rewritten for someone editing the YAML: what is wrong, what to do."""
+def explain_error(
+    error: Mapping[str, Any], path: FieldPath, raw: Any, root: type[BaseModel] = ZoneConfig
+) -> str:
+    """A pydantic error rewritten for someone editing the YAML: what is wrong, what to do.
+
+    ``root`` is the model of the whole document (a zone config unless told: a fence).
+    """
     kind = error["type"]
     message = str(error["msg"])
     value = error.get("input")
     if kind == "missing":
         return f"required field {path[-1]!r} is missing: add it" if path else "required field missing"
     if kind == "extra_forbidden":
-        return f"unknown field {path[-1]!r}: {_field_hint(path, raw)}"
+        return f"unknown field {path[-1]!r}: {_field_hint(path, raw, root)}"
     if kind == "union_tag_not_found":
         return f"rule has no 'kind': add kind: one of {', '.join(RULE_KINDS)}"
     if kind == "union_tag_invalid":
@@ -52,7 +57,7 @@ def explain_error(error: Mapping[str, Any], path: FieldPath, raw: Any) -> str:
         close = difflib.get_close_matches(str(tag), RULE_KINDS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown rule kind {tag!r}{hint}: use one of {', '.join(RULE_KINDS)}"
-    if kind in {"model_type", "dict_type"} and path and path[-1] in {"boundary", "geometry"}:
+    if kind in {"model_type", "dict_type"} and path and path[-1] in {"boundary", "geometry", "polygon"}:
         return (
             "expected a GeoJSON Geometry or Feature mapping, or {file: some.geojson, where: {property: value}}, "
             f"got {type(value).__name__}"
@@ -90,9 +95,9 @@ def unknown_area_message(area_id: str, known: set[str]) -> str:
     return f"unknown area {area_id!r}: {hint}known areas: {listed} (define it under areas: or fix the id)"
 
 
-def _model_at(path: Sequence[str | int], raw: Any) -> type[BaseModel] | None:
+def _model_at(path: Sequence[str | int], raw: Any, root: type[BaseModel]) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at ``path`` (for field-name hints)."""
-    model: type[BaseModel] | None = ZoneConfig
+    model: type[BaseModel] | None = root
     for depth, part in enumerate(path):
         if isinstance(part, int):
             continue
@@ -123,10 +128,10 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _field_hint(path: Sequence[str | int], raw: Any) -> str:
+def _field_hint(path: Sequence[str | int], raw: Any, root: type[BaseModel]) -> str:
     """For an unknown key: the nearest known field names of the mapping it is in."""
     parent, key = path[:-1], path[-1]
-    model = _model_at(parent, raw)
+    model = _model_at(parent, raw, root)
     if model is None:
         return "remove it or check its spelling"
     allowed = [name for name, info in model.model_fields.items() if not info.exclude]

@@ -103,6 +103,14 @@ class GeometryResolver:
                 resolved[path] = geometry
         return resolved
 
+    def resolve_field(self, path: GeometryField) -> Polygonal | None:
+        """One geometry field of any document read this way (a fence's ``polygon``), or None
+        with its problems reported."""
+        value = self.document.value_at(path)
+        if not isinstance(value, dict):
+            return None  # missing or not a mapping: the schema check has reported it
+        return self._resolve(value, path)
+
     def _report(self, path: FieldPath, message: str) -> None:
         self.problems.append(self.document.problem(path, message))
 

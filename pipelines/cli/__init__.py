@@ -16,6 +16,7 @@ from pilotzone.pipelines.cli import (
     broker,
     compact,
     dashboards,
+    fences,
     incidents,
     manifest,
     publish,
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     validate.add_parser(subparsers)
     zones.add_parser(subparsers)
+    fences.add_parser(subparsers)
     simulate.add_parser(subparsers)
     run.add_parser(subparsers)
     stream.add_parser(subparsers)

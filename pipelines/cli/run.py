@@ -31,6 +31,7 @@ from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS
 from pilotzone.pipelines.metrics.export import Exporter, PipelineFigures
 from pilotzone.pipelines.metrics.server import DEFAULT_PORT
 from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
+from pilotzone.zones.fences import Fence, load_fences
 
 if TYPE_CHECKING:  # Beam loads only when a replay runs
     from apache_beam.io.filesystem import FileMetadata
@@ -60,6 +61,13 @@ def add_parser(subparsers: Any) -> None:
         "--incidents", required=True, type=Path, metavar="FILE.jsonl", help="incident log to write"
     )
     run.add_argument("--incidents-avro", type=Path, metavar="FILE.avro", help="also write incidents as Avro")
+    run.add_argument(
+        "--fences",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="emergency fence file or folder: samples are also judged against the fences in force at their time",
+    )
     run.add_argument(
         "--dead-letter", type=Path, metavar="FILE.jsonl", help="dead letters (default: beside incidents)"
     )
@@ -159,6 +167,15 @@ def _load_zones(
         return load_zones(paths, repair_geometry=repair_geometry, geometry_root=geometry_root)
     except ZoneConfigError as exc:
         print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
+        return None
+
+
+def _load_fences(paths: list[Path], *, geometry_root: Path | None = None) -> list[Fence] | None:
+    """The emergency fences, or ``None`` with every problem printed."""
+    try:
+        return load_fences(paths, geometry_root=geometry_root)
+    except ZoneConfigError as exc:
+        print(f"pilotzone: the fences have problems:\n{exc}", file=sys.stderr)
         return None
 
 
@@ -274,6 +291,9 @@ def run_command(args: argparse.Namespace) -> int:
         )
         if zones is None:
             return 2
+        fences = _load_fences(args.fences or [], geometry_root=args.geometry_root)
+        if fences is None:
+            return 2
         out_dir = args.incidents.parent
         outputs = ReplayOutputs(
             incidents_jsonl=args.incidents,
@@ -291,6 +311,7 @@ def run_command(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             spill_buckets=args.spill_buckets,
             spill_dir=None if args.spill_dir is None else str(args.spill_dir),
+            fences=tuple(fences),
         )
         return _replay(zones, args.input, outputs, settings, args)
     except (OSError, InputPatternError) as exc:

@@ -27,6 +27,7 @@ from pilotzone.pipelines.jobs.manifest import MANIFEST_FILE, RunRecord, remove_s
 from pilotzone.pipelines.jobs.runners import DEFAULT_STREAM_RUNNER, RUNNERS, STREAM_RUNNERS, prism_binary
 from pilotzone.pipelines.jobs.stream_manifest import counters_from_metrics_file, stream_outputs
 from pilotzone.zones import Zone, ZoneConfigError, load_zones
+from pilotzone.zones.fences import Fence, load_fences
 
 if TYPE_CHECKING:
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -54,6 +55,12 @@ def add_parser(subparsers: Any) -> None:
     )
     stream.add_argument(
         "--geometry-root", type=Path, metavar="DIR", help="folder that file: geometry must lie under"
+    )
+    stream.add_argument(
+        "--fences",
+        type=Path,
+        metavar="DIR",
+        help="a folder of emergency fences, watched while the stream runs (pilotzone fences publish ... --to DIR)",
     )
     stream.add_argument(
         "--source", required=True, choices=["folder", "kafka", "pubsub"], help="where telemetry comes from"
@@ -156,6 +163,16 @@ def stream_command(args: argparse.Namespace) -> int:
     except ZoneConfigError as exc:
         print(f"pilotzone: the zone configs have problems:\n{exc}", file=sys.stderr)
         return 2
+    fences = None
+    if args.fences is not None:
+        if not args.fences.is_dir():
+            print(f"pilotzone stream: --fences {args.fences} is not a folder: create it", file=sys.stderr)
+            return 2
+        try:
+            fences = load_fences([args.fences], geometry_root=args.geometry_root)
+        except ZoneConfigError as exc:
+            print(f"pilotzone: the fences have problems:\n{exc}", file=sys.stderr)
+            return 2
     source = SourceOptions(
         kind=args.source,
         watch=args.watch,
@@ -224,6 +241,7 @@ def stream_command(args: argparse.Namespace) -> int:
             sinks=sinks,
             options=PipelineOptions(arguments),
             metrics_file=metrics_file,
+            fences=None if fences is None else (str(args.fences), tuple(fences)),
         )
 
 
@@ -235,6 +253,7 @@ def _run_stream(
     sinks: StreamSinks,
     options: PipelineOptions,
     metrics_file: Path | None,
+    fences: tuple[str, tuple[Fence, ...]] | None = None,
 ) -> int:
     """Serve metrics, run the pipeline until it ends or is stopped; the exit status."""
     import apache_beam as beam
@@ -243,6 +262,11 @@ def _run_stream(
     from pilotzone.pipelines.transforms.streaming import StreamSettings
 
     settings = StreamSettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness)
+    watched = None
+    if fences is not None:
+        from pilotzone.pipelines.transforms.fences import StreamFences
+
+        watched = StreamFences(fences[0], poll_s=source.poll_s, stop_at_s=source.stop_at_s, fences=fences[1])
     exporter = start_exporter(zones, args)
     if exporter is None:
         return 2
@@ -258,7 +282,7 @@ def _run_stream(
              ", ".join(f"{z.zone_id} {z.version}" for z in zones))  # fmt: skip
     try:
         pipeline = beam.Pipeline(options=options)
-        build_stream(pipeline, ReadPayloads(source), zones, settings, sinks)
+        build_stream(pipeline, ReadPayloads(source), zones, settings, sinks, fences=watched)
         result = pipeline.run()
         stopped = run_until_stopped(result)
     except RuntimeError as exc:  # a source or sink the runner could not reach

@@ -240,5 +240,43 @@ def overview() -> dashboard_builders.Dashboard:
                 decimals=0,
             )
         )
+        .with_row(row_panel(104, "Emergency fences"))
+        .with_panel(
+            timeseries_panel(
+                14,
+                "Vehicles breaking an emergency fence",
+                "Open emergency-fence incidents per zone and fence (rule fence:<id>): vehicles still inside "
+                "a fence after its exit deadline, or inside after entering once it took effect. Each "
+                "vehicle leaves the count when it leaves the fence or the fence ends; the alert "
+                "EmergencyFenceBreached fires while it is above zero.",
+                "short",
+                [
+                    Query(
+                        'sum by (pilot_zone, rule) (pilotzone_open_incidents{rule=~"fence:.+"})',
+                        "{{pilot_zone}} {{rule}}",
+                    )
+                ],
+                span=16,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                15,
+                "Fence incidents opened in the selected range",
+                "Emergency-fence incidents opened per zone and fence in the selected range: late exits "
+                "and entries together.",
+                "short",
+                [
+                    Query(
+                        'sum by (pilot_zone, rule) (increase(pilotzone_incidents_total{kind="emergency_fence"}[$__range]))',
+                        "{{pilot_zone}} {{rule}}",
+                    )
+                ],
+                span=8,
+                height=8,
+                decimals=0,
+                no_value="none",
+            )
+        )
     )
     return board

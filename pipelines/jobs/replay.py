@@ -33,6 +33,7 @@ from pilotzone.pipelines.transforms.spill import SpillPlan
 from pilotzone.schemas.contract import incident_schema
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord
+from pilotzone.zones.fences import Fence
 
 LOG = logging.getLogger("pilotzone.replay")
 
@@ -77,6 +78,8 @@ class ReplaySettings:
     groups in memory."""
     spill_dir: str | None = None
     """Where the spill directory is created (the system's temporary folder if ``None``)."""
+    fences: tuple[Fence, ...] = ()
+    """Emergency fences judged alongside the zones (``zones.fences``), each by its dates."""
 
 
 SPILL_BUCKET_INPUT_BYTES = 128 * 1024 * 1024
@@ -154,10 +157,15 @@ def build_pipeline(
     """
     digests = None if outputs.input_digests is None else str(outputs.input_digests)
     groups = pipeline | "ReadTelemetry" >> ReadTelemetryGroups(input_pattern)
+    fences = settings.fences
     mode = (
-        ReplayGroupsInMemory(zones, settings.window_s, progress=settings.progress, digests=digests)
+        ReplayGroupsInMemory(
+            zones, settings.window_s, progress=settings.progress, digests=digests, fences=fences
+        )
         if spill is None
-        else ReplayGroupsSpilled(zones, settings.window_s, spill, progress=settings.progress, digests=digests)
+        else ReplayGroupsSpilled(
+            zones, settings.window_s, spill, progress=settings.progress, digests=digests, fences=fences
+        )
     )
     results = groups | "Evaluate" >> mode
     write_outputs(results, outputs, settings.window_s)

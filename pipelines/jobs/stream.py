@@ -68,6 +68,7 @@ from pilotzone.pipelines.metrics.export import (
 )
 from pilotzone.pipelines.transforms.aggregate import MergeSummariesContinuously
 from pilotzone.pipelines.transforms.compliance import EvaluateStream
+from pilotzone.pipelines.transforms.fences import StreamFences
 from pilotzone.pipelines.transforms.inputs import pattern_variants
 from pilotzone.pipelines.transforms.streaming import StreamSettings
 from pilotzone.zones import Zone
@@ -284,10 +285,13 @@ def build_stream(
     zones: Sequence[Zone],
     settings: StreamSettings,
     sinks: StreamSinks,
+    *,
+    fences: StreamFences | None = None,
 ) -> None:
-    """Wire the unbounded pipeline: source, ``EvaluateStream``, streaming sinks."""
+    """Wire the unbounded pipeline: source, ``EvaluateStream`` (with the emergency fences of a
+    watched folder, if given), streaming sinks."""
     payloads = pipeline | "ReadPayloads" >> source
-    evaluated = payloads | "Evaluate" >> EvaluateStream(zones, settings)
+    evaluated = payloads | "Evaluate" >> EvaluateStream(zones, settings, fences)
     dead = evaluated.dead_letters
     lifecycle = evaluated.incidents | "LifecycleJson" >> beam.Map(lifecycle_json)
     if sinks.register is not None:

@@ -36,6 +36,7 @@ from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.factorize import sorted_codes
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import assign_zones
+from pilotzone.zones.fences import Fence
 
 IN_MEMORY_BUCKETS = 16
 """Vehicle buckets of an in-memory replay: enough to spread over the workers, few enough
@@ -45,7 +46,9 @@ _FRAME = struct.Struct("<QI")
 """Each spilled chunk: its group's position and the batch's length, then the batch."""
 
 
-def evaluate_bucket(zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_s: int) -> Iterator[Any]:
+def evaluate_bucket(
+    zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_s: int, fences: Sequence[Fence] = ()
+) -> Iterator[Any]:
     """The evaluation outputs of every vehicle in a bucket's chunks, vehicle by vehicle."""
     parts = sorted(chunks, key=lambda chunk: chunk.group)
     if not parts:
@@ -62,19 +65,20 @@ def evaluate_bucket(zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_
     ends = [*bounds.tolist(), len(codes)]
     for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
         series = zoned if start == 0 and end == len(codes) else zoned.take(np.arange(start, end))
-        yield from evaluate_series(zones, vehicle, series, window_s)
+        yield from evaluate_series(zones, vehicle, series, window_s, fences)
 
 
 class EvaluateBucketChunksFn(beam.DoFn):
     """(bucket, its chunks) → the evaluation outputs of every vehicle in it."""
 
-    def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
+    def __init__(self, zones: Sequence[Zone], window_s: int, fences: Sequence[Fence] = ()) -> None:
         self.zones = list(zones)
         self.window_s = window_s
+        self.fences = list(fences)
 
     def process(self, element: tuple[int, Iterable[GroupChunk]]) -> Iterator[Any]:
         _, chunks = element
-        yield from evaluate_bucket(self.zones, chunks, self.window_s)
+        yield from evaluate_bucket(self.zones, chunks, self.window_s, self.fences)
 
 
 class SpillChunksFn(BucketFilesFn):
@@ -102,14 +106,15 @@ def read_chunk_file(path: str) -> Iterator[GroupChunk]:
 class EvaluateSpilledChunksFn(beam.DoFn):
     """(bucket, [spill files]) → the evaluation outputs of every vehicle in that bucket."""
 
-    def __init__(self, zones: Sequence[Zone], window_s: int) -> None:
+    def __init__(self, zones: Sequence[Zone], window_s: int, fences: Sequence[Fence] = ()) -> None:
         self.zones = list(zones)
         self.window_s = window_s
+        self.fences = list(fences)
 
     def process(self, element: tuple[int, Iterable[str]]) -> Iterator[Any]:
         _, paths = element
         chunks = [chunk for path in sorted(paths) for chunk in read_chunk_file(path)]
-        yield from evaluate_bucket(self.zones, chunks, self.window_s)
+        yield from evaluate_bucket(self.zones, chunks, self.window_s, self.fences)
 
 
 def _horizon(chunks: beam.PCollection) -> beam.PCollection:
@@ -124,9 +129,17 @@ class _ReplayGroups(beam.PTransform):
     """(group, [paths]) → ``ComplianceResults``; subclasses say how a bucket is gathered."""
 
     def __init__(
-        self, zones: Sequence[Zone], window_s: int, buckets: int, progress: bool, digests: str | None
+        self,
+        zones: Sequence[Zone],
+        window_s: int,
+        buckets: int,
+        progress: bool,
+        digests: str | None,
+        *,
+        fences: Sequence[Fence] = (),
     ) -> None:
         super().__init__()
+        self.fences = list(fences)
         self.zones = list(zones)
         self.window_s = window_s
         self.buckets = buckets
@@ -157,16 +170,24 @@ class ReplayGroupsInMemory(_ReplayGroups):
     ``digests``: a folder for the digests of the files decoded (``pipelines.digests``)."""
 
     def __init__(
-        self, zones: Sequence[Zone], window_s: int, progress: bool = False, digests: str | None = None
+        self,
+        zones: Sequence[Zone],
+        window_s: int,
+        progress: bool = False,
+        digests: str | None = None,
+        *,
+        fences: Sequence[Fence] = (),
     ) -> None:
-        super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress, digests)
+        super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress, digests, fences=fences)
 
     def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return (
             chunks
             | "GroupByBucket" >> beam.GroupByKey()
             | "EvaluateRules"
-            >> with_evaluation_outputs(beam.ParDo(EvaluateBucketChunksFn(self.zones, self.window_s)))
+            >> with_evaluation_outputs(
+                beam.ParDo(EvaluateBucketChunksFn(self.zones, self.window_s, self.fences))
+            )
         )
 
 
@@ -180,8 +201,10 @@ class ReplayGroupsSpilled(_ReplayGroups):
         plan: SpillPlan,
         progress: bool = False,
         digests: str | None = None,
+        *,
+        fences: Sequence[Fence] = (),
     ) -> None:
-        super().__init__(zones, window_s, plan.buckets, progress, digests)
+        super().__init__(zones, window_s, plan.buckets, progress, digests, fences=fences)
         self.plan = plan
 
     def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
@@ -190,5 +213,7 @@ class ReplayGroupsSpilled(_ReplayGroups):
             | "Spill" >> beam.ParDo(SpillChunksFn(self.plan))
             | "FilesByBucket" >> beam.GroupByKey()
             | "EvaluateRules"
-            >> with_evaluation_outputs(beam.ParDo(EvaluateSpilledChunksFn(self.zones, self.window_s)))
+            >> with_evaluation_outputs(
+                beam.ParDo(EvaluateSpilledChunksFn(self.zones, self.window_s, self.fences))
+            )
         )

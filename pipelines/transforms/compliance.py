@@ -34,6 +34,7 @@ from apache_beam.transforms.window import GlobalWindows
 from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
 from pilotzone.pipelines.transforms.emit import SUMMARIES
+from pilotzone.pipelines.transforms.fences import JudgeFences, StreamFences
 from pilotzone.pipelines.transforms.gaps import (
     CORRECTIONS,
     ConfirmGaps,
@@ -152,18 +153,23 @@ class EvaluateStream(beam.PTransform):
     """Payloads of an unbounded input → ``ComplianceResults`` as they come: lifecycle records,
     summary partials and dead letters, for sinks that merge or supersede them."""
 
-    def __init__(self, zones: Sequence[Zone], settings: StreamSettings) -> None:
+    def __init__(
+        self, zones: Sequence[Zone], settings: StreamSettings, fences: StreamFences | None = None
+    ) -> None:
         super().__init__()
         self.zones = list(zones)
         self.settings = settings
+        self.fences = fences
 
     def expand(self, payloads: beam.PCollection) -> ComplianceResults:
         decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
         zoned = decoded.chunks | "AssignZones" >> AssignZones(self.zones)
         evaluated = zoned | "EvaluateRules" >> EvaluateByWatermark(self.zones, self.settings)
-        return ComplianceResults(
-            evaluated.incidents, evaluated[SUMMARIES], _all_dead_letters(decoded, evaluated)
-        )
+        incidents = evaluated.incidents
+        if self.fences is not None:
+            fenced = zoned | "JudgeFences" >> JudgeFences(self.fences, self.settings.allowed_lateness_ms)
+            incidents = (incidents, fenced) | "AllIncidents" >> beam.Flatten()
+        return ComplianceResults(incidents, evaluated[SUMMARIES], _all_dead_letters(decoded, evaluated))
 
 
 @beam.typehints.with_input_types(tuple[str, bytes])

@@ -19,7 +19,9 @@ from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F
 from pilotzone.pipelines.transforms.emit import END_OF_INPUT_MS, emit_evaluation, with_evaluation_outputs
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones import Zone
-from pilotzone.zones.evaluate import ZonedBatch, assign_zones, vehicle_evaluator
+from pilotzone.zones.evaluate import EvaluationOutput, ZonedBatch, assign_zones, vehicle_evaluator
+from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.tracker import series_fence_records
 
 
 def in_time_order(chunks: Iterable[ZonedBatch]) -> ZonedBatch:
@@ -74,16 +76,23 @@ class GroupByVehicle(beam.PTransform):
         )
 
 
-def evaluate_series(zones: Sequence[Zone], vehicle: str, series: ZonedBatch, window_s: int) -> Iterator[Any]:
+def evaluate_series(
+    zones: Sequence[Zone], vehicle: str, series: ZonedBatch, window_s: int, fences: Sequence[Fence] = ()
+) -> Iterator[Any]:
     """The outputs of one vehicle's whole time-ordered series, evaluated as the stream would.
 
     The evaluator is then advanced to the end of input and finished, which is what the
-    stream's end-of-input timer does, so both give the same incidents and summaries.
+    stream's end-of-input timer does, so both give the same incidents and summaries. The
+    emergency ``fences`` judge the same series (``zones.fences``); their incidents add no
+    window summaries.
     """
     evaluator = vehicle_evaluator(zones, vehicle, window_s)
     yield from emit_evaluation(vehicle, series, evaluator.process(series))
     yield from emit_evaluation(vehicle, None, evaluator.advance(END_OF_INPUT_MS))
     yield from emit_evaluation(vehicle, None, evaluator.finish())
+    if fences:
+        fenced = EvaluationOutput(incidents=series_fence_records(fences, vehicle, series.batch))
+        yield from emit_evaluation(vehicle, None, fenced)
 
 
 class EvaluateSeriesFn(beam.DoFn):

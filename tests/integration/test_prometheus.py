@@ -194,6 +194,7 @@ DEADLINES_PASSED = "the fleet's report deadlines lie in the past, and passed dea
 NO_PERMITS = "the every-kind zone sets no fleet caps (max_vehicles) for its operators"
 SUBQUERY_STEP = "a [1h:5m] subquery has no step inside a run this short"
 REGISTER_NOT_SERVED = "the register's report counts come from `pilotzone incidents metrics`, not from a run"
+NO_FENCES = "the run is given no emergency fences"
 PANELS_EMPTY_AFTER_ONE_EXPORT = {
     ("pilotzone-overview", "Active vehicles vs permitted, per pilot zone"): NO_PERMITS,
     ("pilotzone-overview", "Permit use now"): NO_PERMITS,
@@ -215,6 +216,8 @@ PANELS_EMPTY_AFTER_ONE_EXPORT = {
         INCREASE_NEEDS_HISTORY
     ),
     ("pilotzone-pipeline", "Dead-letter share in the selected range"): INCREASE_NEEDS_HISTORY,
+    ("pilotzone-overview", "Vehicles breaking an emergency fence"): NO_FENCES,
+    ("pilotzone-overview", "Fence incidents opened in the selected range"): NO_FENCES,
 }
 """Panels that show nothing for a finished replay exported once, each with the reason.
 

@@ -1,0 +1,126 @@
+"""``pilotzone fences check|publish``: validate an emergency fence, and hand it to a running monitor.
+
+``publish`` writes the fence into the folder the monitor reads (``run --fences DIR``; a
+folder stream picks fences up from it) in one atomic step: the monitor sees the old folder
+or the new one, never half a file (``pipelines.atomic``; its temporaries are hidden files,
+which the fence loader skips). The published document is self-contained: a ``file:``
+polygon is written inline, so the document still means the same wherever it is read, and
+its digest (what incidents carry as ``config_version``) is the one ``check`` printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import shapely.geometry
+
+from pilotzone.pipelines.atomic import write_bytes_atomically
+from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.loader import fence_files, load_fence, load_fences
+from pilotzone.zones.problems import ZoneConfigError
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``fences check`` and ``fences publish``."""
+    parser = subparsers.add_parser(
+        "fences",
+        help="check emergency fences and publish them to a running monitor",
+        description="Emergency fences: no-go polygons with a deadline to leave (see the README).",
+    )
+    commands = parser.add_subparsers(dest="fences_command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="validate fence files",
+        description="Print what each fence says, or every problem (exit 1).",
+    )
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="fence file or folder")
+    check.add_argument(
+        "--geometry-root", type=Path, metavar="DIR", help="folder that file: polygons must lie under"
+    )
+    check.set_defaults(func=check_command)
+    publish = commands.add_parser(
+        "publish",
+        help="validate a fence and write it atomically into the folder a monitor watches",
+        description="Validate FILE (exit 2 with every problem) and write it as DIR/<id>.json in one step; "
+        "publishing a fence with the same id again replaces it.",
+    )
+    publish.add_argument("file", type=Path, metavar="FILE", help="the fence document (YAML or JSON)")
+    publish.add_argument("--to", required=True, type=Path, metavar="DIR", help="the monitor's fence folder")
+    publish.add_argument(
+        "--geometry-root", type=Path, metavar="DIR", help="folder that file: polygons must lie under"
+    )
+    publish.set_defaults(func=publish_command)
+
+
+def describe(fence: Fence) -> str:
+    """One line per fence, as ``check`` and ``publish`` print it."""
+    document = fence.document
+    until = "open-ended" if document.until is None else f"until {document.until.isoformat()}"
+    classes = ", ".join(document.vehicle_classes)
+    return (
+        f"{fence.fence_id} ({fence.digest}): {document.pilot_zone}, from {document.effective_from.isoformat()} "
+        f"{until}, exit within {document.exit_within_s:g} s, {document.severity} for {classes}: {document.reason}"
+    )
+
+
+def published_document(fence: Fence) -> bytes:
+    """The fence as a self-contained JSON document (polygon inline, keys sorted)."""
+    data = fence.document.model_dump(mode="json", exclude={"polygon"})
+    data["polygon"] = shapely.geometry.mapping(fence.geometry)
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """``pilotzone fences check``: 0 and a line per fence, or 1 and every problem."""
+    try:
+        fences = load_fences(args.paths, geometry_root=args.geometry_root)
+    except ZoneConfigError as exc:
+        print(f"pilotzone fences check: problems:\n{exc}", file=sys.stderr)
+        return 1
+    for fence in fences:
+        print(describe(fence))
+    return 0
+
+
+def publish_command(args: argparse.Namespace) -> int:
+    """``pilotzone fences publish``: 0 once written, 2 for a bad fence or destination."""
+    if not args.to.is_dir():
+        print(f"pilotzone fences publish: --to {args.to} is not a folder: create it, or name the monitor's one",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        fence = load_fence(args.file, geometry_root=args.geometry_root)
+    except ZoneConfigError as exc:
+        print(f"pilotzone fences publish: not published, fix these first:\n{exc}", file=sys.stderr)
+        return 2
+    target = args.to / f"{fence.fence_id}.json"
+    others = [
+        other for other in _fences_in(args.to) if other.fence_id == fence.fence_id and other.source != target
+    ]
+    if others:
+        print(f"pilotzone fences publish: {others[0].source} already holds fence {fence.fence_id!r}: "
+              "remove it, or publish under another id", file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        write_bytes_atomically(target, published_document(fence))
+    except OSError as exc:
+        print(f"pilotzone fences publish: cannot write {target}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"published {target}: {describe(fence)}")
+    return 0
+
+
+def _fences_in(folder: Path) -> list[Fence]:
+    """The valid fences already in the folder, each on its own (a bad one elsewhere does not
+    stop a publication, and is not this fence's to fix)."""
+    found: list[Fence] = []
+    for file in fence_files(folder):
+        try:
+            found.append(load_fence(file))
+        except ZoneConfigError:
+            continue
+    return found

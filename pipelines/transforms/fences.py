@@ -1,0 +1,245 @@
+"""Emergency fences in a stream: picked up from a watched folder without a restart, judged by
+event time.
+
+**Why fences travel the main data path.** Beam's way to give a running pipeline slowly
+changing configuration is a side input refreshed by a ``PeriodicImpulse``; but side inputs
+are eventually consistent (a worker may judge a sample before it sees the new fence, and two
+workers may disagree), their triggered form is runner-dependent, and Prism does not support
+it. A fence that may or may not apply to a sample depending on which worker judged it could
+never be reproduced by a replay. So fence documents are *elements*: the fence folder is
+watched like the telemetry folder, each fence read becomes an element in the same
+PCollection as the fixes, and both meet under one key in ``JudgeFencesFn``, which judges
+fixes only when the **watermark** has passed their event time plus the allowed lateness.
+The fences in the folder when the pipeline starts judge from its first fix, so the stream's
+incidents equal a replay given the same fences. A fence published while it runs is picked
+up at the next poll and binds the fixes judged after it arrives; it is never applied to
+fixes already judged, which would rewrite incidents already sent. A folder watch's
+watermark follows the clock, not the fleet's event time, so it cannot promise that a fence
+arrives before the fixes it binds are complete: publishing with ``effective_from`` a little
+in the future (as a regulator's order usually is) keeps that window empty.
+
+**One key.** Fence judging is keyed by a constant: every vehicle's fixes meet every fence
+without a broadcast to keys not yet seen. Its input is only (time, lon, lat) columns of each
+chunk and the work is one vectorised ``intersects_xy`` per chunk and fence, so one key holds
+up at the fleet sizes of a pilot zone; a city-scale monitor would key by a coarse spatial
+cell and send each fence to the cells it covers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.coders import PickleCoder
+from apache_beam.io import fileio
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Timestamp
+
+from pilotzone.pipelines.transforms.decode import METRICS_NAMESPACE
+from pilotzone.pipelines.transforms.emit import END_OF_INPUT, END_OF_INPUT_MS
+from pilotzone.schemas.batch import VEHICLE_CLASSES
+from pilotzone.zones.evaluate import ZonedBatch
+from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.judge import FenceJudge, Fixes
+from pilotzone.zones.fences.loader import FENCE_SUFFIXES, load_fence
+from pilotzone.zones.problems import ZoneConfigError
+
+
+@dataclass(frozen=True)
+class StreamFences:
+    """Where a stream picks fences up: a watched ``folder`` (polled every ``poll_s``, until
+    ``stop_at_s`` if set) and the ``fences`` in it at the start, already loaded and checked."""
+
+    folder: str
+    poll_s: float = 10.0
+    stop_at_s: float | None = None
+    fences: tuple[Fence, ...] = ()
+
+
+FENCE_KEY = "fences"
+"""The one key fence judging runs under (module docstring)."""
+
+
+def fixes_of(vehicle: str, zoned: ZonedBatch) -> Fixes:
+    """The columns of a vehicle's chunk that fence judging reads."""
+    batch = zoned.batch
+    return Fixes(
+        vehicle,
+        VEHICLE_CLASSES[int(batch.vehicle_class[0])],
+        str(batch.operator_id[0]),
+        batch.sequence_number,
+        batch.time_ms,
+        batch.longitude,
+        batch.latitude,
+    )
+
+
+def read_fence(path: str) -> Iterator[Fence]:
+    """The fence in a watched file; a refused one is logged and counted, and judges nothing."""
+    try:
+        yield load_fence(path)
+    except ZoneConfigError as exc:
+        Metrics.counter(METRICS_NAMESPACE, "fences_refused").inc()
+        logging.getLogger("pilotzone.fences").error("fence %s refused, not enforced:\n%s", path, exc)
+
+
+class WatchFences(beam.PTransform):
+    """A folder of fence documents → a ``Fence`` per file, again whenever a file changes."""
+
+    def __init__(self, folder: str, poll_s: float, stop_at_s: float | None) -> None:
+        super().__init__()
+        self.folder = folder.rstrip("/")
+        self.poll_s = poll_s
+        self.stop_at_s = stop_at_s
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
+        stop = {} if self.stop_at_s is None else {"stop_timestamp": Timestamp.of(self.stop_at_s)}
+        watched = [
+            begin
+            | f"Watch{suffix}"
+            >> fileio.MatchContinuously(
+                f"{self.folder}/*{suffix}", interval=self.poll_s, match_updated_files=True, **stop
+            )
+            for suffix in FENCE_SUFFIXES
+        ]
+        return (
+            tuple(watched)
+            | "AllFenceFiles" >> beam.Flatten()
+            # Hidden files are a publisher's temporaries (``pipelines.atomic``), never fences.
+            | "NotHidden"
+            >> beam.Filter(lambda metadata: not metadata.path.rsplit("/", 1)[-1].startswith("."))
+            | "Load" >> beam.FlatMap(lambda metadata: read_fence(metadata.path))
+        )
+
+
+class JudgeFencesFn(beam.DoFn):
+    """(FENCE_KEY, Fence or Fixes) → fence incident records, judged when the watermark says the
+    fixes are complete (module docstring)."""
+
+    PENDING = BagStateSpec("pending", PickleCoder())
+    JUDGE = ReadModifyWriteStateSpec("judge", PickleCoder())
+    WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
+    END = TimerSpec("end", TimeDomain.WATERMARK)
+
+    def __init__(self, allowed_lateness_ms: int, fences: Sequence[Fence] = ()) -> None:
+        self.lateness_ms = allowed_lateness_ms
+        self.fences = list(fences)
+
+    def _read(self, judge_state: Any) -> FenceJudge:
+        stored: FenceJudge | None = judge_state.read()
+        return FenceJudge(list(self.fences)) if stored is None else stored
+
+    def _arm(self, judge: FenceJudge, wake: Any, earliest_ms: int) -> None:
+        """Wake when the watermark has passed ``earliest_ms`` plus the allowed lateness (a
+        watermark timer is one per key: it moves only to an earlier moment)."""
+        moment = earliest_ms + self.lateness_ms
+        if judge.wake_ms is None or moment < judge.wake_ms:
+            judge.wake_ms = moment
+            wake.set(moment / 1000.0)
+
+    def process(
+        self,
+        element: tuple[str, Fence | Fixes],
+        pending: Any = beam.DoFn.StateParam(PENDING),
+        judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        wake: Any = beam.DoFn.TimerParam(WAKE),
+        end: Any = beam.DoFn.TimerParam(END),
+    ) -> Iterator[Any]:
+        _, item = element
+        judge = self._read(judge_state)
+        if isinstance(item, Fence):
+            judge.add_fence(item)
+            Metrics.counter(METRICS_NAMESPACE, "fences_received").inc()
+        elif len(item.time_ms):
+            pending.add(item)
+            self._arm(judge, wake, int(item.time_ms.min()))
+        judge_state.write(judge)
+        end.set(END_OF_INPUT)
+        return iter(())
+
+    @on_timer(WAKE)
+    def on_wake(
+        self,
+        fired: Any = beam.DoFn.TimestampParam,
+        pending: Any = beam.DoFn.StateParam(PENDING),
+        judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        wake: Any = beam.DoFn.TimerParam(WAKE),
+    ) -> Iterator[Any]:
+        until = int(fired.micros // 1000) - self.lateness_ms
+        judge = self._read(judge_state)
+        judge.wake_ms = None
+        rest = yield from self._judge_until(until, pending, judge)
+        yield from judge.advance(until)
+        if rest is not None:
+            self._arm(judge, wake, rest)
+        judge_state.write(judge)
+
+    @on_timer(END)
+    def on_end(
+        self,
+        pending: Any = beam.DoFn.StateParam(PENDING),
+        judge_state: Any = beam.DoFn.StateParam(JUDGE),
+    ) -> Iterator[Any]:
+        judge = self._read(judge_state)
+        yield from self._judge_until(END_OF_INPUT_MS, pending, judge)
+        yield from judge.finish()
+        judge_state.clear()
+
+    def _judge_until(
+        self, until_ms: int, pending: Any, judge: FenceJudge
+    ) -> Generator[Any, None, int | None]:
+        """Judge the pending fixes up to ``until_ms``, vehicle by vehicle in time order; returns
+        the earliest fix left pending (None if none)."""
+        by_vehicle: dict[str, list[Fixes]] = {}
+        for fixes in pending.read():
+            by_vehicle.setdefault(fixes.vehicle_id, []).append(fixes)
+        pending.clear()
+        earliest: int | None = None
+        for vehicle in sorted(by_vehicle):
+            fixes = Fixes.concat(by_vehicle[vehicle])
+            ready = fixes.time_ms <= until_ms
+            if (~ready).any():
+                left = fixes.take(np.flatnonzero(~ready))
+                pending.add(left)
+                first = int(left.time_ms[0])
+                earliest = first if earliest is None else min(earliest, first)
+            if ready.any():
+                records, late = judge.judge(fixes.take(np.flatnonzero(ready)))
+                if late:
+                    Metrics.counter(METRICS_NAMESPACE, "fence_fixes_late").inc(late)
+                for record in records:
+                    Metrics.counter(METRICS_NAMESPACE, f"incidents_{record.status.lower()}").inc()
+                    yield record
+        return earliest
+
+
+class JudgeFences(beam.PTransform):
+    """(vehicle, ZonedBatch) chunks → fence incident records, against the fences of ``where``.
+
+    The fences in the folder at the start judge from the first fix; the watch emits them
+    again with every later publication, and the judge ignores a fence it has (by digest)."""
+
+    def __init__(self, where: StreamFences, allowed_lateness_ms: int) -> None:
+        super().__init__()
+        self.where = where
+        self.lateness_ms = allowed_lateness_ms
+        self.fences = list(where.fences)
+
+    def expand(self, zoned: beam.PCollection) -> beam.PCollection:
+        where = self.where
+        fences = zoned.pipeline | "WatchFences" >> WatchFences(where.folder, where.poll_s, where.stop_at_s)
+        return (
+            (
+                zoned
+                | "FixesOnly" >> beam.MapTuple(lambda vehicle, chunk: (FENCE_KEY, fixes_of(vehicle, chunk))),
+                fences | "FenceKey" >> beam.Map(lambda fence: (FENCE_KEY, fence)),
+            )
+            | "FencesAndFixes" >> beam.Flatten()
+            | "Judge" >> beam.ParDo(JudgeFencesFn(self.lateness_ms, self.fences))
+        )

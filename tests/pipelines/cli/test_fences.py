@@ -1,0 +1,122 @@
+"""``pilotzone fences check`` and ``pilotzone fences publish``; ``run --fences`` refusing bad fences."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pilotzone.pipelines.cli import main
+from pilotzone.zones.fences.loader import load_fence
+from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.zones.fences.fence_files import SQUARE, write_fence
+
+pytestmark = pytest.mark.fences
+
+
+def test_check_prints_what_each_fence_says(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_fence(tmp_path, until="2026-04-01T06:00:00+00:00")
+    assert main(["fences", "check", str(path)]) == 0
+    digest = load_fence(path).digest
+    assert capsys.readouterr().out == (
+        f"fire-1 ({digest}): gwangju, from 2026-04-01T00:00:00+00:00 until 2026-04-01T06:00:00+00:00, "
+        "exit within 120 s, CRITICAL for ROBOTAXI, SHUTTLE: warehouse fire\n"
+    )
+
+
+def test_check_reports_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_fence(tmp_path, reason=None, exit_within_s=-1)
+    assert main(["fences", "check", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "pilotzone fences check: problems:",
+        f"{path}:21: exit_within_s: Input should be greater than or equal to 0 (got -1)",
+        f"{path}:1: reason: required field 'reason' is missing: add it",
+    ]
+
+
+def test_publish_writes_a_self_contained_document_atomically(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feature = {"type": "Feature", "properties": {}, "geometry": SQUARE}
+    (tmp_path / "fire.geojson").write_text(json.dumps(feature), encoding="utf-8")
+    drafts = tmp_path / "drafts"
+    drafts.mkdir()
+    source = write_fence(drafts, polygon={"file": "../fire.geojson"})
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    assert main(["fences", "publish", str(source), "--to", str(watched)]) == 0
+    assert capsys.readouterr().out.startswith(f"published {watched / 'fire-1.json'}: fire-1 (")
+    assert sorted(path.name for path in watched.iterdir()) == ["fire-1.json"]
+    published = json.loads((watched / "fire-1.json").read_text(encoding="utf-8"))
+    assert published["polygon"]["type"] == "Polygon"
+    assert load_fence(watched / "fire-1.json").digest == load_fence(source).digest
+    # Publishing the same id again replaces the fence.
+    changed = write_fence(drafts, "changed.yaml", polygon={"file": "../fire.geojson"}, exit_within_s=30)
+    assert main(["fences", "publish", str(changed), "--to", str(watched)]) == 0
+    assert sorted(path.name for path in watched.iterdir()) == ["fire-1.json"]
+    assert load_fence(watched / "fire-1.json").document.exit_within_s == 30
+
+
+def test_publish_refuses_a_bad_fence_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_fence(tmp_path, vehicle_classes=["HOVERCRAFT"])
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    assert main(["fences", "publish", str(source), "--to", str(watched)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pilotzone fences publish: not published, fix these first:\n{source}:")
+    assert "vehicle_classes[0]" in err
+    assert list(watched.iterdir()) == []
+
+
+def test_publish_refuses_a_missing_folder_and_a_second_file_of_one_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_fence(tmp_path)
+    assert main(["fences", "publish", str(source), "--to", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err == (
+        f"pilotzone fences publish: --to {tmp_path / 'nowhere'} is not a folder: create it, or name the monitor's one\n"
+    )
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    other = write_fence(watched, "by-hand.yaml")
+    assert main(["fences", "publish", str(source), "--to", str(watched)]) == 2
+    assert capsys.readouterr().err == (
+        f"pilotzone fences publish: {other} already holds fence 'fire-1': remove it, or publish under another id\n"
+    )
+    assert sorted(path.name for path in watched.iterdir()) == ["by-hand.yaml"]
+
+
+def test_run_refuses_bad_fences_before_reading_telemetry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_fence(tmp_path, until="2025-01-01T00:00:00+00:00")
+    status = main(["run", "--zones", str(EVERY_KIND_ZONE), "--input", str(tmp_path / "none" / "*.avro"),
+                   "--incidents", str(tmp_path / "out" / "incidents.jsonl"), "--fences", str(tmp_path), "--quiet"])  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "pilotzone: the fences have problems:"
+    assert err[1].startswith(f"{tmp_path / 'fire-1.yaml'}:")
+    assert ": until: until (2025-01-01T00:00:00+00:00) must be later than effective_from" in err[1]
+
+
+def test_stream_refuses_a_missing_fence_folder_and_bad_fences(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["stream", "--zones", str(EVERY_KIND_ZONE), "--source", "folder", "--watch", str(tmp_path / "*.avro"),
+              "--incidents-dir", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    assert main([*common, "--fences", str(tmp_path / "nowhere")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"pilotzone stream: --fences {tmp_path / 'nowhere'} is not a folder: create it\n"
+    )
+    folder = tmp_path / "fences"
+    folder.mkdir()
+    write_fence(folder, vehicle_classes=[])
+    assert main([*common, "--fences", str(folder)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "pilotzone: the fences have problems:"
+    assert err[1].startswith(f"{folder / 'fire-1.yaml'}:") and ": vehicle_classes: " in err[1]

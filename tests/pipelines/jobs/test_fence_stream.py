@@ -1,0 +1,141 @@
+"""The Prism folder stream with emergency fences gives the replay's incidents with the same fences."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pilotzone.pipelines.cli import main
+from pilotzone.pipelines.jobs.report import read_jsonl
+from pilotzone.pipelines.live.demo import final_states
+from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.pipelines.jobs.test_fence_replay import START, WEST_HALF
+from tests.pipelines.live.feeding import rows_in
+
+pytestmark = [pytest.mark.fences, pytest.mark.slow, pytest.mark.integration]
+
+
+def test_watched_folder_stream_with_fences_gives_the_replays_incidents(
+    tmp_path: Path, small_fleet: Path
+) -> None:
+    fences = tmp_path / "fences"
+    fences.mkdir()
+    document = {
+        "id": "fire-west",
+        "pilot_zone": "every-kind",
+        "polygon": WEST_HALF,
+        "vehicle_classes": [
+            "CAR",
+            "ROBOTAXI",
+            "SHUTTLE",
+            "BUS",
+            "TRUCK",
+            "DELIVERY_ROBOT",
+            "PARKING_ROBOT",
+            "OTHER",
+        ],
+        "effective_from": START,
+        "exit_within_s": 60,
+        "reason": "fire",
+    }
+    draft = tmp_path / "fire-west.yaml"
+    draft.write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert main(["fences", "publish", str(draft), "--to", str(fences)]) == 0
+    pattern = str(small_fleet / "telemetry" / "**" / "*.avro")
+    common = [
+        "--zones",
+        str(EVERY_KIND_ZONE),
+        "--allowed-lateness",
+        "3600",
+        "--quiet",
+        "--fences",
+        str(fences),
+    ]
+    replayed = tmp_path / "replay" / "incidents.jsonl"
+    assert main(["run", *common, "--input", pattern, "--incidents", str(replayed)]) == 0
+    status = main(
+        ["stream", *common, "--source", "folder", "--watch", pattern, "--poll", "1", "--run-for", "3",
+         "--incidents-dir", str(tmp_path / "stream")]
+    )  # fmt: skip
+    assert status == 0
+    lifecycle = rows_in(tmp_path / "stream" / "incidents")
+    replay = {row["incident_id"]: row for row in read_jsonl(replayed)}
+    assert sum(row["kind"] == "emergency_fence" for row in replay.values()) == 5
+    assert final_states(lifecycle) == replay
+
+
+def test_a_fence_published_while_the_stream_runs_is_enforced_without_a_restart(
+    tmp_path: Path, small_fleet: Path
+) -> None:
+    """The stream starts with no fence and no telemetry; once it runs, the fence is published,
+    then the fleet's files arrive: the fence judges them, as the replay with the fence does."""
+    fences = tmp_path / "fences"
+    fences.mkdir()
+    watched = tmp_path / "uploads"
+    watched.mkdir()
+    document = {
+        "id": "fire-west",
+        "pilot_zone": "every-kind",
+        "polygon": WEST_HALF,
+        "vehicle_classes": [
+            "CAR",
+            "ROBOTAXI",
+            "SHUTTLE",
+            "BUS",
+            "TRUCK",
+            "DELIVERY_ROBOT",
+            "PARKING_ROBOT",
+            "OTHER",
+        ],
+        "effective_from": START,
+        "exit_within_s": 60,
+        "reason": "fire",
+    }
+    draft = tmp_path / "fire-west.yaml"
+    draft.write_text(yaml.safe_dump(document), encoding="utf-8")
+    uploads = sorted((small_fleet / "telemetry").rglob("*.avro"))
+
+    def operator_and_fleet() -> None:
+        # A file that is no telemetry: its dead letter shows the pipeline is up and polling.
+        (watched / "probe.avro").write_bytes(b"not an Avro file")
+        deadline = time.monotonic() + 60
+        while not any((tmp_path / "stream").rglob("dead-letters*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert main(["fences", "publish", str(draft), "--to", str(fences)]) == 0
+        time.sleep(5)  # several polls: the fence is in the judging step before any fix
+        for index, upload in enumerate(uploads):
+            shutil.copyfile(upload, watched / f".{index}.partial")
+            (watched / f".{index}.partial").rename(watched / f"{index:04d}.avro")
+
+    common = [
+        "--zones",
+        str(EVERY_KIND_ZONE),
+        "--allowed-lateness",
+        "3600",
+        "--quiet",
+        "--fences",
+        str(fences),
+    ]
+    feeder = threading.Thread(target=operator_and_fleet)
+    feeder.start()
+    try:
+        status = main(
+            ["stream", *common, "--source", "folder", "--watch", str(watched / "*.avro"), "--poll", "1",
+             "--run-for", "25", "--incidents-dir", str(tmp_path / "stream")]
+        )  # fmt: skip
+    finally:
+        feeder.join(timeout=60)
+    assert status == 0
+    replayed = tmp_path / "replay" / "incidents.jsonl"
+    pattern = str(small_fleet / "telemetry" / "**" / "*.avro")
+    assert main(["run", *common, "--input", pattern, "--incidents", str(replayed)]) == 0
+    replay = {row["incident_id"]: row for row in read_jsonl(replayed)}
+    lifecycle = final_states(rows_in(tmp_path / "stream" / "incidents"))
+    fence_rows = {key: row for key, row in lifecycle.items() if row["kind"] == "emergency_fence"}
+    assert fence_rows == {key: row for key, row in replay.items() if row["kind"] == "emergency_fence"}
+    assert len(fence_rows) == 5
