@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastavro import parse_schema, schemaless_writer
+from fastavro import schemaless_writer
 
 from pilotzone.schemas.columnar import ContainerScan, scan_container
-from pilotzone.schemas.decode import CONTAINER_MAGIC, SYNC_SIZE
+from pilotzone.schemas.decode import CONTAINER_HEADER_SCHEMA, CONTAINER_MAGIC, SYNC_SIZE
 
 PART_BYTES = 64 * 1024 * 1024
 """A part is closed once it holds this many bytes of blocks."""
@@ -52,19 +52,6 @@ def verbatim_name(relative: str) -> str:
     """Where an input file that is not merged is copied: beside the parts (so ``OUT/*.avro``
     matches every output), its relative path kept in the name."""
     return VERBATIM_PREFIX + relative.replace("/", "--")
-
-
-_HEADER_SCHEMA = parse_schema(
-    {
-        "type": "record",
-        "name": "org.apache.avro.file.Header",
-        "fields": [
-            {"name": "magic", "type": {"type": "fixed", "name": "Magic", "size": 4}},
-            {"name": "meta", "type": {"type": "map", "values": "bytes"}},
-            {"name": "sync", "type": {"type": "fixed", "name": "Sync", "size": SYNC_SIZE}},
-        ],
-    }
-)
 
 
 class CompactionError(ValueError):
@@ -95,7 +82,7 @@ class CompactionSummary:
 def _header(schema_json: bytes, codec: str, sync: bytes) -> bytes:
     buffer = io.BytesIO()
     meta = {"avro.codec": codec.encode("ascii"), "avro.schema": schema_json}
-    schemaless_writer(buffer, _HEADER_SCHEMA, {"magic": CONTAINER_MAGIC, "meta": meta, "sync": sync})
+    schemaless_writer(buffer, CONTAINER_HEADER_SCHEMA, {"magic": CONTAINER_MAGIC, "meta": meta, "sync": sync})
     return buffer.getvalue()
 
 

@@ -78,7 +78,7 @@ CONTAINER_MAGIC = b"Obj\x01"
 CONFLUENT_MAGIC = b"\x00"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 
-_HEADER_SCHEMA = fastavro.parse_schema(
+CONTAINER_HEADER_SCHEMA = fastavro.parse_schema(
     {
         "type": "record",
         "name": "org.apache.avro.file.Header",
@@ -89,6 +89,7 @@ _HEADER_SCHEMA = fastavro.parse_schema(
         ],
     }
 )
+"""The Avro object container header (the spec's ``org.apache.avro.file.Header``), parsed once."""
 
 
 _MAX_CACHED_WRITERS = 64
@@ -258,7 +259,7 @@ class TelemetryDecoder:
             codec = header["meta"].get("avro.codec", b"null").decode()
             meta = {**header["meta"], "avro.schema": writer.stripped_json, "avro.codec": b"null"}
             fast_header = io.BytesIO()
-            schemaless_writer(fast_header, _HEADER_SCHEMA, {**header, "meta": meta})
+            schemaless_writer(fast_header, CONTAINER_HEADER_SCHEMA, {**header, "meta": meta})
         except HEADER_ERRORS as exc:
             yield DeadLetter(
                 source, 0, Reason.NOT_AVRO, f"unreadable container header: {describe_error(exc)}"
@@ -312,5 +313,5 @@ def read_container_header(data: bytes) -> tuple[dict[str, Any], int]:
     Raises what fastavro raises on a malformed header (one of ``DECODE_ERRORS``).
     """
     stream = io.BytesIO(data)
-    header: dict[str, Any] = schemaless_reader(stream, _HEADER_SCHEMA, None)  # type: ignore[assignment]
+    header: dict[str, Any] = schemaless_reader(stream, CONTAINER_HEADER_SCHEMA, None)  # type: ignore[assignment]
     return header, stream.tell()

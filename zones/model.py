@@ -94,6 +94,18 @@ class AreaConfig(StrictModel):
     geometry: GeometryInput
 
 
+def until_after_start(until: dt.datetime | None, info: ValidationInfo, what: str) -> dt.datetime | None:
+    """Validate ``until`` against the model's ``effective_from``: something in force for no
+    time at all (a zone-config version, an emergency fence: ``what``) is a typo."""
+    start = info.data.get("effective_from")
+    if until is not None and start is not None and until <= start:
+        raise ValueError(
+            f"until ({until.isoformat()}) must be later than effective_from ({start.isoformat()}): "
+            f"{what} in force for no time at all is a typo"
+        )
+    return until
+
+
 class ZoneConfig(StrictModel):
     """One pilot zone: where it is, who may operate there and the rules they must keep."""
 
@@ -129,13 +141,7 @@ class ZoneConfig(StrictModel):
     @field_validator("until")
     @classmethod
     def _until_after_start(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
-        start = info.data.get("effective_from")
-        if value is not None and start is not None and value <= start:
-            raise ValueError(
-                f"until ({value.isoformat()}) must be later than effective_from ({start.isoformat()}): "
-                "a version in force for no time at all is a typo"
-            )
-        return value
+        return until_after_start(value, info, "a version")
 
     @field_validator("timezone")
     @classmethod

@@ -12,7 +12,7 @@ import shapely
 from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 
 from pilotzone.zones.history import END_MS, time_ms
-from pilotzone.zones.model import GeometryInput
+from pilotzone.zones.model import GeometryInput, until_after_start
 from pilotzone.zones.terms import Severity, StrictModel, VehicleClass
 from pilotzone.zones.version import geometry_version
 from pilotzone.zones.zone import Polygonal
@@ -42,13 +42,7 @@ class FenceDocument(StrictModel):
     @field_validator("until")
     @classmethod
     def _until_after_start(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
-        start = info.data.get("effective_from")
-        if value is not None and start is not None and value <= start:
-            raise ValueError(
-                f"until ({value.isoformat()}) must be later than effective_from ({start.isoformat()}): "
-                "a fence in force for no time at all is a typo"
-            )
-        return value
+        return until_after_start(value, info, "a fence")
 
 
 @dataclass(frozen=True, eq=False)
