@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from pilotzone.zones import Zone, load_zones
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
+from tests.processes import become_subreaper, stop_descendants
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Adopt what the tests start, so nothing they orphan outlives the run (tests/processes.py)."""
+    become_subreaper()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop whatever a test left running, and say so: a leak is a bug in that test."""
+    left = stop_descendants()
+    if left:
+        print(
+            f"\nstopped {len(left)} process(es) the tests left running:", *left, sep="\n  ", file=sys.stderr
+        )
 
 
 @pytest.fixture(scope="session")

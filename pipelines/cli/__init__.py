@@ -9,6 +9,8 @@ fast on a maker's laptop.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +29,10 @@ from pilotzone.pipelines.cli import (
     validate,
     zones,
 )
+
+SIGPIPE_STATUS = 128 + signal.SIGPIPE
+"""The exit status when whoever reads the output closes it early, as a shell reports for a
+command killed by SIGPIPE (141)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command and return its exit status (0 clean, 1 findings, 2 usage error)."""
     args = build_parser().parse_args(argv)
-    status: int = args.func(args)
+    try:
+        status: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``pilotzone incidents list | head``): stop quietly, with the
+        # status a Unix tool killed by SIGPIPE has, instead of a traceback; the interpreter's
+        # own flush at exit then writes to /dev/null rather than raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_STATUS
     return status
 
 

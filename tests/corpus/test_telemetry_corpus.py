@@ -21,6 +21,7 @@ from pilotzone.pipelines.transforms.decode import _DecodeFn as DecodeFn
 from pilotzone.zones import load_zones
 from tests.corpus.telemetry.make_corpus import BUILDERS, EXPECTED, HERE
 from tests.pipelines.metrics.exposition import samples_of
+from tests.processes import run_cli
 
 GWANGJU = Path(__file__).resolve().parents[2] / "zones" / "configs" / "gwangju.yaml"
 
@@ -184,10 +185,10 @@ def test_the_folder_stream_on_prism_survives_every_hostile_file_and_dead_letters
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert replay.returncode == 0, replay.stderr
-    stream = subprocess.run(  # noqa: PLW1510
+    stream = run_cli(
         [command, "stream", *common, "--source", "folder", "--watch", "uploads/*/*.avro", "--poll", "1",
          "--run-for", "5", "--incidents-dir", "stream"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert stream.returncode == 0, stream.stderr
     streamed: Counter[str] = Counter()

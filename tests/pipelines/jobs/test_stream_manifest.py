@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.manifest import MANIFEST_FILE, verify_run
 from pilotzone.pipelines.jobs.stream_manifest import counters_from_metrics_file, stream_outputs
 from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.processes import run_cli
 
 METRICS = """# TYPE pilotzone_samples counter
 pilotzone_samples_total{pilot_zone="z",operator="a",vehicle_class="BUS"} 10.0
@@ -68,7 +68,7 @@ def test_a_drained_stream_writes_a_manifest_that_verifies(tmp_path: Path, small_
     command = [str(Path(sys.executable).with_name("pilotzone")), "stream", "--zones", str(EVERY_KIND_ZONE),
                "--runner", "prism", "--source", "folder", "--watch", str(incoming / "**" / "*.avro"), "--poll", "1",
                "--run-for", "10", "--incidents-dir", str(out), "--allowed-lateness", "3600", "--quiet"]  # fmt: skip
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    finished = run_cli(command, timeout=300)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert (manifest["command"], manifest["stopped_by"], manifest["inputs"]["pattern"]) == (

@@ -25,6 +25,7 @@ from pilotzone.zones import Zone
 from tests.pipelines.fleets import EVERY_KIND_ZONE, RULE_KINDS
 from tests.pipelines.live.feeding import feed_in_real_time, latest_summaries, rows_in
 from tests.pipelines.metrics.exposition import samples_of
+from tests.processes import cli_process
 from tests.servers import free_port, prometheus, promql
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -73,13 +74,12 @@ def test_uploads_while_running_are_evaluated_live_and_end_as_the_replay(
         answer = promql(server, "sum(pilotzone_samples_total)")
         samples_seen.extend(float(row["value"][1]) for row in answer)
 
-    with prometheus(tmp_path, {"global": scrape, "scrape_configs": targets}) as server:
-        monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            feed_in_real_time(simulation, incoming, SLICE_S, between=watch)
-            output, _ = monitor.communicate(timeout=run_for + 120)
-        finally:
-            monitor.kill()
+    with (
+        prometheus(tmp_path, {"global": scrape, "scrape_configs": targets}) as server,
+        cli_process(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as monitor,
+    ):
+        feed_in_real_time(simulation, incoming, SLICE_S, between=watch)
+        output, _ = monitor.communicate(timeout=run_for + 120)
     assert monitor.returncode == 0, output
     assert opened_while_uploading, "no incident was written while the vehicles were still uploading"
     # Prometheus saw the fleet's sample count grow while the vehicles were still uploading.

@@ -9,6 +9,7 @@ the same state; then SIGTERM stops the monitor within a bound.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pilotzone.pipelines.live.publish import PublishSettings, publish_fleet
 from pilotzone.pipelines.simulator import SimulationOptions, simulate
 from pilotzone.zones import Zone
 from tests.pipelines.fleets import EVERY_KIND_ZONE
+from tests.processes import cli_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -54,8 +56,12 @@ def test_incidents_reach_the_topic_while_vehicles_publish_and_end_as_the_replay(
                "--incidents-topic", "incidents", "--incidents-dir", str(tmp_path / "live")]  # fmt: skip
     recorder = IncidentRecorder(broker.bootstrap, "incidents", on_record=lambda _row: None)
     recorder.start()
-    monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with (
+        cli_process(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as monitor,
+        contextlib.ExitStack() as cleanup,
+    ):
+        cleanup.callback(recorder.join, timeout=10)
+        cleanup.callback(recorder.done.set)
         report = publish_fleet(simulation, broker.bootstrap, PublishSettings("telemetry", speed_up=1.0))
         finished_publishing = time.time()
         assert report.failed == 0 and report.delivered == report.messages == 6 * DURATION_S
@@ -63,10 +69,6 @@ def test_incidents_reach_the_topic_while_vehicles_publish_and_end_as_the_replay(
         time.sleep(LATENESS_S + 4)
         monitor.send_signal(signal.SIGTERM)
         output, _ = monitor.communicate(timeout=60)
-    finally:
-        monitor.kill()
-        recorder.done.set()
-        recorder.join(timeout=10)
     assert monitor.returncode == 0, output
 
     opened_early = [
