@@ -131,8 +131,14 @@ def incident_sort_key(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def summary_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    """Summaries: by window, zone, operator and class."""
-    return (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+    """Summaries: by window, zone, config version, operator and class."""
+    return (
+        row["window_start"],
+        row["pilot_zone"],
+        row["config_version"],
+        row["operator"],
+        row["vehicle_class"],
+    )
 
 
 def dead_letter_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -23,6 +23,7 @@ def summary_to_json(summary: WindowSummary, window_s: int = 60) -> dict[str, Any
         "window_start": rfc3339_ms(summary.window_start_ms),
         "window_end": rfc3339_ms(summary.window_start_ms + window_s * 1000),
         "pilot_zone": summary.pilot_zone,
+        "config_version": summary.config_version,
         "operator": summary.operator_id,
         "vehicle_class": summary.vehicle_class,
         "samples": summary.samples,
