@@ -22,10 +22,16 @@ def summary_key(row: dict[str, Any]) -> tuple[str, ...]:
     return (
         row["window_start"],
         row["pilot_zone"],
-        row["config_version"],
+        summary_version(row),
         row["operator"],
         row["vehicle_class"],
     )
+
+
+def summary_version(row: dict[str, Any]) -> str:
+    """The config version a summary row names; "" in run folders written before summaries
+    named one (they hold one version per zone, so nothing of theirs is merged wrongly)."""
+    return str(row.get("config_version", ""))
 
 
 def summary_progress(row: dict[str, Any]) -> tuple[float, ...]:
