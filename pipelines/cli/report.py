@@ -1,7 +1,8 @@
 """``pilotzone report``: a regulator's report on one zone and period of a run, as HTML and PDF.
 
 The run folder is what ``pilotzone run``, ``demo`` or ``stream`` wrote; the zone config gives
-the geometry and the rules, and must be the version the run used. Exit 2 for anything unusable
+the geometry and the rules, and must be the version the run used (with a config history, every
+version the run used: the report lists each one in force during the period). Exit 2 for anything unusable
 (folder, config, period, filings file, missing Chromium), with what to fix.
 """
 
@@ -89,8 +90,11 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _choose_zone(zones: list[Zone], wanted: str | None, in_run: list[str]) -> Zone | str:
-    by_id = {zone.zone_id: zone for zone in zones}
+def _choose_zone(zones: list[Zone], wanted: str | None, in_run: list[str]) -> list[Zone] | str:
+    """Every loaded version of the zone to report on (its config history), or why none."""
+    by_id: dict[str, list[Zone]] = {}
+    for zone in zones:
+        by_id.setdefault(zone.zone_id, []).append(zone)
     if wanted is None:
         candidates = [zone_id for zone_id in in_run if zone_id in by_id]
         if len(candidates) != 1:
@@ -119,15 +123,25 @@ def report_command(args: argparse.Namespace) -> int:
     try:
         run = read_run_folder(args.run_dir)
         zones = load_zones(args.zones or [SHIPPED_CONFIGS])
-        zone = _choose_zone(zones, args.zone, run.zone_ids)
-        if isinstance(zone, str):
-            return _fail(zone)
+        versions = _choose_zone(zones, args.zone, run.zone_ids)
+        if isinstance(versions, str):
+            return _fail(versions)
+        zone = versions[-1]
         period = _period(args)
         as_of = parse_time(args.as_of) if args.as_of else round(time.time() * 1000)
         filings = _filings(args, zone.zone_id)
         chromium = None if args.no_pdf else find_chromium(args.chromium)
         content = build_report(
-            run, ReportRequest(zone, period, public=args.public, k=args.k, filings=filings, as_of_ms=as_of)
+            run,
+            ReportRequest(
+                zone,
+                period,
+                public=args.public,
+                k=args.k,
+                filings=filings,
+                as_of_ms=as_of,
+                history=tuple(versions),
+            ),
         )
     except ZoneConfigError as exc:
         return _fail(f"the zone configs have problems:\n{exc}")

@@ -17,8 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from pilotzone.pipelines.cli import mds
+from pilotzone.pipelines.cli import fence_explain, mds
 from pilotzone.zones import ConfigProblem, Zone, ZoneConfigError, geodesic_area_m2, load_zones
+from pilotzone.zones.fences.explain import fences_at_point
 from pilotzone.zones.history import history_of, is_dated, time_ms
 from pilotzone.zones.model import RULE_KINDS, Rule, VehicleClass
 from pilotzone.zones.rules import AppliedRule, rule_parameters, rules_at
@@ -80,6 +81,7 @@ def add_parser(subparsers: Any) -> None:
         "(default: --time)",
     )
     explain.add_argument("--zone", metavar="ZONE_ID", help="which zone, when the paths hold several")
+    fence_explain.add_fence_argument(explain)
     explain.add_argument("--json", action="store_true", help="print a machine-readable report")
     _add_repair_flag(explain)
     explain.set_defaults(func=explain_command)
@@ -113,6 +115,9 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except ZoneConfigError as exc:
         _print_problems(exc.problems, out)
         return EXIT_PROBLEMS
+    fences = fence_explain.load_explain_fences(args.fences, args.geometry_root) if args.fences else []
+    if isinstance(fences, int):
+        return fences
     in_force = _versions_at(zones, args.at if args.at is not None else args.time, args.zone)
     if isinstance(in_force, str):
         print(f"error: {in_force}", file=out)
@@ -126,6 +131,9 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
     applied = rules_at(zone, args.lon, args.lat, when, args.vehicle_class)
     local = when.astimezone(zone.config.tz)
+    at = args.at if args.at is not None else args.time
+    at = (at if at.tzinfo is not None else at.replace(tzinfo=zone.config.tz)).astimezone(zone.config.tz)
+    covering = fences_at_point(fences, args.lon, args.lat, time_ms(at), args.vehicle_class)
     if args.json:
         _print_json(
             {
@@ -137,6 +145,7 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 "vehicle_class": str(args.vehicle_class),
                 "rules": [_applied_json(a) for a in applied],
                 **_validity_json(zone),
+                **({"fences": fence_explain.fences_json(covering, zone.config.tz)} if args.fences else {}),
             },
             out,
         )
@@ -152,6 +161,8 @@ def explain_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print("  no rule applies", file=out)
     for item in applied:
         print(f"  [{item.rule.severity}] {item.explanation}", file=out)
+    if args.fences:
+        fence_explain.print_fences(covering, at, str(args.vehicle_class), out)
     return EXIT_OK
 
 

@@ -17,8 +17,21 @@ from pilotzone.zones.evaluate.records import STATUSES
 
 
 def summary_key(row: dict[str, Any]) -> tuple[str, ...]:
-    """What one summary row is about: its window, pilot zone, operator and vehicle class."""
-    return (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+    """What one summary row is about: its window, pilot zone, config version, operator and
+    vehicle class (a window that straddles a version change has a row per version)."""
+    return (
+        row["window_start"],
+        row["pilot_zone"],
+        summary_version(row),
+        row["operator"],
+        row["vehicle_class"],
+    )
+
+
+def summary_version(row: dict[str, Any]) -> str:
+    """The config version a summary row names; "" in run folders written before summaries
+    named one (they hold one version per zone, so nothing of theirs is merged wrongly)."""
+    return str(row.get("config_version", ""))
 
 
 def summary_progress(row: dict[str, Any]) -> tuple[float, ...]:
@@ -51,7 +64,7 @@ def latest_incidents(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def latest_summaries(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per window, zone, operator and class: the one that has got furthest, by key."""
+    """One row per window, zone, version, operator and class: the one that has got furthest, by key."""
     latest: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         key = summary_key(row)

@@ -22,6 +22,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pilotzone.pipelines.atomic import write_text_atomically
+from pilotzone.pipelines.jobs.latest import summary_key
 from pilotzone.pipelines.jobs.report import summary_to_json
 from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS, RUNNERS
 from pilotzone.pipelines.transforms.aggregate import FinalIncidentStates
@@ -131,8 +132,8 @@ def incident_sort_key(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def summary_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    """Summaries: by window, zone, operator and class."""
-    return (row["window_start"], row["pilot_zone"], row["operator"], row["vehicle_class"])
+    """Summaries: by window, zone, config version, operator and class."""
+    return summary_key(row)
 
 
 def dead_letter_sort_key(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotzone.pipelines.reports.figures import GroupFigures, group_figures, zone_total
+from pilotzone.pipelines.reports.versions import zone_config_versions
 from pilotzone.zones.evaluate import WindowSummary, rfc3339_ms
 
 
@@ -23,6 +24,7 @@ def summary_to_json(summary: WindowSummary, window_s: int = 60) -> dict[str, Any
         "window_start": rfc3339_ms(summary.window_start_ms),
         "window_end": rfc3339_ms(summary.window_start_ms + window_s * 1000),
         "pilot_zone": summary.pilot_zone,
+        "config_version": summary.config_version,
         "operator": summary.operator_id,
         "vehicle_class": summary.vehicle_class,
         "samples": summary.samples,
@@ -75,10 +77,15 @@ def compliance_summary(
     rows_by_zone: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in summaries:
         rows_by_zone[row["pilot_zone"]].append(row)
-    versions = {i["pilot_zone"]: i["config_version"] for i in incidents}
     for zone_id in sorted(set(rows_by_zone) | set(by_zone)):
         zone_incidents = by_zone.get(zone_id, [])
-        head = f"zone {zone_id}" + (f" (config {versions[zone_id]})" if zone_id in versions else "")
+        # Every version that judged the zone's samples (several over a config history); a
+        # fence incident names its fence, not a zone version.
+        versions = sorted(
+            {row["config_version"] for row in rows_by_zone.get(zone_id, []) if "config_version" in row}
+            | zone_config_versions(zone_incidents)
+        )
+        head = f"zone {zone_id}" + (f" (config {', '.join(versions)})" if versions else "")
         lines.append(head)
         if zone_id in rows_by_zone:
             groups = group_figures(rows_by_zone[zone_id])

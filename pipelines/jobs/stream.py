@@ -15,7 +15,7 @@ What an unbounded input changes, next to a replay:
   moment the evaluator emits them, into one sorted JSON Lines file per minute of output and
   optionally a Kafka topic (keyed by incident id, so a compacted topic keeps each incident's
   latest state). There is no "end of input", so no ``ConfirmGaps``: a gap is a gap.
-* **Summaries** are merged per (zone, operator, class, window) as partials arrive and
+* **Summaries** are merged per (zone, config version, operator, class, window) as partials arrive and
   re-emitted (accumulating) whenever a partial for that key arrives, so nothing is dropped
   for being late; each emission supersedes the previous one for its key.
 * **Metrics**: one collector (a single-key stateful step) keeps the latest summary per key,

@@ -7,6 +7,7 @@ withhold, never in how a figure is computed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from pilotzone.pipelines.reports.grade import ZoneGrade, zone_grade
 from pilotzone.pipelines.reports.public import PublicView, public_view
 from pilotzone.pipelines.reports.rundir import RunFolder
 from pilotzone.pipelines.reports.suppression import DEFAULT_K
+from pilotzone.pipelines.reports.versions import VersionFigures, figures_by_version, versions_in_period
 from pilotzone.zones import Zone
 
 
@@ -46,6 +48,9 @@ class ReportRequest:
     filings: FilingSource | None = None
     as_of_ms: int | None = None
     """The moment report statuses are judged at; None: the end of the period."""
+    history: tuple[Zone, ...] = ()
+    """Every version of the zone loaded (its config history, ``zones.history``); empty: ``zone``
+    is the only one."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,16 @@ class ReportContent:
     """Config versions the run recorded for the zone (empty: the run recorded none)."""
     public: PublicView | None
     """What the public version withholds; None for the internal version."""
+    versions: list[Zone]
+    """The zone's versions in force during the period, by start (one for an undated config)."""
+    by_version: list[VersionFigures]
+    """The figures split by version; empty unless several versions were in force."""
 
     @property
     def zone(self) -> Zone:
-        """The zone reported on."""
-        return self.request.zone
+        """The zone reported on: the last version in force during the period (its name,
+        timezone and map head the report)."""
+        return self.versions[-1]
 
     @property
     def as_of_ms(self) -> int:
@@ -85,18 +95,20 @@ def build_report(run: RunFolder, request: ReportRequest) -> ReportContent:
         known = ", ".join(run.zone_ids) or "none"
         raise ReportError(f"the run in {run.path} has no data for zone {zone_id!r} (zones in it: {known})")
     versions = sorted(run.config_versions.get(zone_id, set()))
-    if versions and request.zone.version not in versions:
-        raise ReportError(
-            f"the run evaluated zone {zone_id} with config {', '.join(versions)}, but the config given "
-            f"({request.zone.source}) is {request.zone.version}: pass --zones with the config the run used, "
-            "so the rules printed are the rules that were in force"
-        )
+    loaded = request.history or (request.zone,)
+    _check_versions(zone_id, versions, loaded)
     period = request.period or run_period(
         [row for row in run.summaries if row["pilot_zone"] == zone_id],
         [row for row in run.incidents if row["pilot_zone"] == zone_id],
     )
     if period is None:
         raise ReportError(f"the run has no window summary or incident for zone {zone_id!r}")
+    in_force = versions_in_period(loaded, period)
+    if not in_force:
+        raise ReportError(
+            f"no version of zone {zone_id} loaded is in force during the period: pass --zones with the "
+            "configs the run used, or a period inside their dates"
+        )
     rows = zone_rows(run.summaries, zone_id, period)
     groups = group_figures(rows)
     total = zone_total(groups, rows)
@@ -116,15 +128,36 @@ def build_report(run: RunFolder, request: ReportRequest) -> ReportContent:
         buckets=buckets,
         bucket_s=bucket_seconds(period),
         run_versions=versions,
+        versions=in_force,
+        by_version=figures_by_version(in_force, rows, incidents) if len(in_force) > 1 else [],
         public=public_view(
             groups,
             total=total,
             buckets=buckets,
             incidents=incidents,
             statuses=[ob.status for ob in obligations],
-            bounds=request.zone.boundary.bounds,
+            bounds=in_force[-1].boundary.bounds,
             k=request.k,
         )
         if request.public
         else None,
+    )
+
+
+def _check_versions(zone_id: str, recorded: list[str], loaded: Sequence[Zone]) -> None:
+    """The run's versions must all be loaded, so the rules printed are the rules that were in force."""
+    known = {zone.version for zone in loaded}
+    missing = [version for version in recorded if version not in known]
+    if not missing:
+        return
+    if len(loaded) == 1:
+        raise ReportError(
+            f"the run evaluated zone {zone_id} with config {', '.join(recorded)}, but the config given "
+            f"({loaded[0].source}) is {loaded[0].version}: pass --zones with the config the run used, "
+            "so the rules printed are the rules that were in force"
+        )
+    raise ReportError(
+        f"the run evaluated zone {zone_id} with config {', '.join(missing)}, which is not among the "
+        f"{len(loaded)} versions given ({', '.join(zone.version for zone in loaded)}): pass --zones with every "
+        "version of the history the run used"
     )

@@ -20,6 +20,7 @@ from pilotzone.pipelines.reports.grade import MIN_KM
 from pilotzone.pipelines.reports.rulesdoc import report_within_h, rules_section
 from pilotzone.pipelines.reports.svgcharts import Bar, bar_chart
 from pilotzone.pipelines.reports.svgmap import GridSquare, Marker, zone_map
+from pilotzone.pipelines.reports.versions import validity, versions_table
 
 SUPPRESSED = '<td class="suppressed" title="fewer than k vehicles">suppressed</td>'
 
@@ -65,6 +66,22 @@ def _criterion_value(content: ReportContent, index: int, value: float | None) ->
     return _num(value, 4 if index == 0 else 1)
 
 
+def _versions_note(content: ReportContent) -> str:
+    if len(content.versions) == 1:
+        return f"Config version <code>{escape(content.zone.version)}</code>."
+    listed = ", ".join(f"<code>{escape(v.version)}</code> ({escape(validity(v))})" for v in content.versions)
+    return f"Config versions {listed}."
+
+
+def _versions_hidden(content: ReportContent) -> bool:
+    """The public version withholds the split when any version's rows are about fewer than k
+    vehicles (one hidden row could be recovered from the total and the others)."""
+    view = content.public
+    if view is None:
+        return False
+    return view.total_hidden or any(v.figures.min_vehicles < view.k for v in content.by_version)
+
+
 def _header(content: ReportContent) -> str:
     req, zone, total, view = content.request, content.zone, content.total, content.public
     version = "Public version" if req.public else "Internal version: names vehicles; not for publication"
@@ -91,8 +108,7 @@ def _header(content: ReportContent) -> str:
         f"<h1>{escape(zone.config.name)}: compliance report</h1>"
         f'<p class="note">{escape(version)}. Period {_local(content, content.period.start_ms)} to '
         f"{_local(content, content.period.end_ms)} (half-open). Run folder layout: {escape(content.run.layout)}. "
-        f"Report statuses as of {_local(content, content.as_of_ms)}. Config version "
-        f"<code>{escape(zone.version)}</code>.</p><p>{figures}</p>"
+        f"Report statuses as of {_local(content, content.as_of_ms)}. {_versions_note(content)}</p><p>{figures}</p>"
         '<h2>Zone grade</h2><p>The grade is the worst of three banded criteria (see "How the grade is made"); '
         f"below {MIN_KM:g} km a rate is not rated.</p>"
         '<table class="grade-criteria"><thead><tr><th>Criterion</th><th>Value</th><th>Band</th><th>Bands</th></tr>'
@@ -223,12 +239,13 @@ def _filing_text(status: str, ob: Any) -> str:
 
 
 def _incidents_table(content: ReportContent) -> str:
-    rules = {rule.id: rule for rule in content.zone.rules}
+    # An incident's rule is the one of the version that judged it.
+    rules = {(zone.version, rule.id): rule for zone in content.versions for rule in zone.rules}
     rows = []
     for number, (incident, ob) in enumerate(
         zip(content.incidents, content.obligations, strict=True), start=1
     ):
-        rule = rules.get(incident["rule_id"])
+        rule = rules.get((incident["config_version"], incident["rule_id"]))
         within = None if rule is None else report_within_h(rule)
         deadline = "–"
         if ob.deadline_ms is not None:
@@ -381,6 +398,8 @@ def render_html(content: ReportContent) -> str:
     """The whole document."""
     zone = content.zone
     body = [_header(content), _groups_table(content)]
+    if content.by_version:
+        body.append(versions_table(content.by_version, hidden=_versions_hidden(content)))
     if content.request.public:
         body.append(
             f'<section id="incident-kinds"><h2>Incidents</h2>{_public_kinds(content)}{_public_obligations(content)}'
@@ -391,7 +410,7 @@ def render_html(content: ReportContent) -> str:
     body += [_map(content), _charts(content)]
     if not content.request.public:
         body.append(_incidents_table(content))
-    body += [rules_section(zone, content.run_versions), _method(content)]
+    body += [rules_section(content.versions, content.run_versions), _method(content)]
     title = f"{zone.config.name}: compliance report" + (" (public)" if content.request.public else "")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

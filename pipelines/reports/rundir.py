@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotzone.pipelines.jobs.latest import latest_incidents, latest_summaries
+from pilotzone.zones.fences import FENCE_KIND
 
 
 class RunFolderError(ValueError):
@@ -36,7 +37,7 @@ class RunFolder:
     dead_letters: Counter[str]
     """Records dead-lettered, by reason."""
     config_versions: dict[str, set[str]]
-    """Zone id -> the config versions the run recorded (incidents and ``metrics.txt``)."""
+    """Zone id -> the config versions the run recorded (summaries, incidents and ``metrics.txt``)."""
 
     @property
     def zone_ids(self) -> list[str]:
@@ -77,10 +78,14 @@ def _folder_rows(folder: Path) -> list[dict[str, Any]]:
     return [row for path in sorted(folder.glob("*.jsonl")) for row in _rows(path)]
 
 
-def _config_versions(incidents: list[dict[str, Any]], metrics: Path) -> dict[str, set[str]]:
+def _config_versions(
+    incidents: list[dict[str, Any]], summaries: list[dict[str, Any]], metrics: Path
+) -> dict[str, set[str]]:
     versions: dict[str, set[str]] = {}
-    for incident in incidents:
-        versions.setdefault(incident["pilot_zone"], set()).add(incident["config_version"])
+    for row in [*summaries, *incidents]:
+        # A fence incident names its fence's digest, and older summaries name no version.
+        if "config_version" in row and row.get("kind") != FENCE_KIND:
+            versions.setdefault(row["pilot_zone"], set()).add(row["config_version"])
     if metrics.exists():
         for line in metrics.read_text(encoding="utf-8").splitlines():
             match = _CONFIG_INFO.match(line)
@@ -115,5 +120,5 @@ def read_run_folder(path: Path) -> RunFolder:
     except KeyError as exc:
         raise RunFolderError(f"{path}: a row lacks the field {exc}; is this a run's output?") from None
     return RunFolder(
-        path, layout, incidents, summaries, dead, _config_versions(incidents, path / "metrics.txt")
+        path, layout, incidents, summaries, dead, _config_versions(incidents, summaries, path / "metrics.txt")
     )

@@ -1,7 +1,7 @@
 """Merging what many vehicles emit: window summaries by key, incidents by id.
 
-Summary partials are merged by ``WindowSummary.key`` (pilot zone, operator, vehicle class,
-window start) with the summaries' own associative ``merge``, so any grouping of partials gives
+Summary partials are merged by ``WindowSummary.key`` (pilot zone, config version, operator,
+vehicle class, window start) with the summaries' own associative ``merge``, so any grouping of partials gives
 the same totals; incident lifecycle records reduce to each incident's latest state.
 """
 
@@ -17,6 +17,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.utils.timestamp import Timestamp
 
 from pilotzone.zones.evaluate import STATUSES, IncidentRecord, WindowSummary
+from pilotzone.zones.evaluate.summaries import SummaryKey
 
 
 def merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
@@ -31,7 +32,7 @@ def merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
 @beam.typehints.with_input_types(WindowSummary)
 @beam.typehints.with_output_types(WindowSummary)
 class SummarizeWindows(beam.PTransform):
-    """Partial window summaries of many vehicles → one summary per zone, operator, class and window."""
+    """Partial window summaries of many vehicles → one summary per zone, version, operator, class and window."""
 
     def expand(self, partials: beam.PCollection) -> beam.PCollection:
         return (
@@ -45,7 +46,7 @@ class SummarizeWindows(beam.PTransform):
 @beam.typehints.with_input_types(WindowSummary)
 @beam.typehints.with_output_types(WindowSummary)
 class MergeSummariesContinuously(beam.PTransform):
-    """Partials → the running total of each (zone, operator, class, window), on every partial.
+    """Partials → the running total of each (zone, version, operator, class, window), on every partial.
 
     A running total per key in Beam state, emitted each time a partial arrives: a partial that
     arrives late (a vehicle's upload after a long outage) still lands in its window's total
@@ -75,7 +76,7 @@ class RunningTotalFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[tuple[str, str, str, int], WindowSummary],
+        element: tuple[SummaryKey, WindowSummary],
         total: Any = beam.DoFn.StateParam(TOTAL),
         forget: Any = beam.DoFn.TimerParam(FORGET),
     ) -> Iterator[WindowSummary]:

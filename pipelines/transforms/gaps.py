@@ -96,6 +96,7 @@ class ConfirmGapsFn(beam.DoFn):
             CORRECTIONS,
             WindowSummary(
                 pilot_zone=incident.pilot_zone,
+                config_version=incident.config_version,
                 operator_id=incident.operator_id,
                 vehicle_class=incident.vehicle_class,
                 window_start_ms=incident.start_ms - incident.start_ms % self.window_ms,

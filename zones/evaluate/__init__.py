@@ -86,7 +86,9 @@ each kind's module in ``zones.kinds`` holds its condition, peak unit, grace and 
       Several events of one kind in one sample are one incident.
 
 Window summaries
-    Additive partials per (zone, operator, vehicle class, window). Samples, distance (by the
+    Additive partials per (zone, config version, operator, vehicle class, window); the version
+    is the one that judged the samples (``epochs``: a window cut by a version change has a
+    partial per version, and their figures add up). Samples, distance (by the
     earlier fix's mode) and observed seconds (intervals that are not gaps) go to the window of
     the later fix; ``violation_s_by_rule`` counts the time of runs that became incidents, from
     start to end, clipped to windows (for an open incident, up to its last violating fix);

@@ -11,10 +11,13 @@ change and ended there (``VehicleEvaluator.end_version``):
 - a telemetry gap that spans the change (a silence from the last fix before it to the first
   after it longer than the old version's threshold) belongs to the old version, which began
   it: CLOSED at that first fix, as without the change; it ends open runs as a gap does;
-- a window that straddles the change gets one summary partial from each version, summed by
-  the window key as all partials are: the window's figures are those of both versions, and
+- a window that straddles the change gets one summary partial from each version, each
+  naming its ``config_version``: the window's figures are the sum of both versions', and
   the interval between the last fix before the change and the first after it counts as
-  driving time for neither (the new evaluator starts with no earlier fix).
+  driving time for neither (the new evaluator starts with no earlier fix). The vehicle is
+  an active vehicle of the first version it drove under in that window only, so a reader
+  that adds the versions' active vehicles (the metrics, the reports) counts it once, as it
+  would without the change.
 
 Only a sample switches epochs: ``advance`` past a change advances the current evaluator to
 the change and no further. So the records depend on the samples alone, never on when the
@@ -27,6 +30,7 @@ so configs without dates are judged exactly as before.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from collections.abc import Sequence
 
@@ -34,6 +38,7 @@ import numpy as np
 
 from pilotzone.zones.evaluate.evaluator import VehicleEvaluator
 from pilotzone.zones.evaluate.records import EvaluationOutput
+from pilotzone.zones.evaluate.summaries import WindowSummary
 from pilotzone.zones.evaluate.zoning import ZonedBatch
 from pilotzone.zones.history import history_of
 from pilotzone.zones.zone import Zone
@@ -54,6 +59,8 @@ class HistoryEvaluator:
         self.window_s = window_s
         self._epoch = -1
         self._current: VehicleEvaluator | None = None
+        self._counted: dict[tuple[str, str, str, int], str] = {}
+        """(zone, operator, class, window start) -> the version the vehicle counts under there."""
 
     @property
     def zones(self) -> list[Zone]:
@@ -90,7 +97,7 @@ class HistoryEvaluator:
             part = zoned if (start, stop) == (0, n) else zoned.take(rows)
             if self._zones_now():
                 assert self._current is not None
-                _extend(out, self._current.process(part), start)
+                _extend(out, self._count_once(self._current.process(part)), start)
             else:
                 out.unplaced = np.concatenate([out.unplaced, rows]).astype(np.intp)
         return out
@@ -100,13 +107,32 @@ class HistoryEvaluator:
         if self._current is None:
             return EvaluationOutput()
         end = history_of(self._zones).epochs[self._epoch].end_ms
-        return self._current.advance(min(int(watermark_ms), end))
+        return self._count_once(self._current.advance(min(int(watermark_ms), end)))
 
     def finish(self) -> EvaluationOutput:
         """End of input (``VehicleEvaluator.finish`` of the current version)."""
         if self._current is None:
             return EvaluationOutput()
-        return self._current.finish()
+        return self._count_once(self._current.finish())
+
+    def _count_once(self, out: EvaluationOutput) -> EvaluationOutput:
+        """Keep the vehicle among the active vehicles of one version's partial per window
+        (module docstring): the first version's; later versions' partials of that window
+        leave it out. ``out`` comes from the current epoch's evaluator."""
+        end = history_of(self._zones).epochs[self._epoch].end_ms
+        window_ms = self.window_s * 1000
+        for i, summary in enumerate(out.summaries):
+            if not summary.vehicle_ids:
+                continue
+            key = (summary.pilot_zone, summary.operator_id, summary.vehicle_class, summary.window_start_ms)
+            counted = self._counted.get(key)
+            if counted is not None and counted != summary.config_version:
+                out.summaries[i] = _without_vehicle(summary)
+            elif summary.window_start_ms + window_ms > end:
+                # Only a window the epoch's end cuts can get a later version's partial: the
+                # state stays as small as the number of changes within one window.
+                self._counted[key] = summary.config_version
+        return out
 
     def _zones_now(self) -> bool:
         return bool(history_of(self._zones).epochs[self._epoch].zones)
@@ -118,12 +144,19 @@ class HistoryEvaluator:
         out = EvaluationOutput()
         if self._current is not None:
             change = history.epochs[self._epoch].end_ms
-            _extend(out, self._current.advance(change), 0)
-            _extend(out, self._current.end_version(change, first_ms), 0)
+            _extend(out, self._count_once(self._current.advance(change)), 0)
+            _extend(out, self._count_once(self._current.end_version(change, first_ms)), 0)
+            change_window = change - change % (self.window_s * 1000)
+            # Windows that ended before the change get no partial of a later version.
+            self._counted = {key: v for key, v in self._counted.items() if key[3] >= change_window}
         self._epoch = index
         zones = history.epochs[index].zones
         self._current = VehicleEvaluator(zones, self.vehicle_id, self.window_s) if zones else None
         return out
+
+
+def _without_vehicle(summary: WindowSummary) -> WindowSummary:
+    return dataclasses.replace(summary, vehicle_ids=frozenset())
 
 
 def _extend(out: EvaluationOutput, more: EvaluationOutput, row_offset: int) -> None:

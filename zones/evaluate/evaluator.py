@@ -235,7 +235,7 @@ class VehicleEvaluator:
             if self._frontier is None:
                 return []
             safe = self._safe_until()
-        return self._windows.pop([zone.zone_id for zone in self.zones], self.vehicle_id, safe)
+        return self._windows.pop([(zone.zone_id, zone.version) for zone in self.zones], self.vehicle_id, safe)
 
     # --- one chunk -----------------------------------------------------------------------
 

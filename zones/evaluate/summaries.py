@@ -25,16 +25,27 @@ def _merge_counts(a: dict[Any, float], b: dict[Any, float]) -> dict[Any, float]:
     return dict(sorted(merged.items()))
 
 
+SummaryKey = tuple[str, str, str, str, int]
+"""(pilot zone, config version, operator id, vehicle class, window start ms)."""
+
+
 @dataclass
 class WindowSummary:
-    """Additive partial of one (pilot_zone, operator, vehicle class, window); partials are summed.
+    """Additive partial of one (pilot_zone, config version, operator, vehicle class, window).
 
     Seconds and metres are multiples of 1/1000 (ms, mm) and ``merge`` adds them as integers,
     so merging is exactly associative and commutative, and totals do not depend on the order
     in which a runner combines partials.
+
+    ``config_version`` is the zone-config version that judged the samples, as on incidents: a
+    window that straddles a version change (``zones.history``) has one summary per version,
+    whose figures add up to the window's. A vehicle that drove under both versions in one
+    window is among the ``vehicle_ids`` of the first only (``zones.evaluate.epochs``), so
+    active vehicles add up too.
     """
 
     pilot_zone: str
+    config_version: str
     operator_id: str
     vehicle_class: str
     window_start_ms: int
@@ -48,9 +59,15 @@ class WindowSummary:
     remote_takeovers: int = 0
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
+    def key(self) -> SummaryKey:
         """What partials are merged by."""
-        return (self.pilot_zone, self.operator_id, self.vehicle_class, self.window_start_ms)
+        return (
+            self.pilot_zone,
+            self.config_version,
+            self.operator_id,
+            self.vehicle_class,
+            self.window_start_ms,
+        )
 
     def merge(self, other: WindowSummary) -> WindowSummary:
         """The sum of two partials of the same key (a new object; neither input changes)."""
@@ -61,6 +78,7 @@ class WindowSummary:
             opened[key] = opened.get(key, 0) + count
         return WindowSummary(
             pilot_zone=self.pilot_zone,
+            config_version=self.config_version,
             operator_id=self.operator_id,
             vehicle_class=self.vehicle_class,
             window_start_ms=self.window_start_ms,
@@ -131,21 +149,26 @@ class Windows:
         key = (kind, severity)
         acc.opened[key] = acc.opened.get(key, 0) + 1
 
-    def pop(self, zone_ids: Sequence[str], vehicle_id: str, safe_ms: int | None) -> list[WindowSummary]:
-        """Remove and return the windows that end by ``safe_ms`` (None: all), in key order."""
+    def pop(
+        self, zones: Sequence[tuple[str, str]], vehicle_id: str, safe_ms: int | None
+    ) -> list[WindowSummary]:
+        """Remove and return the windows that end by ``safe_ms`` (None: all), in key order;
+        ``zones`` are the (zone id, config version) of the zone positions."""
         if safe_ms is None:
             ready = sorted(self.open)
         else:
             ready = sorted(key for key in self.open if key[3] + self.window_ms <= safe_ms)
-        return [_summary(key, self.open.pop(key), zone_ids, vehicle_id) for key in ready]
+        return [_summary(key, self.open.pop(key), zones, vehicle_id) for key in ready]
 
 
 def _summary(
-    key: WindowKey, acc: WindowAccumulator, zone_ids: Sequence[str], vehicle_id: str
+    key: WindowKey, acc: WindowAccumulator, zones: Sequence[tuple[str, str]], vehicle_id: str
 ) -> WindowSummary:
     zone_pos, operator, cls, start = key
+    zone_id, version = zones[zone_pos]
     return WindowSummary(
-        pilot_zone=zone_ids[zone_pos],
+        pilot_zone=zone_id,
+        config_version=version,
         operator_id=operator,
         vehicle_class=VEHICLE_CLASSES[cls],
         window_start_ms=start,

@@ -9,6 +9,7 @@ must be the change itself.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,25 @@ def test_a_replayed_history_gives_the_same_incidents_and_the_single_configs_apar
     reopened = [row for row in extra.values() if not started_before_change(row)]
     # Two incidents were open at the change; both vehicles still violated after it.
     assert (len(split), len(closed_at_change), len(reopened), len(extra)) == (2, 2, 2, 4)
+
+    # Summaries name the version that judged their samples; the minute cut by the change has a
+    # row per version, and per window the versions' samples and active vehicles add up to the
+    # single config's (a vehicle driving across the change is counted once).
+    summaries = read_jsonl(first / "summaries.jsonl")
+    plain = read_jsonl(tmp_path / "single" / "summaries.jsonl")
+    assert {row["config_version"] for row in summaries} == {old, new}
+    cut = {row["config_version"] for row in summaries if row["window_start"] == "2026-11-23T01:02:00.000Z"}
+    assert cut == {old, new}
+    for field in ("samples", "active_vehicles"):
+        assert per_window(summaries, field) == per_window(plain, field), field
+
+
+def per_window(rows: list[dict[str, Any]], field: str) -> Counter[tuple[str, str, str]]:
+    """A summary figure summed over config versions, per window, operator and class."""
+    totals: Counter[tuple[str, str, str]] = Counter()
+    for row in rows:
+        totals[(row["window_start"], row["operator"], row["vehicle_class"])] += row[field]
+    return totals
 
 
 @pytest.mark.integration

@@ -25,12 +25,15 @@ def summary(
     disengagements: int = 0,
     remote_takeovers: int = 0,
     zone: str = ZONE,
+    version: str | None = None,
 ) -> dict[str, Any]:
-    """One window summary row of minute ``minute`` after 01:00 UTC (the summaries file's format)."""
+    """One window summary row of minute ``minute`` after 01:00 UTC (the summaries file's format;
+    without ``version``, as runs wrote it before summaries named their config version)."""
     return {
         "window_start": f"2026-11-23T01:{minute:02d}:00.000Z",
         "window_end": f"2026-11-23T01:{minute + 1:02d}:00.000Z",
         "pilot_zone": zone,
+        **({} if version is None else {"config_version": version}),
         "operator": operator,
         "vehicle_class": vehicle_class,
         "samples": samples,

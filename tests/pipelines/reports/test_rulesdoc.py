@@ -22,10 +22,10 @@ def test_a_reportable_event_rule_reads_in_plain_words(every_kind_zones: list[Zon
 
 def test_the_section_lists_every_rule_and_the_versions(every_kind_zones: list[Zone]) -> None:
     zone = every_kind_zones[0]
-    html = rules_section(zone, [zone.version])
+    html = rules_section([zone], [zone.version])
     assert sorted(re.findall(r'class="rule" data-rule="([^"]+)"', html)) == sorted(r.id for r in zone.rules)
     assert f"versions the run recorded: <code>{zone.version}</code>" in html
-    assert "not recorded by the run" in rules_section(zone, [])
+    assert "not recorded by the run" in rules_section([zone], [])
 
 
 def test_a_scheduled_rule_gives_its_windows_in_local_time() -> None:

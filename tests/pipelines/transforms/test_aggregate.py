@@ -25,6 +25,7 @@ def partial(vehicle: str, window: int = 0, operator: str = "op-taxi", **values: 
     """One vehicle's partial of a window (``window`` minutes after T0)."""
     return WindowSummary(
         pilot_zone="test-every-kind",
+        config_version="sha256:0123456789abcdef",
         operator_id=operator,
         vehicle_class="ROBOTAXI",
         window_start_ms=T0_MS + window * 60_000,

@@ -78,6 +78,7 @@ def test_only_gaps_the_end_of_input_opened_are_dropped_and_counted_back(
                 [
                     WindowSummary(
                         pilot_zone="test-every-kind",
+                        config_version=every_kind_zones[0].version,
                         operator_id="op-taxi",
                         vehicle_class="ROBOTAXI",
                         window_start_ms=T0_MS + 60_000,
@@ -85,6 +86,7 @@ def test_only_gaps_the_end_of_input_opened_are_dropped_and_counted_back(
                     ),
                     WindowSummary(
                         pilot_zone="test-every-kind",
+                        config_version=every_kind_zones[0].version,
                         operator_id="op-taxi",
                         vehicle_class="CAR",
                         window_start_ms=T0_MS + 60_000,

@@ -37,6 +37,7 @@ from pilotzone.zones.evaluate import (
     ZonedBatch,
     assign_zones,
 )
+from pilotzone.zones.evaluate.summaries import SummaryKey
 from tests.factories import INCIDENT_LOG_KEYS, T0_MS, sample
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.zones import geometries as g
@@ -90,15 +91,15 @@ class Result:
     outputs: list[EvaluationOutput]
 
     @property
-    def merged(self) -> dict[tuple[str, str, str, int], WindowSummary]:
+    def merged(self) -> dict[SummaryKey, WindowSummary]:
         return merge_all(self.summaries)
 
     def kinds(self, kind: str) -> list[IncidentRecord]:
         return [r for r in self.incidents if r.kind == kind]
 
 
-def merge_all(summaries: Iterable[WindowSummary]) -> dict[tuple[str, str, str, int], WindowSummary]:
-    merged: dict[tuple[str, str, str, int], WindowSummary] = {}
+def merge_all(summaries: Iterable[WindowSummary]) -> dict[SummaryKey, WindowSummary]:
+    merged: dict[SummaryKey, WindowSummary] = {}
     for summary in summaries:
         merged[summary.key] = merged[summary.key].merge(summary) if summary.key in merged else summary
     return merged
@@ -787,9 +788,13 @@ def test_window_summary_values_for_a_simple_track() -> None:
     lat = np.full(90, g.lonlat(0, 2000)[1])
     step_mm = np.rint(geo.haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:]) * 1000).astype(int)
     assert set(step_mm.tolist()) == {7998}  # 8 m at the origin's latitude, 2 km further north
-    first, second = (result.merged[("evaltest", "op-a", "ROBOTAXI", T0_MS + k * 60 * SECOND)] for k in (0, 1))
+    first, second = (
+        result.merged[("evaltest", zones()[0].version, "op-a", "ROBOTAXI", T0_MS + k * 60 * SECOND)]
+        for k in (0, 1)
+    )
     assert first == WindowSummary(
         "evaltest",
+        zones()[0].version,
         "op-a",
         "ROBOTAXI",
         T0_MS,
@@ -812,7 +817,10 @@ def test_violation_seconds_are_clipped_to_windows() -> None:
     # Speeding from 50 s to 75 s (first fix under the limit): 10 s in the first window, 15 s in the next.
     speeds = [40.0] * 50 + [62.0] * 25 + [40.0] * 10
     result = evaluate([fix(s, *IN_ZONE_ONLY, v) for s, v in enumerate(speeds)])
-    windows = [result.merged[("evaltest", "op-a", "ROBOTAXI", T0_MS + k * 60 * SECOND)] for k in (0, 1)]
+    windows = [
+        result.merged[("evaltest", zones()[0].version, "op-a", "ROBOTAXI", T0_MS + k * 60 * SECOND)]
+        for k in (0, 1)
+    ]
     assert [w.violation_s_by_rule for w in windows] == [{"zone-speed": 10.0}, {"zone-speed": 15.0}]
     assert [w.incidents_opened for w in windows] == [{("speed_limit", "MINOR"): 1}, {}]
 
@@ -832,7 +840,7 @@ def test_windows_are_emitted_once_nothing_can_change_them() -> None:
 
 
 def summary(window: int, **values: Any) -> WindowSummary:
-    return WindowSummary("z", "op", "CAR", window, **values)
+    return WindowSummary("z", "sha256:0123456789abcdef", "op", "CAR", window, **values)
 
 
 def test_window_summary_merge_is_exactly_associative_and_commutative() -> None:

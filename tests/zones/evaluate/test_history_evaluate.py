@@ -26,6 +26,7 @@ from pilotzone.zones.evaluate import (
     assign_zones,
     vehicle_evaluator,
 )
+from pilotzone.zones.evaluate.summaries import SummaryKey
 from tests.factories import T0_MS
 from tests.zones.evaluate.test_evaluate import HERE, SECOND, fix, numbered
 
@@ -157,8 +158,8 @@ def test_records_do_not_depend_on_chunks_or_watermarks(history: list[Zone]) -> N
     assert evaluate(history, track) == whole
 
 
-def merged(summaries: Sequence[WindowSummary]) -> dict[tuple[str, str, str, int], WindowSummary]:
-    by_key: dict[tuple[str, str, str, int], WindowSummary] = {}
+def merged(summaries: Sequence[WindowSummary]) -> dict[SummaryKey, WindowSummary]:
+    by_key: dict[SummaryKey, WindowSummary] = {}
     for summary in summaries:
         by_key[summary.key] = by_key[summary.key].merge(summary) if summary.key in by_key else summary
     return by_key
@@ -219,23 +220,55 @@ def test_samples_before_the_first_version_are_in_no_zone(tmp_path: Path) -> None
     ]
 
 
-def test_window_summaries_straddling_the_change_sum_both_versions(
+def test_window_summaries_name_the_version_that_judged_their_samples(
     history: list[Zone], single: list[Zone]
 ) -> None:
     track = speeding_in_district(range(0, 120, 2))
     _, summaries, _ = evaluate(history, track)
     _, plain, _ = evaluate(single, track)
     by_window, plain_by_window = merged(summaries), merged(plain)
-    assert sorted(by_window) == sorted(plain_by_window)
+    assert sorted(without_version(by_window)) == sorted(without_version(plain_by_window))
+    evaltest = sorted((key for key in by_window if key[0] == "evaltest"), key=lambda key: key[4])
+    assert [(key[1], key[4] - T0_MS) for key in evaltest] == [
+        (history[0].version, 0),
+        (history[1].version, 60_000),
+    ]
     # The 2 s between the last fix before the change and the first after it is counted by neither.
-    evaltest = sorted(key for key in by_window if key[0] == "evaltest")
+    plain_evaltest = sorted((key for key in plain_by_window if key[0] == "evaltest"), key=lambda key: key[4])
     assert [by_window[key].vehicle_seconds for key in evaltest] == [58.0, 58.0]
-    assert [plain_by_window[key].vehicle_seconds for key in evaltest] == [58.0, 60.0]
+    assert [plain_by_window[key].vehicle_seconds for key in plain_evaltest] == [58.0, 60.0]
     # The incident open at the change is counted up to the change, then from the new opening.
     assert [by_window[key].violation_s_by_rule for key in evaltest] == [
         {"district-speed": 60.0},
         {"district-speed": 58.0},
     ]
+
+
+def without_version(summaries: dict[SummaryKey, WindowSummary]) -> list[tuple[str, str, str, int]]:
+    return [(zone, operator, cls, start) for zone, _, operator, cls, start in summaries]
+
+
+def test_a_window_cut_by_the_change_has_a_summary_per_version_that_add_up(tmp_path: Path) -> None:
+    """The change 30 s into a minute: the minute's samples split by the version that judged
+    them, the vehicle counted once (under the first version), and any chunking gives the same."""
+    text = (HERE / "test-zone.yaml").read_text(encoding="utf-8")
+    (tmp_path / "1.yaml").write_text(f"{text}until: 2026-11-23T10:00:30+09:00\n", encoding="utf-8")
+    (tmp_path / "2.yaml").write_text(f"{text}effective_from: 2026-11-23T10:00:30+09:00\n", encoding="utf-8")
+    zones = load_zones([tmp_path / "1.yaml", tmp_path / "2.yaml"])
+    old, new = (zone.version for zone in zones)
+    track = speeding_in_district(range(0, 120, 2))
+    _, summaries, _ = evaluate(zones, track)
+    by_key = merged(summaries)
+    assert [
+        (key[1], key[4] - T0_MS, s.samples, len(s.vehicle_ids), s.vehicle_seconds, s.violation_s_by_rule)
+        for key, s in sorted(by_key.items(), key=lambda item: (item[0][4], item[0][1] != old))
+    ] == [
+        (old, 0, 15, 1, 28.0, {"district-speed": 30.0}),
+        (new, 0, 15, 0, 28.0, {"district-speed": 30.0}),
+        (new, 60_000, 30, 1, 60.0, {"district-speed": 58.0}),
+    ]
+    for cuts in ([14], [15], [16], [10, 15, 20], list(range(1, len(track)))):
+        assert merged(evaluate(zones, track, cuts)[1]) == by_key
 
 
 def test_history_evaluator_survives_pickling_without_its_zones(history: list[Zone]) -> None:
