@@ -231,6 +231,16 @@ def stream_command(args: argparse.Namespace) -> int:
     if problems:
         print("pilotzone stream: " + "; ".join(problems), file=sys.stderr)
         return 2
+    if args.fences_topic:
+        # Before the job starts: a consumer asking for a missing topic could have the broker
+        # create it with deletion by age, which would later drop fences still in force.
+        from pilotzone.pipelines.live.fence_topic import FenceTopic, FenceTopicError, ensure_compacted_topic
+
+        try:
+            ensure_compacted_topic(FenceTopic(args.kafka_bootstrap, args.fences_topic))
+        except FenceTopicError as exc:
+            print(f"pilotzone stream: --fences-topic: {exc}", file=sys.stderr)
+            return 2
     with contextlib.ExitStack() as services:
         uses_kafka = args.source == "kafka" or bool(args.incidents_topic)
         if uses_kafka and not args.kafka_expansion_service and args.runner in LOCAL_RUNNERS:

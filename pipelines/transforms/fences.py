@@ -115,7 +115,13 @@ def read_fence_record(topic: str, record: tuple[bytes | None, bytes | None]) -> 
 def fence_consumer_config(bootstrap: str) -> dict[str, str]:
     """Every record from the beginning, every time, and no offsets committed: the topic is the
     fence history, and a restarted monitor must know all of it (``pipelines.live.fence_topic``)."""
-    return {"bootstrap.servers": bootstrap, "auto.offset.reset": "earliest", "enable.auto.commit": "false"}
+    return {
+        "bootstrap.servers": bootstrap,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": "false",
+        # The CLI creates the topic compacted; a consumer must never have it created otherwise.
+        "allow.auto.create.topics": "false",
+    }
 
 
 class ReadFenceTopic(beam.PTransform):
