@@ -158,3 +158,20 @@ def test_publish_to_a_malformed_kafka_address_is_refused_before_reading_the_fenc
         "pilotzone fences publish: --to kafka://127.0.0.1/fences is not kafka://HOST:PORT/TOPIC "
         "(a topic name is letters, digits, '.', '_' and '-')\n"
     )
+
+
+def test_stream_refuses_a_fence_topic_without_the_kafka_source_or_with_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["stream", "--zones", str(EVERY_KIND_ZONE), "--incidents-dir", str(tmp_path / "out"), "--quiet"]
+    folder_source = ["--source", "folder", "--watch", str(tmp_path / "*.avro")]
+    assert main([*common, *folder_source, "--fences-topic", "fences"]) == 2
+    assert capsys.readouterr().err == (
+        "pilotzone stream: --fences-topic needs --source kafka (fences are read from the telemetry's broker)\n"
+    )
+    (tmp_path / "fences").mkdir()
+    kafka_source = ["--source", "kafka", "--kafka-bootstrap", "127.0.0.1:9", "--kafka-topic", "telemetry"]
+    assert main([*common, *kafka_source, "--fences-topic", "fences", "--fences", str(tmp_path / "fences")]) == 2
+    assert capsys.readouterr().err == (
+        "pilotzone stream: give --fences DIR or --fences-topic TOPIC, not both\n"
+    )
