@@ -7,7 +7,8 @@ are eventually consistent (a worker may judge a sample before it sees the new fe
 workers may disagree), their triggered form is runner-dependent, and Prism does not support
 it. A fence that may or may not apply to a sample depending on which worker judged it could
 never be reproduced by a replay. So fence documents are *elements*: the fence folder is
-watched like the telemetry folder, each fence read becomes an element in the same
+watched like the telemetry folder (or the compacted fence topic is read from its first record,
+``ReadFenceTopic``), each fence read becomes an element in the same
 PCollection as the fixes, and both meet under one key in ``JudgeFencesFn``, which judges
 fixes only when the **watermark** has passed their event time plus the allowed lateness.
 The fences in the folder when the pipeline starts judge from its first fix, so the stream's
@@ -102,7 +103,8 @@ def refuse_fence(where: str, reason: str) -> None:
 def read_fence_record(topic: str, record: tuple[bytes | None, bytes | None]) -> Iterator[Fence]:
     """The fence in a fence topic's record (key, value); a refused one is logged and counted."""
     key, value = record
-    where = f"kafka://{topic}/{(key or b'').decode('utf-8', 'replace')}"
+    # No "://": problems name their source as a path, which would fold the slashes.
+    where = f"topic {topic} key {(key or b'').decode('utf-8', 'replace')}"
     if value is None:
         refuse_fence(where, "a tombstone (no document): a fence is lifted by a version with an until")
         return

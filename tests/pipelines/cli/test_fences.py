@@ -171,7 +171,9 @@ def test_stream_refuses_a_fence_topic_without_the_kafka_source_or_with_a_folder(
     )
     (tmp_path / "fences").mkdir()
     kafka_source = ["--source", "kafka", "--kafka-bootstrap", "127.0.0.1:9", "--kafka-topic", "telemetry"]
-    assert main([*common, *kafka_source, "--fences-topic", "fences", "--fences", str(tmp_path / "fences")]) == 2
+    assert (
+        main([*common, *kafka_source, "--fences-topic", "fences", "--fences", str(tmp_path / "fences")]) == 2
+    )
     assert capsys.readouterr().err == (
         "pilotzone stream: give --fences DIR or --fences-topic TOPIC, not both\n"
     )
