@@ -279,11 +279,10 @@ def _run_stream(
     import apache_beam as beam
 
     from pilotzone.pipelines.jobs.stream import ReadPayloads, build_stream
+    from pilotzone.pipelines.transforms.fences import StreamFences
     from pilotzone.pipelines.transforms.streaming import StreamSettings
 
     settings = StreamSettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness)
-    from pilotzone.pipelines.transforms.fences import StreamFences
-
     watched = None
     if fences is not None:
         watched = StreamFences(fences[0], poll_s=source.poll_s, stop_at_s=source.stop_at_s, fences=fences[1])
