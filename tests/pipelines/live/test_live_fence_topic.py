@@ -1,10 +1,11 @@
-"""Fences published to a compacted Kafka topic while a fleet streams: the Prism stream with
-``--source kafka --fences-topic`` enforces them, an amendment included, as the replay does.
+"""Fences published to a compacted Kafka topic: the Prism stream with ``--source kafka
+--fences-topic`` enforces them, an amendment included, as the replay does.
 
-A fleet is published in real time to a real broker; once it is driving, the operator publishes
-a fence over the western half of where the vehicles are, publishes it again (nothing new), and
-publishes an amendment that moves the fence's edge east with a shorter deadline. The replay of
-the same telemetry with the same three documents in a folder gives the same fence incidents.
+A fleet is published in real time to a real broker; once it is driving (or before the monitor
+starts, as a restarted monitor finds them), the operator publishes a fence over the western
+half of where the vehicles are, publishes it again (nothing new), and publishes an amendment
+that moves the fence's edge east with a shorter deadline. The replay of the same telemetry with
+the two documents in a folder gives the same fence incidents.
 """
 
 from __future__ import annotations
@@ -76,10 +77,24 @@ def fence(
     }
 
 
-def test_fences_published_to_the_topic_while_the_fleet_streams_are_enforced_as_the_replay(
-    tmp_path: Path, every_kind_zones: list[Zone], broker: KafkaBroker
+def publish_fences(drafts: list[Path], url: str) -> None:
+    """The first version, the same again (nothing new), then the amendment."""
+    assert main(["fences", "publish", str(drafts[0]), "--to", url]) == 0
+    assert main(["fences", "publish", str(drafts[0]), "--to", url]) == 0
+    time.sleep(2)
+    assert main(["fences", "publish", str(drafts[1]), "--to", url]) == 0
+
+
+@pytest.mark.parametrize(
+    "before_start", [False, True], ids=["while-the-fleet-streams", "before-the-monitor-starts"]
+)
+def test_fences_published_to_the_topic_are_enforced_as_the_replay(
+    tmp_path: Path, every_kind_zones: list[Zone], broker: KafkaBroker, before_start: bool
 ) -> None:
-    broker.create_topic("telemetry-fenced")
+    """Published while the fleet streams, or all before the monitor starts (as a restarted
+    monitor finds them): read from the topic's beginning, they give the replay's incidents."""
+    name = "before" if before_start else "while"
+    broker.create_topic(f"telemetry-{name}")
     start = dt.datetime.fromtimestamp(int(time.time()) + 20, dt.UTC)
     simulation = tmp_path / "sim"
     simulate(
@@ -103,24 +118,24 @@ def test_fences_published_to_the_topic_while_the_fleet_streams_are_enforced_as_t
 
     common = ["--zones", str(EVERY_KIND_ZONE), "--allowed-lateness", str(LATENESS_S), "--quiet"]
     command = [str(Path(sys.executable).with_name("pilotzone")), "stream", *common, "--runner", "prism",
-               "--source", "kafka", "--kafka-bootstrap", broker.bootstrap, "--kafka-topic", "telemetry-fenced",
-               "--kafka-group", "fenced", "--fences-topic", "fences-live",
+               "--source", "kafka", "--kafka-bootstrap", broker.bootstrap, "--kafka-topic", f"telemetry-{name}",
+               "--kafka-group", name, "--fences-topic", f"fences-{name}",
                "--incidents-dir", str(tmp_path / "live")]  # fmt: skip
+    url = f"kafka://{broker.bootstrap}/fences-{name}"
+    if before_start:
+        publish_fences(drafts, url)
     monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     reports: list[PublishReport] = []
     fleet = threading.Thread(
         target=lambda: reports.append(
-            publish_fleet(simulation, broker.bootstrap, PublishSettings("telemetry-fenced", speed_up=1.0))
+            publish_fleet(simulation, broker.bootstrap, PublishSettings(f"telemetry-{name}", speed_up=1.0))
         )
     )
-    url = f"kafka://{broker.bootstrap}/fences-live"
     try:
         fleet.start()
-        time.sleep(3)  # the fleet is driving
-        assert main(["fences", "publish", str(drafts[0]), "--to", url]) == 0
-        assert main(["fences", "publish", str(drafts[0]), "--to", url]) == 0  # again: nothing new
-        time.sleep(3)
-        assert main(["fences", "publish", str(drafts[1]), "--to", url]) == 0
+        if not before_start:
+            time.sleep(3)  # the fleet is driving
+            publish_fences(drafts, url)
         fleet.join(timeout=DURATION_S + 60)
         # Event times run ahead of the clock by the start's 20 s: wait until the watermark has
         # passed the fences' end by the allowed lateness, so every fence incident is closed.
