@@ -213,6 +213,12 @@ def read_yaml_document(path: Path) -> YamlDocument | ConfigProblem:
         return ConfigProblem(str(path), "", f"cannot read file: {exc.strerror}")
     except UnicodeDecodeError:
         return ConfigProblem(str(path), "", "not UTF-8 text: save the config as UTF-8")
+    return parse_yaml_document(text, path)
+
+
+def parse_yaml_document(text: str, path: Path) -> YamlDocument | ConfigProblem:
+    """Text parsed as one YAML document named ``path`` (a file, or where a message came from),
+    or the problem that stops it from being read."""
     loader = ConfigYamlLoader(text)
     try:
         root = loader.get_single_node()
@@ -344,6 +350,7 @@ __all__ = [
     "describe_path",
     "duplicate_key_problems",
     "line_of",
+    "parse_yaml_document",
     "read_yaml_document",
     "value_at",
 ]

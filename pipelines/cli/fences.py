@@ -6,6 +6,8 @@ or the new one, never half a file (``pipelines.atomic``; its temporaries are hid
 which the fence loader skips). The published document is self-contained: a ``file:``
 polygon is written inline, so the document still means the same wherever it is read, and
 its digest (what incidents carry as ``config_version``) is the one ``check`` printed.
+``publish --to kafka://HOST:PORT/TOPIC`` sends the same document, after the same checks, to a
+compacted topic that a Kafka-fed monitor reads (``pipelines.live.fence_topic``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import shapely.geometry
 
 from pilotzone.pipelines.atomic import write_bytes_atomically
+from pilotzone.zones.evaluate.records import rfc3339_ms
 from pilotzone.zones.fences import Fence
 from pilotzone.zones.fences.loader import fence_files, load_fence, load_fences
 from pilotzone.zones.problems import ZoneConfigError
@@ -44,12 +47,18 @@ def add_parser(subparsers: Any) -> None:
     check.set_defaults(func=check_command)
     publish = commands.add_parser(
         "publish",
-        help="validate a fence and write it atomically into the folder a monitor watches",
-        description="Validate FILE (exit 2 with every problem) and write it as DIR/<id>.json in one step; "
-        "publishing a fence with the same id again replaces it.",
+        help="validate a fence and hand it to a monitor: a watched folder or a compacted Kafka topic",
+        description="Validate FILE (exit 2 with every problem), then write it as DIR/<id>.json in one step "
+        "(publishing a fence with the same id again replaces it), or send it to kafka://HOST:PORT/TOPIC "
+        "(created compacted if missing) and wait for the broker's ack.",
     )
     publish.add_argument("file", type=Path, metavar="FILE", help="the fence document (YAML or JSON)")
-    publish.add_argument("--to", required=True, type=Path, metavar="DIR", help="the monitor's fence folder")
+    publish.add_argument(
+        "--to",
+        required=True,
+        metavar="DIR|kafka://HOST:PORT/TOPIC",
+        help="the monitor's fence folder, or its compacted fence topic",
+    )
     publish.add_argument(
         "--geometry-root", type=Path, metavar="DIR", help="folder that file: polygons must lie under"
     )
@@ -60,6 +69,8 @@ def describe(fence: Fence) -> str:
     """One line per fence, as ``check`` and ``publish`` print it."""
     document = fence.document
     until = "open-ended" if document.until is None else f"until {document.until.isoformat()}"
+    if fence.superseded_ms is not None and fence.superseded_ms == fence.end_ms:
+        until = f"until {rfc3339_ms(fence.end_ms)} (a later version takes over)"
     classes = ", ".join(document.vehicle_classes)
     return (
         f"{fence.fence_id} ({fence.digest}): {document.pilot_zone}, from {document.effective_from.isoformat()} "
@@ -81,13 +92,17 @@ def check_command(args: argparse.Namespace) -> int:
     except ZoneConfigError as exc:
         print(f"pilotzone fences check: problems:\n{exc}", file=sys.stderr)
         return 1
-    for fence in fences:
+    # By id, then version: an amended fence reads as its history.
+    for fence in sorted(fences, key=lambda fence: (fence.fence_id, fence.start_ms)):
         print(describe(fence))
     return 0
 
 
 def publish_command(args: argparse.Namespace) -> int:
     """``pilotzone fences publish``: 0 once written, 2 for a bad fence or destination."""
+    if args.to.startswith("kafka://"):
+        return _publish_to_topic(args)
+    args.to = Path(args.to)
     if not args.to.is_dir():
         print(f"pilotzone fences publish: --to {args.to} is not a folder: create it, or name the monitor's one",
               file=sys.stderr)  # fmt: skip
@@ -124,3 +139,39 @@ def _fences_in(folder: Path) -> list[Fence]:
         except ZoneConfigError:
             continue
     return found
+
+
+def _publish_to_topic(args: argparse.Namespace) -> int:
+    """``publish --to kafka://...``: the folder publication's checks, then one acknowledged record
+    (``pipelines.live.fence_topic``); 2 for a bad fence, address or topic, 1 without an ack."""
+    from pilotzone.pipelines.live.fence_topic import (
+        FenceTopic,
+        FenceTopicError,
+        ensure_compacted_topic,
+        publish_fence,
+    )
+
+    try:
+        where = FenceTopic.parse(args.to)
+    except FenceTopicError as exc:
+        print(f"pilotzone fences publish: --to {exc}", file=sys.stderr)
+        return 2
+    try:
+        fence = load_fence(args.file, geometry_root=args.geometry_root)
+    except ZoneConfigError as exc:
+        print(f"pilotzone fences publish: not published, fix these first:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        created = ensure_compacted_topic(where)
+    except FenceTopicError as exc:
+        print(f"pilotzone fences publish: not published: {exc}", file=sys.stderr)
+        return 2
+    try:
+        published = publish_fence(where, fence, published_document(fence), created_topic=created)
+    except FenceTopicError as exc:
+        print(f"pilotzone fences publish: not published: {exc}", file=sys.stderr)
+        return 1
+    topic = f"{where} (created, compacted)" if published.created_topic else str(where)
+    print(f"published to {topic} partition {published.partition} offset {published.offset}, "
+          f"key {published.key}: {describe(fence)}")  # fmt: skip
+    return 0

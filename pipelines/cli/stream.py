@@ -63,6 +63,12 @@ def add_parser(subparsers: Any) -> None:
         help="a folder of emergency fences, watched while the stream runs (pilotzone fences publish ... --to DIR)",
     )
     stream.add_argument(
+        "--fences-topic",
+        metavar="TOPIC",
+        help="Kafka source: a compacted topic of emergency fences on the same bootstrap, read from its "
+        "beginning (pilotzone fences publish ... --to kafka://HOST:PORT/TOPIC)",
+    )
+    stream.add_argument(
         "--source", required=True, choices=["folder", "kafka", "pubsub"], help="where telemetry comes from"
     )
     stream.add_argument(
@@ -211,6 +217,10 @@ def stream_command(args: argparse.Namespace) -> int:
             problems.append(
                 f"--watch {args.watch}: folder {base} does not exist (create it, or fix the path)"
             )
+    if args.fences_topic and args.source != "kafka":
+        problems.append("--fences-topic needs --source kafka (fences are read from the telemetry's broker)")
+    if args.fences_topic and args.fences is not None:
+        problems.append("give --fences DIR or --fences-topic TOPIC, not both")
     if args.incidents_topic and not args.kafka_bootstrap:
         problems.append("--incidents-topic needs --kafka-bootstrap HOST:PORT")
     try:
@@ -221,6 +231,16 @@ def stream_command(args: argparse.Namespace) -> int:
     if problems:
         print("pilotzone stream: " + "; ".join(problems), file=sys.stderr)
         return 2
+    if args.fences_topic:
+        # Before the job starts: a consumer asking for a missing topic could have the broker
+        # create it with deletion by age, which would later drop fences still in force.
+        from pilotzone.pipelines.live.fence_topic import FenceTopic, FenceTopicError, ensure_compacted_topic
+
+        try:
+            ensure_compacted_topic(FenceTopic(args.kafka_bootstrap, args.fences_topic))
+        except FenceTopicError as exc:
+            print(f"pilotzone stream: --fences-topic: {exc}", file=sys.stderr)
+            return 2
     with contextlib.ExitStack() as services:
         uses_kafka = args.source == "kafka" or bool(args.incidents_topic)
         if uses_kafka and not args.kafka_expansion_service and args.runner in LOCAL_RUNNERS:
@@ -259,14 +279,19 @@ def _run_stream(
     import apache_beam as beam
 
     from pilotzone.pipelines.jobs.stream import ReadPayloads, build_stream
+    from pilotzone.pipelines.transforms.fences import StreamFences
     from pilotzone.pipelines.transforms.streaming import StreamSettings
 
     settings = StreamSettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness)
     watched = None
     if fences is not None:
-        from pilotzone.pipelines.transforms.fences import StreamFences
-
         watched = StreamFences(fences[0], poll_s=source.poll_s, stop_at_s=source.stop_at_s, fences=fences[1])
+    elif args.fences_topic:
+        watched = StreamFences(
+            topic=args.fences_topic,
+            kafka_bootstrap=source.kafka_bootstrap,
+            kafka_expansion_service=source.kafka_expansion_service,
+        )
     exporter = start_exporter(zones, args)
     if exporter is None:
         return 2

@@ -1,5 +1,5 @@
-"""Emergency fences in a stream: picked up from a watched folder without a restart, judged by
-event time.
+"""Emergency fences in a stream: picked up from a watched folder or a compacted Kafka topic
+without a restart, judged by event time.
 
 **Why fences travel the main data path.** Beam's way to give a running pipeline slowly
 changing configuration is a side input refreshed by a ``PeriodicImpulse``; but side inputs
@@ -7,7 +7,8 @@ are eventually consistent (a worker may judge a sample before it sees the new fe
 workers may disagree), their triggered form is runner-dependent, and Prism does not support
 it. A fence that may or may not apply to a sample depending on which worker judged it could
 never be reproduced by a replay. So fence documents are *elements*: the fence folder is
-watched like the telemetry folder, each fence read becomes an element in the same
+watched like the telemetry folder (or the compacted fence topic is read from its first record,
+``ReadFenceTopic``), each fence read becomes an element in the same
 PCollection as the fixes, and both meet under one key in ``JudgeFencesFn``, which judges
 fixes only when the **watermark** has passed their event time plus the allowed lateness.
 The fences in the folder when the pipeline starts judge from its first fix, so the stream's
@@ -47,19 +48,24 @@ from pilotzone.schemas.batch import VEHICLE_CLASSES
 from pilotzone.zones.evaluate import ZonedBatch
 from pilotzone.zones.fences import Fence
 from pilotzone.zones.fences.judge import FenceJudge, Fixes
-from pilotzone.zones.fences.loader import FENCE_SUFFIXES, load_fence
+from pilotzone.zones.fences.loader import FENCE_SUFFIXES, load_fence, load_fence_message
 from pilotzone.zones.problems import ZoneConfigError
 
 
 @dataclass(frozen=True)
 class StreamFences:
     """Where a stream picks fences up: a watched ``folder`` (polled every ``poll_s``, until
-    ``stop_at_s`` if set) and the ``fences`` in it at the start, already loaded and checked."""
+    ``stop_at_s`` if set) and the ``fences`` in it at the start, already loaded and checked;
+    or a compacted Kafka ``topic`` (``pipelines.live.fence_topic``) read from its beginning
+    on ``kafka_bootstrap``, through the Java ``kafka_expansion_service``."""
 
-    folder: str
+    folder: str | None = None
     poll_s: float = 10.0
     stop_at_s: float | None = None
     fences: tuple[Fence, ...] = ()
+    topic: str | None = None
+    kafka_bootstrap: str | None = None
+    kafka_expansion_service: str | None = None
 
 
 FENCE_KEY = "fences"
@@ -85,8 +91,70 @@ def read_fence(path: str) -> Iterator[Fence]:
     try:
         yield load_fence(path)
     except ZoneConfigError as exc:
-        Metrics.counter(METRICS_NAMESPACE, "fences_refused").inc()
-        logging.getLogger("pilotzone.fences").error("fence %s refused, not enforced:\n%s", path, exc)
+        refuse_fence(path, str(exc))
+
+
+def refuse_fence(where: str, reason: str) -> None:
+    """A fence the stream will not enforce: logged with what to fix, and counted."""
+    Metrics.counter(METRICS_NAMESPACE, "fences_refused").inc()
+    logging.getLogger("pilotzone.fences").error("fence %s refused, not enforced:\n%s", where, reason)
+
+
+def read_fence_record(topic: str, record: tuple[bytes | None, bytes | None]) -> Iterator[Fence]:
+    """The fence in a fence topic's record (key, value); a refused one is logged and counted."""
+    key, value = record
+    # No "://": problems name their source as a path, which would fold the slashes.
+    where = f"topic {topic} key {(key or b'').decode('utf-8', 'replace')}"
+    if value is None:
+        refuse_fence(where, "a tombstone (no document): a fence is lifted by a version with an until")
+        return
+    try:
+        yield load_fence_message(value, where)
+    except ZoneConfigError as exc:
+        refuse_fence(where, str(exc))
+
+
+def fence_consumer_config(bootstrap: str) -> dict[str, str]:
+    """Every record from the beginning, every time, and no offsets committed: the topic is the
+    fence history, and a restarted monitor must know all of it (``pipelines.live.fence_topic``)."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": "false",
+        # The CLI creates the topic compacted; a consumer must never have it created otherwise.
+        "allow.auto.create.topics": "false",
+    }
+
+
+class ReadFenceTopic(beam.PTransform):
+    """A compacted fence topic → a ``Fence`` per record, from its first record on.
+
+    Record timestamps are the publication times (``CreateTime``): while the topic is idle,
+    KafkaIO moves its watermark with the clock, as a folder watch's is, so the judge's
+    watermark still follows the telemetry."""
+
+    def __init__(self, topic: str, bootstrap: str, expansion_service: str | None) -> None:
+        super().__init__()
+        self.topic = topic
+        self.bootstrap = bootstrap
+        self.expansion_service = expansion_service
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
+        from apache_beam.io.kafka import ReadFromKafka
+
+        topic = self.topic
+        return (
+            begin
+            | "Kafka"
+            >> ReadFromKafka(
+                consumer_config=fence_consumer_config(self.bootstrap),
+                topics=[topic],
+                timestamp_policy=ReadFromKafka.create_time_policy,
+                commit_offset_in_finalize=False,
+                expansion_service=self.expansion_service,
+            )
+            | "Load" >> beam.FlatMap(lambda record: read_fence_record(topic, record))
+        )
 
 
 class WatchFences(beam.PTransform):
@@ -154,8 +222,11 @@ class JudgeFencesFn(beam.DoFn):
         _, item = element
         judge = self._read(judge_state)
         if isinstance(item, Fence):
-            judge.add_fence(item)
-            Metrics.counter(METRICS_NAMESPACE, "fences_received").inc()
+            refused = judge.add_fence(item)
+            if refused is None:
+                Metrics.counter(METRICS_NAMESPACE, "fences_received").inc()
+            else:
+                refuse_fence(str(item.source), refused)
         elif len(item.time_ms):
             pending.add(item)
             self._arm(judge, wake, int(item.time_ms.min()))
@@ -223,7 +294,8 @@ class JudgeFences(beam.PTransform):
     """(vehicle, ZonedBatch) chunks → fence incident records, against the fences of ``where``.
 
     The fences in the folder at the start judge from the first fix; the watch emits them
-    again with every later publication, and the judge ignores a fence it has (by digest)."""
+    again with every later publication, and the judge ignores a fence it has (by digest). A
+    fence topic is read from its beginning, so its fences arrive as elements too."""
 
     def __init__(self, where: StreamFences, allowed_lateness_ms: int) -> None:
         super().__init__()
@@ -233,7 +305,17 @@ class JudgeFences(beam.PTransform):
 
     def expand(self, zoned: beam.PCollection) -> beam.PCollection:
         where = self.where
-        fences = zoned.pipeline | "WatchFences" >> WatchFences(where.folder, where.poll_s, where.stop_at_s)
+        if where.topic is not None:
+            assert where.kafka_bootstrap is not None
+            source: beam.PTransform = ReadFenceTopic(
+                where.topic, where.kafka_bootstrap, where.kafka_expansion_service
+            )
+            fences = zoned.pipeline | "ReadFenceTopic" >> source
+        else:
+            assert where.folder is not None
+            fences = zoned.pipeline | "WatchFences" >> WatchFences(
+                where.folder, where.poll_s, where.stop_at_s
+            )
         return (
             (
                 zoned

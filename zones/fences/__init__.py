@@ -6,7 +6,8 @@ ends. Vehicles inside when it takes effect must be out within ``exit_within_s``;
 still inside afterwards, or one entering after it took effect, is an incident of kind
 ``emergency_fence`` (``zones.fences.tracker``). Fences are read from a folder of small
 documents (``zones.fences.loader``), each identified by a digest of its content, which
-incidents carry as their ``config_version``.
+incidents carry as their ``config_version``; a new document for a known id is a version that
+supersedes the earlier one from its ``effective_from`` (``zones.fences.versions``).
 """
 
 from pilotzone.zones.fences.loader import load_fences

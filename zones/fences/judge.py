@@ -2,7 +2,8 @@
 
 ``FenceJudge`` is what a streaming step keeps: the fences received so far and one
 ``VehicleFences`` per vehicle. A vehicle first judged after a fence arrived starts with it;
-a fence arriving later is added to every vehicle already known. Fed the same fixes in the
+a fence arriving later is added to every vehicle already known, and a later version of a
+known fence cuts the earlier one at its start (``zones.fences.versions``). Fed the same fixes in the
 same time order per vehicle, with every fence known before the first fix it binds, it gives
 the records ``series_fence_records`` gives a replay.
 """
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from pilotzone.zones.evaluate.records import IncidentRecord
 from pilotzone.zones.fences.model import Fence
 from pilotzone.zones.fences.tracker import VehicleFences
+from pilotzone.zones.fences.versions import conflict_message, in_force_versions, version_conflict
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Fixes:
 @dataclass
 class FenceJudge:
     """The fences known so far and each vehicle's standing with them (``fences``: distinct
-    digests; add more with ``add_fence``)."""
+    digests, versions already cut by their successors; add more with ``add_fence``)."""
 
     fences: list[Fence] = field(default_factory=list)
     vehicles: dict[str, VehicleFences] = field(default_factory=dict)
@@ -65,13 +67,22 @@ class FenceJudge:
     wake_ms: int | None = None
     """When a streaming step holding this judge next wakes to judge pending fixes (its timer)."""
 
-    def add_fence(self, fence: Fence) -> None:
-        """A fence received: binds every vehicle's fixes judged from now on."""
+    def add_fence(self, fence: Fence) -> str | None:
+        """A fence received: binds every vehicle's fixes judged from now on; a new version of a
+        known fence cuts the earlier one at its start (``zones.fences.versions``).
+
+        Returns why it was refused (a different version from the same moment), or None when
+        it was added or was known already (the same document again adds nothing).
+        """
         if any(known.digest == fence.digest for known in self.fences):
-            return
-        self.fences.append(fence)
+            return None
+        other = version_conflict(fence, self.fences)
+        if other is not None:
+            return conflict_message(fence, other)
+        self.fences = in_force_versions([*self.fences, fence])
         for vehicle in self.vehicles.values():
-            vehicle.add(fence)
+            vehicle.update(self.fences)
+        return None
 
     def judge(self, fixes: Fixes) -> tuple[list[IncidentRecord], int]:
         """Records of a vehicle's next fixes (time-ordered), and how many were too late to judge."""

@@ -17,9 +17,21 @@ from pydantic import ValidationError
 
 from pilotzone.zones.error_messages import explain_error, yaml_path
 from pilotzone.zones.fences.model import Fence, FenceDocument, fence_digest
+from pilotzone.zones.fences.versions import (
+    conflict_message,
+    distinct_versions,
+    in_force_versions,
+    version_conflict,
+)
 from pilotzone.zones.geometry_sources import GeoJsonFiles, GeometryResolver
+from pilotzone.zones.limits import MAX_CONFIG_BYTES
 from pilotzone.zones.problems import ConfigProblem, ZoneConfigError
-from pilotzone.zones.yaml_source import duplicate_key_problems, read_yaml_document
+from pilotzone.zones.yaml_source import (
+    YamlDocument,
+    duplicate_key_problems,
+    parse_yaml_document,
+    read_yaml_document,
+)
 
 FENCE_SUFFIXES = (".yaml", ".yml", ".json")
 """Files of a fence folder that are read; others (a README, a half-written temporary) are not."""
@@ -46,13 +58,13 @@ def load_fences(
 ) -> list[Fence]:
     """Load fence files and folders (their fence files, sorted); every file is checked.
 
-    Two documents with one ``id`` are a problem: a fence is replaced by publishing a new
-    version of its file, not by a second file.
+    Documents with one ``id`` are versions of that fence (``zones.fences.versions``): each
+    is returned cut at its successor's start; the same document twice is one version; two
+    different ones from the same ``effective_from`` are a problem.
     """
     problems: list[ConfigProblem] = []
     geojson_files = GeoJsonFiles(None if geometry_root is None else Path(geometry_root))
     fences: list[Fence] = []
-    first_file_of: dict[str, Path] = {}
     for path in map(Path, paths):
         files = fence_files(path) if path.is_dir() else [path]
         for file in files:
@@ -60,21 +72,43 @@ def load_fences(
             problems.extend(file_problems)
             if fence is None:
                 continue
-            if fence.fence_id in first_file_of:
-                problems.append(
-                    ConfigProblem(
-                        str(file),
-                        "id",
-                        f"fence id {fence.fence_id!r} is also used by {first_file_of[fence.fence_id]}: "
-                        "give each fence its own id, or replace the other file",
-                    )
-                )
+            other = version_conflict(fence, fences)
+            if other is not None:
+                problems.append(ConfigProblem(str(file), "effective_from", conflict_message(fence, other)))
                 continue
-            first_file_of[fence.fence_id] = file
             fences.append(fence)
     if problems:
         raise ZoneConfigError(problems)
-    return fences
+    return in_force_versions(distinct_versions(fences))
+
+
+def load_fence_message(payload: bytes, name: str) -> Fence:
+    """Load a fence document received as a message (a fence topic's record value) with the
+    checks of a file, its problems named by ``name`` (where it came from).
+
+    A message has no folder, so its polygon must be inline (``fences publish`` writes it so):
+    a ``file:`` reference would be read from wherever the reader happens to run.
+    """
+    path = Path(name)
+    if len(payload) > MAX_CONFIG_BYTES:
+        message = f"{len(payload)} bytes, more than the {MAX_CONFIG_BYTES} a fence document may have"
+        raise ZoneConfigError([ConfigProblem(name, "", message)])
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ZoneConfigError(
+            [ConfigProblem(name, "", "not UTF-8 text: publish the fence as UTF-8")]
+        ) from None
+    document = parse_yaml_document(text, path)
+    if isinstance(document, ConfigProblem):
+        raise ZoneConfigError([document])
+    if isinstance(document.data, dict) and isinstance(document.data.get("polygon"), str):
+        message = "a fence message carries its polygon inline: publish it with `pilotzone fences publish`"
+        raise ZoneConfigError([document.problem(("polygon",), message)])
+    fence, problems = _load_document(document, GeoJsonFiles(None), repair_geometry=False)
+    if fence is None or problems:
+        raise ZoneConfigError(problems)
+    return fence
 
 
 def _load_file(
@@ -83,6 +117,13 @@ def _load_file(
     document = read_yaml_document(path)
     if isinstance(document, ConfigProblem):
         return None, [document]
+    return _load_document(document, geojson_files, repair_geometry)
+
+
+def _load_document(
+    document: YamlDocument, geojson_files: GeoJsonFiles, repair_geometry: bool
+) -> tuple[Fence | None, list[ConfigProblem]]:
+    path = document.path
     if not isinstance(document.data, dict):
         got = "an empty file" if document.data is None else f"a {type(document.data).__name__}"
         message = f"a fence is a mapping (id: ..., polygon: ..., effective_from: ...), got {got}"
@@ -107,4 +148,4 @@ def _load_file(
     return Fence(config, geometry, fence_digest(config, geometry), path), problems
 
 
-__all__ = ["FENCE_SUFFIXES", "fence_files", "load_fence", "load_fences"]
+__all__ = ["FENCE_SUFFIXES", "fence_files", "load_fence", "load_fence_message", "load_fences"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import shapely
@@ -55,15 +55,26 @@ class Fence:
     """``sha256:`` and 16 hex digits of the canonical document with the resolved polygon:
     the same however the file is formatted, different after any change."""
     source: Path
+    superseded_ms: int | None = None
+    """When a later version of the same fence id takes over (``zones.fences.versions``); None
+    while no later version is known."""
     start_ms: int = field(init=False)
     end_ms: int = field(init=False)
+    """The end of the fence's time in force: its ``until`` or, earlier, the next version's start."""
 
     def __post_init__(self) -> None:
         # contains_xy on a prepared polygon is what makes judging many fixes cheap.
         shapely.prepare(self.geometry)
         until = self.document.until
+        end = END_MS if until is None else time_ms(until)
+        if self.superseded_ms is not None:
+            end = min(end, self.superseded_ms)
         object.__setattr__(self, "start_ms", time_ms(self.document.effective_from))
-        object.__setattr__(self, "end_ms", END_MS if until is None else time_ms(until))
+        object.__setattr__(self, "end_ms", end)
+
+    def superseded_at(self, moment_ms: int | None) -> Fence:
+        """This version, in force only until ``moment_ms`` (None: until its own ``until``)."""
+        return self if moment_ms == self.superseded_ms else replace(self, superseded_ms=moment_ms)
 
     @property
     def fence_id(self) -> str:

@@ -10,8 +10,8 @@ inside when it takes effect, and nothing for those who enter later:
 * A fix inside after the vehicle was outside while the fence was in force opens an incident
   at that fix, peak = seconds since the entry at the latest inside fix.
 * The incident is CLOSED at the first fix outside (``end_ms`` = that fix), or at the fence's
-  ``until`` when a later fix or the watermark (``advance``) passes it. Leaving and
-  re-entering is a new incident.
+  ``until`` (or the start of its next version, ``zones.fences.versions``) when a later fix or
+  the watermark (``advance``) passes it. Leaving and re-entering is a new incident.
 
 Records follow the evaluator's lifecycle (``zones.evaluate.records``): ``OPENED`` with the
 peak at opening, ``CLOSED`` with the final peak; ``finish`` is ``advance`` to the end of
@@ -77,15 +77,23 @@ class VehicleFences:
         self.fences = [fence for fence in fences if vehicle_class in fence.document.vehicle_classes]
         self._states = [_State() for _ in self.fences]
 
-    def add(self, fence: Fence) -> None:
-        """Judge the vehicle's later fixes against ``fence`` too (one published while it drives).
+    def update(self, fences: Sequence[Fence]) -> None:
+        """Judge the vehicle's later fixes against ``fences``: the known ones (by digest) with
+        their possibly earlier ends (a later version supersedes them, ``zones.fences.versions``)
+        and the new ones (published while it drives) too.
 
         Fixes already judged are not judged again: a fence reaches a stream's vehicles with
         the watermark (``pipelines.transforms.fences``)."""
-        known = {known.digest for known in self.fences}
-        if self.vehicle_class in fence.document.vehicle_classes and fence.digest not in known:
-            self.fences.append(fence)
-            self._states.append(_State())
+        position = {known.digest: index for index, known in enumerate(self.fences)}
+        for fence in fences:
+            if self.vehicle_class not in fence.document.vehicle_classes:
+                continue
+            index = position.get(fence.digest)
+            if index is None:
+                self.fences.append(fence)
+                self._states.append(_State())
+            else:
+                self.fences[index] = fence
 
     def process(
         self, times_ms: npt.NDArray[np.int64], lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
@@ -111,11 +119,11 @@ class VehicleFences:
         return records
 
     def advance(self, watermark_ms: int) -> list[IncidentRecord]:
-        """Close the incidents of fences that ended at or before ``watermark_ms`` (an open-ended
-        fence never ends: its incidents stay open)."""
+        """Close the incidents of fences that ended (or were superseded) at or before
+        ``watermark_ms`` (an open-ended fence never ends: its incidents stay open)."""
         records: list[IncidentRecord] = []
         for fence, state in zip(self.fences, self._states, strict=True):
-            if not state.ended and fence.document.until is not None and fence.end_ms <= watermark_ms:
+            if not state.ended and fence.end_ms != END_MS and fence.end_ms <= watermark_ms:
                 records.extend(self._end(fence, state))
         return records
 

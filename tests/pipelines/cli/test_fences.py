@@ -120,3 +120,60 @@ def test_stream_refuses_a_missing_fence_folder_and_bad_fences(
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "pilotzone: the fences have problems:"
     assert err[1].startswith(f"{folder / 'fire-1.yaml'}:") and ": vehicle_classes: " in err[1]
+
+
+def test_check_shows_which_version_is_in_force_when(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write_fence(tmp_path, "fire-1.yaml")
+    amended = write_fence(
+        tmp_path, "fire-1-v2.yaml", effective_from="2026-04-01T00:05:00+00:00", reason="spreads"
+    )
+    assert main(["fences", "check", str(tmp_path)]) == 0
+    old, new = load_fence(first).digest, load_fence(amended).digest
+    assert capsys.readouterr().out == (
+        f"fire-1 ({old}): gwangju, from 2026-04-01T00:00:00+00:00 until 2026-04-01T00:05:00.000Z "
+        "(a later version takes over), exit within 120 s, CRITICAL for ROBOTAXI, SHUTTLE: warehouse fire\n"
+        f"fire-1 ({new}): gwangju, from 2026-04-01T00:05:00+00:00 open-ended, exit within 120 s, CRITICAL for "
+        "ROBOTAXI, SHUTTLE: spreads\n"
+    )
+    write_fence(tmp_path, "fire-1-v3.yaml", effective_from="2026-04-01T00:05:00+00:00", reason="flood")
+    assert main(["fences", "check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "pilotzone fences check: problems:"
+    assert err[1].startswith(f"{tmp_path / 'fire-1-v3.yaml'}: effective_from: fence 'fire-1' (")
+    assert err[1].endswith(
+        f"and {new} from {amended} both take effect at 2026-04-01T00:05:00.000Z: an amendment needs a later "
+        "effective_from than the version it replaces (or republish the same document)"
+    )
+    assert len(err) == 2
+
+
+def test_publish_to_a_malformed_kafka_address_is_refused_before_reading_the_fence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_fence(tmp_path)
+    assert main(["fences", "publish", str(source), "--to", "kafka://127.0.0.1/fences"]) == 2
+    assert capsys.readouterr().err == (
+        "pilotzone fences publish: --to kafka://127.0.0.1/fences is not kafka://HOST:PORT/TOPIC "
+        "(a topic name is letters, digits, '.', '_' and '-')\n"
+    )
+
+
+def test_stream_refuses_a_fence_topic_without_the_kafka_source_or_with_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["stream", "--zones", str(EVERY_KIND_ZONE), "--incidents-dir", str(tmp_path / "out"), "--quiet"]
+    folder_source = ["--source", "folder", "--watch", str(tmp_path / "*.avro")]
+    assert main([*common, *folder_source, "--fences-topic", "fences"]) == 2
+    assert capsys.readouterr().err == (
+        "pilotzone stream: --fences-topic needs --source kafka (fences are read from the telemetry's broker)\n"
+    )
+    (tmp_path / "fences").mkdir()
+    kafka_source = ["--source", "kafka", "--kafka-bootstrap", "127.0.0.1:9", "--kafka-topic", "telemetry"]
+    assert (
+        main([*common, *kafka_source, "--fences-topic", "fences", "--fences", str(tmp_path / "fences")]) == 2
+    )
+    assert capsys.readouterr().err == (
+        "pilotzone stream: give --fences DIR or --fences-topic TOPIC, not both\n"
+    )

@@ -93,16 +93,6 @@ def test_an_unknown_key_names_the_fence_fields(tmp_path: Path) -> None:
     )
 
 
-def test_two_fences_with_one_id_are_refused(tmp_path: Path) -> None:
-    write_fence(tmp_path, "a.yaml")
-    write_fence(tmp_path, "b.yaml")
-    with pytest.raises(ZoneConfigError) as caught:
-        load_fences([tmp_path])
-    (problem,) = caught.value.problems
-    assert (Path(problem.file).name, problem.location) == ("b.yaml", "id")
-    assert "also used by" in problem.message
-
-
 def test_a_document_that_is_not_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "list.yaml"
     path.write_text("- 1\n", encoding="utf-8")
