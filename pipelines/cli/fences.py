@@ -24,6 +24,7 @@ from pilotzone.pipelines.atomic import write_bytes_atomically
 from pilotzone.zones.evaluate.records import rfc3339_ms
 from pilotzone.zones.fences import Fence
 from pilotzone.zones.fences.loader import fence_files, load_fence, load_fences
+from pilotzone.zones.fences.versions import conflict_message, version_conflict
 from pilotzone.zones.problems import ZoneConfigError
 
 
@@ -48,8 +49,9 @@ def add_parser(subparsers: Any) -> None:
     publish = commands.add_parser(
         "publish",
         help="validate a fence and hand it to a monitor: a watched folder or a compacted Kafka topic",
-        description="Validate FILE (exit 2 with every problem), then write it as DIR/<id>.json in one step "
-        "(publishing a fence with the same id again replaces it), or send it to kafka://HOST:PORT/TOPIC "
+        description="Validate FILE (exit 2 with every problem), then write it as DIR/<id>.<digest>.json in "
+        "one step (an amendment, with a later effective_from, is a new file beside the version it replaces), "
+        "or send it to kafka://HOST:PORT/TOPIC "
         "(created compacted if missing) and wait for the broker's ack.",
     )
     publish.add_argument("file", type=Path, metavar="FILE", help="the fence document (YAML or JSON)")
@@ -76,6 +78,13 @@ def describe(fence: Fence) -> str:
         f"{fence.fence_id} ({fence.digest}): {document.pilot_zone}, from {document.effective_from.isoformat()} "
         f"{until}, exit within {document.exit_within_s:g} s, {document.severity} for {classes}: {document.reason}"
     )
+
+
+def version_file_name(fence: Fence) -> str:
+    """``<id>.<digest>.json``: one file per version, so an amendment published to a folder
+    leaves the version it replaces beside it, and a replay of the folder reproduces the time
+    before the amendment as the stream judged it; the same document again is the same file."""
+    return f"{fence.fence_id}.{fence.digest.removeprefix('sha256:')}.json"
 
 
 def published_document(fence: Fence) -> bytes:
@@ -112,13 +121,12 @@ def publish_command(args: argparse.Namespace) -> int:
     except ZoneConfigError as exc:
         print(f"pilotzone fences publish: not published, fix these first:\n{exc}", file=sys.stderr)
         return 2
-    target = args.to / f"{fence.fence_id}.json"
-    others = [
-        other for other in _fences_in(args.to) if other.fence_id == fence.fence_id and other.source != target
-    ]
-    if others:
-        print(f"pilotzone fences publish: {others[0].source} already holds fence {fence.fence_id!r}: "
-              "remove it, or publish under another id", file=sys.stderr)  # fmt: skip
+    target = args.to / version_file_name(fence)
+    conflict = version_conflict(fence, _fences_in(args.to))
+    if conflict is not None:
+        print(
+            f"pilotzone fences publish: not published: {conflict_message(fence, conflict)}", file=sys.stderr
+        )
         return 2
     try:
         write_bytes_atomically(target, published_document(fence))

@@ -47,16 +47,25 @@ def test_publish_writes_a_self_contained_document_atomically(
     watched = tmp_path / "watched"
     watched.mkdir()
     assert main(["fences", "publish", str(source), "--to", str(watched)]) == 0
-    assert capsys.readouterr().out.startswith(f"published {watched / 'fire-1.json'}: fire-1 (")
-    assert sorted(path.name for path in watched.iterdir()) == ["fire-1.json"]
-    published = json.loads((watched / "fire-1.json").read_text(encoding="utf-8"))
+    first = load_fence(source)
+    name = f"fire-1.{first.digest.removeprefix('sha256:')}.json"
+    assert capsys.readouterr().out.startswith(f"published {watched / name}: fire-1 (")
+    assert sorted(path.name for path in watched.iterdir()) == [name]
+    published = json.loads((watched / name).read_text(encoding="utf-8"))
     assert published["polygon"]["type"] == "Polygon"
-    assert load_fence(watched / "fire-1.json").digest == load_fence(source).digest
-    # Publishing the same id again replaces the fence.
-    changed = write_fence(drafts, "changed.yaml", polygon={"file": "../fire.geojson"}, exit_within_s=30)
-    assert main(["fences", "publish", str(changed), "--to", str(watched)]) == 0
-    assert sorted(path.name for path in watched.iterdir()) == ["fire-1.json"]
-    assert load_fence(watched / "fire-1.json").document.exit_within_s == 30
+    assert load_fence(watched / name).digest == first.digest
+    # The same document again is the same file.
+    assert main(["fences", "publish", str(source), "--to", str(watched)]) == 0
+    assert sorted(path.name for path in watched.iterdir()) == [name]
+    # An amendment is a version of its own, beside the one it replaces.
+    amended = write_fence(drafts, "amended.yaml", polygon={"file": "../fire.geojson"}, exit_within_s=30,
+                          effective_from="2026-04-01T01:00:00+00:00")  # fmt: skip
+    assert main(["fences", "publish", str(amended), "--to", str(watched)]) == 0
+    second = f"fire-1.{load_fence(amended).digest.removeprefix('sha256:')}.json"
+    assert sorted(path.name for path in watched.iterdir()) == sorted([name, second])
+    capsys.readouterr()
+    assert main(["fences", "check", str(watched)]) == 0
+    assert [line.split(" (")[0] for line in capsys.readouterr().out.splitlines()] == ["fire-1", "fire-1"]
 
 
 def test_publish_refuses_a_bad_fence_and_writes_nothing(
@@ -72,7 +81,7 @@ def test_publish_refuses_a_bad_fence_and_writes_nothing(
     assert list(watched.iterdir()) == []
 
 
-def test_publish_refuses_a_missing_folder_and_a_second_file_of_one_id(
+def test_publish_refuses_a_missing_folder_and_a_second_version_from_one_moment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = write_fence(tmp_path)
@@ -82,10 +91,13 @@ def test_publish_refuses_a_missing_folder_and_a_second_file_of_one_id(
     )
     watched = tmp_path / "watched"
     watched.mkdir()
-    other = write_fence(watched, "by-hand.yaml")
+    other = write_fence(watched, "by-hand.yaml", exit_within_s=30)
     assert main(["fences", "publish", str(source), "--to", str(watched)]) == 2
+    digest, other_digest = load_fence(source).digest, load_fence(other).digest
     assert capsys.readouterr().err == (
-        f"pilotzone fences publish: {other} already holds fence 'fire-1': remove it, or publish under another id\n"
+        f"pilotzone fences publish: not published: fence 'fire-1' ({digest}) and {other_digest} from {other} "
+        "both take effect at 2026-04-01T00:00:00.000Z: an amendment needs a later effective_from than the "
+        "version it replaces (or republish the same document)\n"
     )
     assert sorted(path.name for path in watched.iterdir()) == ["by-hand.yaml"]
 
