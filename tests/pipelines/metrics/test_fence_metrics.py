@@ -19,13 +19,22 @@ from prometheus_client.exposition import generate_latest
 
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
-from pilotzone.pipelines.metrics.export import SnapshotCollector, registry_of
+from pilotzone.pipelines.metrics.export import (
+    PipelineFigures,
+    SnapshotCollector,
+    pipeline_families,
+    registry_of,
+)
 from pilotzone.pipelines.metrics.fence_metrics import FENCE_FAMILIES
+from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import rfc3339_ms
+from pilotzone.zones.fences.figures import FenceFigures, FenceProgress, FenceSpan, FenceTerms
+from tests.dashboard_queries import concrete_queries
 from tests.factories import T0_MS, sample, write_container
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.pipelines.metrics.exposition import Samples, samples_of
-from tests.servers import executable
+from tests.pipelines.metrics.test_history import query_at
+from tests.servers import executable, prometheus, run_tool, wait_for
 
 pytestmark = pytest.mark.fences
 
@@ -211,3 +220,88 @@ def test_promtool_accepts_the_fence_exposition_and_history(fenced: Path, tmp_pat
         check=False, capture_output=True, timeout=120,
     )  # fmt: skip
     assert blocks.returncode == 0, blocks.stdout.decode() + blocks.stderr.decode()
+
+
+# -- the exporter alone, on hand-built figures ----------------------------------------------
+
+
+def test_the_exporter_labels_fences_by_permit_and_counts_at_the_time_reached(
+    every_kind_zones: list[Zone],
+) -> None:
+    terms = FenceTerms(ZONE, "fire-1", "sha256:1", FENCE_START_MS, FENCE_START_MS + 600_000)
+    other = FenceTerms(ZONE, "flood-2", "sha256:2", FENCE_START_MS + 900_000, FENCE_START_MS + 999_000)
+    figures = FenceFigures()
+    for observation in (
+        terms,
+        other,
+        FenceSpan("v1", ZONE, "fire-1", "sha256:1", "ROBOTAXI", "op-taxi", FENCE_START_MS, None),
+        FenceSpan("v2", ZONE, "fire-1", "sha256:1", "ROBOTAXI", "op-taxi", FENCE_START_MS, FENCE_START_MS + 4_000, True),
+        # Two forged operator ids share the one label of operators without a permit.
+        FenceSpan("v3", ZONE, "fire-1", "sha256:1", "ROBOTAXI", "forged-1", FENCE_START_MS + 1_000, None),
+        FenceSpan("v4", ZONE, "fire-1", "sha256:1", "ROBOTAXI", "x" * 1000, FENCE_START_MS, FENCE_START_MS + 200_000, True),
+        FenceProgress(FENCE_START_MS + 300_000),
+    ):  # fmt: skip
+        figures.add(observation)
+    families = pipeline_families(every_kind_zones, PipelineFigures([], [], {}, figures), 0.0)
+    got = fence_samples(samples_of(generate_latest(registry_of(SnapshotCollector(families))).decode()))
+    unpermitted = {**TAXI, "operator": "unpermitted"}
+    assert of(got, "pilotzone_fence_vehicles_inside", **TAXI) == 1
+    assert of(got, "pilotzone_fence_vehicles_inside", **unpermitted) == 1
+    assert of(got, "pilotzone_fences_in_force", pilot_zone=ZONE) == 1
+    assert of(got, "pilotzone_fence_exit_seconds_bucket", **TAXI, le="5.0") == 1
+    assert of(got, "pilotzone_fence_exit_seconds_bucket", **unpermitted, le="180.0") == 0
+    assert of(got, "pilotzone_fence_exit_seconds_bucket", **unpermitted, le="300.0") == 1
+    assert of(got, "pilotzone_fence_exit_seconds_sum", **unpermitted) == 200.0
+    assert len(got) == 2 + 1 + 2 * 12
+    # Past the first fence's end and into the second's, nobody is inside any more.
+    figures.add(FenceProgress(FENCE_START_MS + 950_000))
+    families = pipeline_families(every_kind_zones, PipelineFigures([], [], {}, figures), 0.0)
+    got = fence_samples(samples_of(generate_latest(registry_of(SnapshotCollector(families))).decode()))
+    assert of(got, "pilotzone_fence_vehicles_inside", **TAXI) == 0
+    assert of(got, "pilotzone_fences_in_force", pilot_zone=ZONE) == 1
+
+
+# -- the history backfilled into a real Prometheus: the dashboard's fence panels ------------
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_fence_panels_over_the_replayed_period(fenced: Path, tmp_path: Path) -> None:
+    run_tool(
+        "promtool",
+        "tsdb",
+        "create-blocks-from",
+        "openmetrics",
+        fenced.parent / "history.om",
+        tmp_path / "blocks",
+    )
+    (tmp_path / "server").mkdir()
+    (tmp_path / "blocks").rename(tmp_path / "server" / "data")
+    at = (T0_MS + 360_000) / 1000
+    queries = {
+        q.panel_title: q.expr
+        for q in concrete_queries(pilot_zone=ZONE, interval="1m", time_range="360s")
+        if q.dashboard_uid == "pilotzone-overview"
+    }
+    config = {"global": {"scrape_interval": "15s"}, "scrape_configs": []}
+    with prometheus(tmp_path / "server", config, retention="3650d") as url:
+        wait_for(lambda: query_at(url, "count(pilotzone_fences_in_force)", at), 30, "the backfilled blocks")
+        fence = (("fence", "fire-1"), ("pilot_zone", ZONE))
+        assert query_at(url, queries["Vehicles inside an emergency fence"], at) == {fence: 1.0}
+        assert query_at(url, queries["Emergency fences in force"], at) == {(("pilot_zone", ZONE),): 1.0}
+        # Exits of 60 s and 90 s: the median is the 60 s bucket's top, the 90th percentile 84 s
+        # (interpolated in the 60-90 s bucket).
+        time_to_leave = "Time to leave an emergency fence in the selected range"
+        answers = [query_at(url, expr, at) for expr in _targets(queries, time_to_leave)]
+        assert answers == [{fence: 60.0}, {fence: 84.0}]
+        slower = query_at(url, queries["Fence exits slower than 2 minutes in the selected range"], at)
+        assert slower == {fence: 0.0}
+
+
+def _targets(queries: dict[str, str], title: str) -> list[str]:
+    """Every target of one overview panel (``queries`` keeps one per title)."""
+    return [
+        q.expr
+        for q in concrete_queries(pilot_zone=ZONE, interval="1m", time_range="360s")
+        if q.dashboard_uid == "pilotzone-overview" and q.panel_title == title
+    ]
