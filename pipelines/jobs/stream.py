@@ -22,7 +22,8 @@ What an unbounded input changes, next to a replay:
   the latest state of each incident and the dead-letter counts, and pushes the catalog's
   families to the Pushgateway (group ``job="pilotzone", pipeline=<name>``, replaced by each
   push) at most every ``push_interval_s`` and once more when the pipeline drains. Its input is
-  per-window summaries and incidents, not samples, so one key is no bottleneck.
+  per-window summaries and incidents, not samples, so one key is no bottleneck. With fences it
+  also gathers what fence judging observed (``zones.fences.figures``) for the fence families.
 
 A drain (Dataflow ``drain``, Flink ``stop --drain``, or the folder source reaching
 ``stop_at``) moves the watermark to the end of time: every vehicle's end timer then flushes
