@@ -248,7 +248,7 @@ def read_fence_figures(fences: Sequence[Fence], path: Path) -> FenceFigures:
     """The fence figures of a replay: its fences, and the observations it wrote to ``path``."""
     from pilotzone.pipelines.jobs.report import read_jsonl
 
-    figures = FenceFigures.of(tuple(fences))
+    figures = FenceFigures.of(fences)
     for row in read_jsonl(path):
         figures.add(observation_from_json(row))
     return figures

@@ -23,6 +23,7 @@ two vehicles' stays apart here: no figure it gives names a vehicle.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -123,14 +124,17 @@ FenceLabels = tuple[str, str, str, str]
 
 @dataclass
 class FenceFigures:
-    """Fences, stays and progress gathered from observations (module docstring)."""
+    """Fences, stays and progress gathered from observations (module docstring).
+
+    One entry per stay: what it holds grows with the vehicles caught inside fences, not with
+    the fixes, so a stream's collector can keep it for as long as it runs."""
 
     fences: dict[str, FenceTerms] = field(default_factory=dict)
     spans: dict[tuple[str, str, int], FenceSpan] = field(default_factory=dict)
     reached_ms: int | None = None
 
     @classmethod
-    def of(cls, fences: list[Fence] | tuple[Fence, ...]) -> FenceFigures:
+    def of(cls, fences: Sequence[Fence]) -> FenceFigures:
         """Figures that know ``fences`` already (a replay's, or a stream's at its start)."""
         figures = cls()
         for fence in fences:
