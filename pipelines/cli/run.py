@@ -32,6 +32,7 @@ from pilotzone.pipelines.metrics.export import Exporter, PipelineFigures
 from pilotzone.pipelines.metrics.server import DEFAULT_PORT
 from pilotzone.zones import SHIPPED_CONFIGS, Zone, ZoneConfigError, load_zones
 from pilotzone.zones.fences import Fence, load_fences
+from pilotzone.zones.fences.figures import FenceFigures, observation_from_json
 
 if TYPE_CHECKING:  # Beam loads only when a replay runs
     from apache_beam.io.filesystem import FileMetadata
@@ -205,9 +206,11 @@ def _replay(
     started = dt.datetime.now(dt.UTC)
     try:
         with tempfile.TemporaryDirectory(prefix="pilotzone-inputs-", dir=settings.spill_dir) as digests:
-            outputs = dataclasses.replace(outputs, input_digests=Path(digests))
+            observed = _fence_observations_file(Path(digests), settings)
+            outputs = dataclasses.replace(outputs, input_digests=Path(digests), fence_observations=observed)
             counters = _run_logged(zones, input_pattern, outputs, settings, matched)
             inputs = read_input_digests(Path(digests))
+            fences = None if observed is None else read_fence_figures(settings.fences, observed)
         assert outputs.dead_letter_jsonl is not None and outputs.summaries_jsonl is not None
         logged, summaries = read_jsonl(outputs.incidents_jsonl), read_jsonl(outputs.summaries_jsonl)
         print(compliance_summary(logged, summaries, read_jsonl(outputs.dead_letter_jsonl), counters))
@@ -218,9 +221,9 @@ def _replay(
         if history is not None:
             from pilotzone.pipelines.metrics.history import write_history
 
-            written = write_history(history, zones, summaries, logged, settings.window_s)
+            written = write_history(history, zones, summaries, logged, settings.window_s, fences=fences)
             print(f"history: {history} ({written} samples at their event times)")
-        exporter.publish(PipelineFigures(summaries, logged, counters), time.time())
+        exporter.publish(PipelineFigures(summaries, logged, counters, fences), time.time())
         files = outputs.files() + ([operation.metrics_file] if operation.metrics_file is not None else [])
         files += [Path(history)] if history is not None else []
         record = RunRecord(operation.command, input_pattern, inputs, zones, counters, files, started)
@@ -229,6 +232,26 @@ def _replay(
         return _push_and_linger(exporter, operation)
     finally:
         exporter.close()
+
+
+def _fence_observations_file(folder: Path, settings: ReplaySettings) -> Path | None:
+    """Where the replay writes its fence observations: a sub-folder of the run's temporary
+    folder (its own, as the digests' reader takes every JSON Lines file at the top); None
+    without fences, so a run without them exports no fence family."""
+    if not settings.fences:
+        return None
+    (folder / "fences").mkdir()
+    return folder / "fences" / "observations.jsonl"
+
+
+def read_fence_figures(fences: Sequence[Fence], path: Path) -> FenceFigures:
+    """The fence figures of a replay: its fences, and the observations it wrote to ``path``."""
+    from pilotzone.pipelines.jobs.report import read_jsonl
+
+    figures = FenceFigures.of(fences)
+    for row in read_jsonl(path):
+        figures.add(observation_from_json(row))
+    return figures
 
 
 def _run_logged(

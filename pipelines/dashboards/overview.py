@@ -278,5 +278,85 @@ def overview() -> dashboard_builders.Dashboard:
                 no_value="none",
             )
         )
+        .with_panel(
+            timeseries_panel(
+                16,
+                "Vehicles inside an emergency fence",
+                "Vehicles inside an emergency fence in force, per zone and fence, whether still within "
+                "their exit deadline or past it, by their last fix. Figures stand at the event time the "
+                "monitor has judged (the watermark of a stream), so a stalled feed shows the last known "
+                "count. A vehicle leaves the count at its first fix outside or when the fence ends.",
+                "short",
+                [Query(f"sum by (pilot_zone, fence) ({FENCE_INSIDE})", "{{pilot_zone}} {{fence}}")],
+                span=16,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                17,
+                "Emergency fences in force",
+                "Emergency fences in force per zone at the event time the monitor has judged. Orange "
+                "while any is: vehicles of the classes it names must leave and stay out.",
+                "short",
+                [Query("sum by (pilot_zone) (pilotzone_fences_in_force)", "{{pilot_zone}}")],
+                span=8,
+                height=8,
+                thresholds=absolute_thresholds((None, "green"), (1, "orange")),
+                decimals=0,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                18,
+                "Time to leave an emergency fence in the selected range",
+                "Median and 90th percentile of the time vehicles took to leave a fence, per zone and "
+                "fence: from the fence taking effect for vehicles inside then, from their entry for "
+                "the others, to their first fix outside. Orange from 90 s, red from 120 s (the default "
+                "exit deadline). Estimated from histogram buckets (5, 15, 30, 60, 90, 120, 180, 300, "
+                "600 s).",
+                "s",
+                [
+                    Query(exit_quantile(0.5), "{{pilot_zone}} {{fence}} median"),
+                    Query(exit_quantile(0.9), "{{pilot_zone}} {{fence}} 90th percentile"),
+                ],
+                span=16,
+                height=8,
+                thresholds=absolute_thresholds((None, "green"), (90, "orange"), (120, "red")),
+                decimals=0,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                19,
+                "Fence exits slower than 2 minutes in the selected range",
+                "Vehicles that took more than 120 s (the default exit deadline) to leave a fence, per "
+                "zone and fence, in the selected range. Those still inside are not counted until they "
+                "leave: see the vehicles inside.",
+                "short",
+                [
+                    Query(
+                        f'sum by (pilot_zone, fence) (increase({FENCE_EXIT}_bucket{{le="+Inf"}}[$__range])) - '
+                        f'sum by (pilot_zone, fence) (increase({FENCE_EXIT}_bucket{{le="120.0"}}[$__range]))',
+                        "{{pilot_zone}} {{fence}}",
+                    )
+                ],
+                span=8,
+                height=8,
+                decimals=0,
+                no_value="none",
+            )
+        )
     )
     return board
+
+
+FENCE_INSIDE = "pilotzone_fence_vehicles_inside"
+FENCE_EXIT = "pilotzone_fence_exit_seconds"
+
+
+def exit_quantile(quantile: float) -> str:
+    """A quantile of the time to leave a fence over the selected range, per zone and fence."""
+    return (
+        f"histogram_quantile({quantile}, sum by (pilot_zone, fence, le) "
+        f"(increase({FENCE_EXIT}_bucket[$__range])))"
+    )

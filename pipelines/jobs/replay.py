@@ -35,6 +35,7 @@ from pilotzone.schemas.contract import incident_schema
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord
 from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.figures import observation_sort_key, observation_to_json
 
 LOG = logging.getLogger("pilotzone.replay")
 
@@ -59,6 +60,9 @@ class ReplayOutputs:
     register: str | None = None
     """Incident register URL (``sqlite:///FILE`` or ``postgresql://...``) to upsert every
     incident's final state into."""
+    fence_observations: Path | None = None
+    """A JSON Lines file for what fence judging observed (``zones.fences.figures``), for the
+    fence metrics; the caller reads it and removes it. Written only when fences are judged."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,12 @@ def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: 
         (
             results.dead_letters
             | "WriteDeadLetters" >> WriteSortedJsonl(outputs.dead_letter_jsonl, dead_letter_sort_key)
+        )
+    if outputs.fence_observations is not None and results.fence_observations is not None:
+        (
+            results.fence_observations
+            | "FenceObservationJson" >> beam.Map(observation_to_json)
+            | "WriteFenceObservations" >> WriteSortedJsonl(outputs.fence_observations, observation_sort_key)
         )
 
 

@@ -22,7 +22,8 @@ What an unbounded input changes, next to a replay:
   the latest state of each incident and the dead-letter counts, and pushes the catalog's
   families to the Pushgateway (group ``job="pilotzone", pipeline=<name>``, replaced by each
   push) at most every ``push_interval_s`` and once more when the pipeline drains. Its input is
-  per-window summaries and incidents, not samples, so one key is no bottleneck.
+  per-window summaries and incidents, not samples, so one key is no bottleneck. With fences it
+  also gathers what fence judging observed (``zones.fences.figures``) for the fence families.
 
 A drain (Dataflow ``drain``, Flink ``stop --drain``, or the folder source reaching
 ``stop_at``) moves the watermark to the end of time: every vehicle's end timer then flushes
@@ -73,6 +74,8 @@ from pilotzone.pipelines.transforms.inputs import pattern_variants
 from pilotzone.pipelines.transforms.streaming import StreamSettings
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord
+from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.figures import FenceFigures
 
 LOG = logging.getLogger("pilotzone.stream")
 
@@ -327,30 +330,40 @@ def build_stream(
             )
         )
     if sinks.pushgateway or sinks.metrics_file:
+        inputs = [
+            summary_rows | "TagSummaries" >> beam.Map(lambda row: ("summary", row)),
+            lifecycle | "TagIncidents" >> beam.Map(lambda row: ("incident", row)),
+            dead | "TagDeadLetters" >> beam.Map(lambda row: ("dead_letter", row)),
+        ]
+        if evaluated.fence_observations is not None:
+            observed = evaluated.fence_observations | "TagFences" >> beam.Map(lambda seen: ("fence", seen))
+            inputs.append(observed)
+        fenced = None if fences is None else tuple(fences.fences)
         _ = (
-            (
-                summary_rows | "TagSummaries" >> beam.Map(lambda row: ("summary", row)),
-                lifecycle | "TagIncidents" >> beam.Map(lambda row: ("incident", row)),
-                dead | "TagDeadLetters" >> beam.Map(lambda row: ("dead_letter", row)),
-            )
+            tuple(inputs)
             | "MetricsInputs" >> beam.Flatten()
             | "OneCollector" >> beam.WindowInto(GlobalWindows())
             | "ToCollector" >> beam.Map(lambda update: ("pilotzone", update))
-            | "PublishMetrics" >> beam.ParDo(PublishMetricsFn(zones, sinks))
+            | "PublishMetrics" >> beam.ParDo(PublishMetricsFn(zones, sinks, fenced))
         )
 
 
 @dataclass
 class _CollectorState:
-    """What the collector knows: latest rows by key, dead letters by reason."""
+    """What the collector knows: latest rows by key, dead letters by reason, and what fence
+    judging observed (None when the stream judges no fences)."""
 
     summaries: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
     pushed_at: float = 0.0
+    fences: FenceFigures | None = None
 
-    def add(self, kind: str, row: dict[str, Any]) -> None:
-        if kind == "summary":
+    def add(self, kind: str, row: Any) -> None:
+        if kind == "fence":
+            if self.fences is not None:
+                self.fences.add(row)
+        elif kind == "summary":
             key = summary_key(row)
             known_summary = self.summaries.get(key)
             if known_summary is None or summary_progress(row) >= summary_progress(known_summary):
@@ -371,7 +384,9 @@ class _CollectorState:
             # The collector sees windows, not samples: the end of the latest window with data
             # stands in for the latest event time evaluated (the watermark gauge).
             totals["event_time_ms_max"] = parse_rfc3339_ms(max(ends))
-        return PipelineFigures(list(self.summaries.values()), list(self.incidents.values()), totals)
+        return PipelineFigures(
+            list(self.summaries.values()), list(self.incidents.values()), totals, self.fences
+        )
 
 
 class PublishMetricsFn(beam.DoFn):
@@ -387,17 +402,22 @@ class PublishMetricsFn(beam.DoFn):
     STATE = ReadModifyWriteStateSpec("figures", PickleCoder())
     FINAL = TimerSpec("final", TimeDomain.WATERMARK)
 
-    def __init__(self, zones: Sequence[Zone], sinks: StreamSinks) -> None:
+    def __init__(
+        self, zones: Sequence[Zone], sinks: StreamSinks, fences: Sequence[Fence] | None = None
+    ) -> None:
         self.zones = list(zones)
         self.sinks = sinks
+        self.fences = None if fences is None else tuple(fences)
 
     def process(
         self,
-        element: tuple[str, tuple[str, dict[str, Any]]],
+        element: tuple[str, tuple[str, Any]],
         state: Any = beam.DoFn.StateParam(STATE),
         final: Any = beam.DoFn.TimerParam(FINAL),
     ) -> Iterator[Any]:
-        figures: _CollectorState = state.read() or _CollectorState()
+        figures: _CollectorState = state.read() or _CollectorState(
+            fences=None if self.fences is None else FenceFigures.of(self.fences)
+        )
         kind, row = element[1]
         figures.add(kind, row)
         now = time.time()

@@ -21,6 +21,12 @@ INFO = "info"
 
 FLEET_LABELS = ("pilot_zone", "operator", "vehicle_class")
 REGISTER_LABELS = ("pilot_zone", "operator", "severity")
+FENCE_LABELS = ("pilot_zone", "fence", "operator", "vehicle_class")
+
+FENCE_EXIT_BUCKETS_S = (5.0, 15.0, 30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+"""Time-to-exit buckets. The usual order is "out within 120 s": the buckets on either side of
+it (90, 120, 180) tell an order met with little margin from one missed by a little, and 5-60 s
+show how quickly a fleet reacts; past 10 minutes is a failure whatever the order said."""
 
 DELAY_BUCKETS_S = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 """Event-to-processing delay buckets. Vehicles upload a file per time slice (about a minute),
@@ -194,6 +200,32 @@ CATALOG: tuple[MetricSpec, ...] = (
         "seconds",
         ("pilot_zone",),
         "End (Unix time) of the latest summary window in which the pilot zone had any sample.",
+    ),
+    # Emergency fences (only when fences are configured). "Now" is the event time fence judging
+    # has reached (the last fix in a replay, the watermark less the allowed lateness in a stream).
+    MetricSpec(
+        "pilotzone_fence_vehicles_inside",
+        GAUGE,
+        "vehicles",
+        FENCE_LABELS,
+        "Vehicles inside an emergency fence in force (in their exit grace or past it), as of the latest "
+        "event time judged (last fix of a replay, watermark of a stream), by their last fix.",
+    ),
+    MetricSpec(
+        "pilotzone_fences_in_force",
+        GAUGE,
+        "fences",
+        ("pilot_zone",),
+        "Emergency fences in force as of the latest event time judged (last fix of a replay, watermark "
+        "of a stream).",
+    ),
+    MetricSpec(
+        "pilotzone_fence_exit_seconds",
+        HISTOGRAM,
+        "seconds",
+        FENCE_LABELS,
+        "Time vehicles took to leave an emergency fence: from the fence taking effect (inside then) or "
+        "from their entry (later) to their first fix outside.",
     ),
     # Pipeline health.
     MetricSpec(

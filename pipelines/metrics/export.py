@@ -19,37 +19,26 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, push_to_gateway
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    InfoMetricFamily,
-    Metric,
-)
+from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_text
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from pilotzone.pipelines.atomic import write_bytes_atomically
-from pilotzone.pipelines.metrics.catalog import (
-    BY_NAME,
-    COUNTER,
-    DELAY_BUCKETS_S,
-    GAUGE,
-    HISTOGRAM,
-    INFO,
-    delay_bucket_counter,
-)
+from pilotzone.pipelines.metrics.catalog import DELAY_BUCKETS_S, delay_bucket_counter
+from pilotzone.pipelines.metrics.families import catalog_family as _family
+from pilotzone.pipelines.metrics.fence_metrics import fence_families
 from pilotzone.pipelines.metrics.labels import OperatorLabels
 from pilotzone.pipelines.metrics.server import EndpointOptions, MetricsEndpoint
 from pilotzone.zones import Zone
+from pilotzone.zones.fences.figures import FenceFigures
 
 
 def parse_rfc3339_ms(text: str) -> int:
@@ -59,20 +48,6 @@ def parse_rfc3339_ms(text: str) -> int:
 
 
 PUSH_JOB = "pilotzone"
-
-
-def _family(name: str) -> Any:
-    """An empty family for catalog entry ``name``: type, help and unit come from the catalog."""
-    spec = BY_NAME[name]
-    unit = spec.unit if spec.family.endswith(f"_{spec.unit}") else ""
-    kinds: dict[str, Callable[..., Metric]] = {
-        COUNTER: CounterMetricFamily,
-        GAUGE: GaugeMetricFamily,
-        HISTOGRAM: HistogramMetricFamily,
-    }
-    if spec.type == INFO:
-        return InfoMetricFamily(spec.family, spec.help, labels=spec.labels)
-    return kinds[spec.type](spec.family, spec.help, labels=spec.labels, unit=unit)
 
 
 @dataclass(frozen=True)
@@ -85,6 +60,8 @@ class PipelineFigures:
     """Rows of the incident log (final state of each incident)."""
     totals: Mapping[str, int]
     """Runner-aggregated counters (``pilotzone.pipelines.jobs.replay.runner_totals``)."""
+    fences: FenceFigures | None = None
+    """What fence judging observed, when fences are configured (else no fence family)."""
 
 
 def static_families(zones: Sequence[Zone], *, running: bool) -> list[Metric]:
@@ -241,13 +218,17 @@ def health_families(totals: Mapping[str, int]) -> list[Metric]:
 def pipeline_families(
     zones: Sequence[Zone], figures: PipelineFigures, now_s: float, *, running: bool = False
 ) -> list[Metric]:
-    """Every family of the catalog: a finished run's, or a stream's figures so far."""
-    return [
+    """Every family of the catalog: a finished run's, or a stream's figures so far (the fence
+    families only when fences are configured, so a run without them exports what it did)."""
+    families = [
         *static_families(zones, running=running),
         *fleet_families(figures.summaries, OperatorLabels.of(zones)),
         *incident_families(figures.incidents, now_s, OperatorLabels.of(zones)),
         *health_families(figures.totals),
     ]
+    if figures.fences is not None:
+        families += fence_families(figures.fences, OperatorLabels.of(zones))
+    return families
 
 
 class SnapshotCollector(Collector):

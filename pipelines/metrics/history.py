@@ -36,15 +36,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pilotzone.pipelines.metrics.catalog import BY_NAME, COUNTER, INFO
+from prometheus_client.utils import floatToGoString
+
+from pilotzone.pipelines.metrics.catalog import BY_NAME, COUNTER, FENCE_EXIT_BUCKETS_S, HISTOGRAM, INFO
 from pilotzone.pipelines.metrics.export import (
     SUMMARY_COUNTERS,
     SUMMARY_COUNTERS_BY_KEY,
     fleet_labels,
     parse_rfc3339_ms,
 )
+from pilotzone.pipelines.metrics.fence_metrics import exit_buckets, inside_counts
 from pilotzone.pipelines.metrics.labels import OperatorLabels
 from pilotzone.zones import Zone
+from pilotzone.zones.fences.figures import FenceFigures
 
 HISTORY_JOB = "pilotzone-history"
 
@@ -92,8 +96,11 @@ def history_timeline(
     summaries: Sequence[Mapping[str, Any]],
     incidents: Sequence[Mapping[str, Any]],
     window_s: int = 60,
+    *,
+    fences: FenceFigures | None = None,
 ) -> dict[str, dict[Series, list[tuple[int, float]]]]:
-    """Family -> series -> [(time ms, value)] for a finished replay (module docstring)."""
+    """Family -> series -> [(time ms, value)] for a finished replay (module docstring); the
+    fence families too when ``fences`` (what its fence judging observed) is given."""
     timeline = _Timeline()
     if not summaries:
         return {}
@@ -129,6 +136,8 @@ def history_timeline(
     _fleet_gauges(timeline, summaries, times, operators)
     _incident_gauges(timeline, incidents, times)
     _zone_gauges(timeline, zones, times)
+    if fences is not None:
+        _fence_series(timeline, fences, times, operators)
     return {name: dict(series) for name, series in timeline.samples.items()}
 
 
@@ -190,6 +199,30 @@ def _zone_gauges(timeline: _Timeline, zones: Sequence[Zone], times: list[int]) -
                     )
 
 
+def _fence_series(
+    timeline: _Timeline, fences: FenceFigures, times: list[int], operators: OperatorLabels
+) -> None:
+    """Fences in force and vehicles inside at each moment, and the exits before it.
+
+    An exit counts in the sample at the end of its window, as an incident's opening does.
+    The histogram's samples are kept as series of ``<name>_bucket`` (with ``le``),
+    ``_count`` and ``_sum``, which ``openmetrics_history`` writes under the family."""
+    bounds = [floatToGoString(bound) for bound in (*FENCE_EXIT_BUCKETS_S, float("inf"))]
+    exits = "pilotzone_fence_exit_seconds"
+    for t in times:
+        for zone, count in sorted(fences.in_force(t).items()):
+            timeline.add("pilotzone_fences_in_force", (zone,), t, count)
+        for series, inside in sorted(inside_counts(fences, t, operators).items()):
+            timeline.add("pilotzone_fence_vehicles_inside", series, t, inside)
+        for series, (counts, total) in sorted(exit_buckets(fences, operators, before_ms=t).items()):
+            labels = _labels(exits, series)
+            for bound, count in zip(bounds, counts, strict=True):
+                bucket = tuple(sorted((*labels, ("le", bound))))
+                timeline.samples[f"{exits}_bucket"][bucket].append((t, count))
+            timeline.samples[f"{exits}_count"][labels].append((t, counts[-1]))
+            timeline.samples[f"{exits}_sum"][labels].append((t, total))
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -201,17 +234,25 @@ def _number(value: float) -> str:
 def openmetrics_history(timeline: Mapping[str, Mapping[Series, list[tuple[int, float]]]]) -> str:
     """The timeline as OpenMetrics text with timestamps (seconds), families in catalog order."""
     lines = []
-    for spec in (spec for spec in BY_NAME.values() if spec.name in timeline):
+    for spec in BY_NAME.values():
         family = spec.family
+        if spec.type == HISTOGRAM:
+            parts = [(f"{spec.name}{part}", part) for part in ("_bucket", "_count", "_sum")]
+        else:
+            parts = [
+                (spec.name, "_total" if spec.type == COUNTER else ("_info" if spec.type == INFO else ""))
+            ]
+        if not any(name in timeline for name, _ in parts):
+            continue
         kind = "info" if spec.type == INFO else spec.type
         lines.append(f"# TYPE {family} {kind}")
         lines.append(f"# HELP {family} {spec.help}")
-        suffix = "_total" if spec.type == COUNTER else ("_info" if spec.type == INFO else "")
-        for series, samples in sorted(timeline[spec.name].items()):
-            labels = ",".join(f'{name}="{_escape(value)}"' for name, value in series)
-            for time_ms, value in samples:
-                seconds = _number(time_ms / 1000)
-                lines.append(f"{family}{suffix}{{{labels}}} {_number(value)} {seconds}")
+        for name, suffix in parts:
+            for series, samples in sorted(timeline.get(name, {}).items()):
+                labels = ",".join(f'{label}="{_escape(value)}"' for label, value in series)
+                for time_ms, value in samples:
+                    seconds = _number(time_ms / 1000)
+                    lines.append(f"{family}{suffix}{{{labels}}} {_number(value)} {seconds}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -222,9 +263,11 @@ def write_history(
     summaries: Sequence[Mapping[str, Any]],
     incidents: Sequence[Mapping[str, Any]],
     window_s: int = 60,
+    *,
+    fences: FenceFigures | None = None,
 ) -> int:
     """Write a replay's history as OpenMetrics to ``path``; returns the number of samples."""
-    timeline = history_timeline(zones, summaries, incidents, window_s)
+    timeline = history_timeline(zones, summaries, incidents, window_s, fences=fences)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(openmetrics_history(timeline), encoding="utf-8")
     return sum(len(samples) for series in timeline.values() for samples in series.values())

@@ -27,7 +27,7 @@ import numpy as np
 
 from pilotzone.pipelines.transforms.compliance import ComplianceResults, ConfirmAndSummarize
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER
-from pilotzone.pipelines.transforms.emit import SUMMARIES, with_evaluation_outputs
+from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES, with_evaluation_outputs
 from pilotzone.pipelines.transforms.gaps import latest_sample_ms
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
 from pilotzone.pipelines.transforms.series import evaluate_series
@@ -161,7 +161,8 @@ class _ReplayGroups(beam.PTransform):
             self.zones, _horizon(chunks), self.window_s
         )
         dead_letters = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
-        return ComplianceResults(incidents, summaries, dead_letters)
+        observations = evaluated[FENCE_OBSERVATIONS] if self.fences else None
+        return ComplianceResults(incidents, summaries, dead_letters, observations)
 
 
 class ReplayGroupsInMemory(_ReplayGroups):

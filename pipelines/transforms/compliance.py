@@ -33,7 +33,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
-from pilotzone.pipelines.transforms.emit import SUMMARIES
+from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES
 from pilotzone.pipelines.transforms.fences import JudgeFences, StreamFences
 from pilotzone.pipelines.transforms.gaps import (
     CORRECTIONS,
@@ -55,6 +55,9 @@ class ComplianceResults(NamedTuple):
     incidents: beam.PCollection
     summaries: beam.PCollection
     dead_letters: beam.PCollection
+    fence_observations: beam.PCollection | None = None
+    """What fence judging observed for the metrics (``zones.fences.figures``); None where a mode
+    judges no fences."""
 
 
 @dataclass(frozen=True)
@@ -165,11 +168,13 @@ class EvaluateStream(beam.PTransform):
         decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
         zoned = decoded.chunks | "AssignZones" >> AssignZones(self.zones)
         evaluated = zoned | "EvaluateRules" >> EvaluateByWatermark(self.zones, self.settings)
-        incidents = evaluated.incidents
+        incidents, observations = evaluated.incidents, None
         if self.fences is not None:
             fenced = zoned | "JudgeFences" >> JudgeFences(self.fences, self.settings.allowed_lateness_ms)
-            incidents = (incidents, fenced) | "AllIncidents" >> beam.Flatten()
-        return ComplianceResults(incidents, evaluated[SUMMARIES], _all_dead_letters(decoded, evaluated))
+            incidents = (incidents, fenced.incidents) | "AllIncidents" >> beam.Flatten()
+            observations = fenced[FENCE_OBSERVATIONS]
+        dead_letters = _all_dead_letters(decoded, evaluated)
+        return ComplianceResults(incidents, evaluated[SUMMARIES], dead_letters, observations)
 
 
 @beam.typehints.with_input_types(tuple[str, bytes])

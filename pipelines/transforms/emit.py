@@ -26,6 +26,10 @@ SUMMARIES = "summaries"
 INCIDENTS = "incidents"
 """Name of the main (incident record) output of every rule evaluation step."""
 
+FENCE_OBSERVATIONS = "fence_observations"
+"""Tag of what fence judging observed for the metrics (``zones.fences.figures``): stays inside
+fences, fences received and the event time reached; empty without fences."""
+
 END_OF_INPUT = Timestamp(micros=GlobalWindow().max_timestamp().micros // 1000 * 1000) - Duration(
     seconds=24 * 3600
 )
@@ -80,5 +84,6 @@ def dead_rows(zoned: ZonedBatch, rows: np.ndarray, reason: str, message: str) ->
 
 
 def with_evaluation_outputs(evaluate: beam.ParDo) -> beam.ParDo:
-    """``evaluate`` with the incident, ``summaries`` and ``dead_letter`` outputs every mode has."""
-    return evaluate.with_outputs(SUMMARIES, DEAD_LETTER, main=INCIDENTS)
+    """``evaluate`` with the incident, ``summaries``, ``dead_letter`` and ``fence_observations``
+    outputs every mode has."""
+    return evaluate.with_outputs(SUMMARIES, DEAD_LETTER, FENCE_OBSERVATIONS, main=INCIDENTS)

@@ -43,10 +43,11 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.utils.timestamp import Timestamp
 
 from pilotzone.pipelines.transforms.decode import METRICS_NAMESPACE
-from pilotzone.pipelines.transforms.emit import END_OF_INPUT, END_OF_INPUT_MS
+from pilotzone.pipelines.transforms.emit import END_OF_INPUT, END_OF_INPUT_MS, FENCE_OBSERVATIONS
 from pilotzone.schemas.batch import VEHICLE_CLASSES
 from pilotzone.zones.evaluate import ZonedBatch
 from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.figures import FenceTerms
 from pilotzone.zones.fences.judge import FenceJudge, Fixes
 from pilotzone.zones.fences.loader import FENCE_SUFFIXES, load_fence, load_fence_message
 from pilotzone.zones.problems import ZoneConfigError
@@ -186,9 +187,15 @@ class WatchFences(beam.PTransform):
         )
 
 
+def observed(judge: FenceJudge) -> Iterator[beam.pvalue.TaggedOutput]:
+    """What ``judge`` observed for the metrics since it was last asked, as tagged outputs."""
+    for observation in judge.observations():
+        yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
+
+
 class JudgeFencesFn(beam.DoFn):
     """(FENCE_KEY, Fence or Fixes) → fence incident records, judged when the watermark says the
-    fixes are complete (module docstring)."""
+    fixes are complete (module docstring), and ``FENCE_OBSERVATIONS`` for the metrics."""
 
     PENDING = BagStateSpec("pending", PickleCoder())
     JUDGE = ReadModifyWriteStateSpec("judge", PickleCoder())
@@ -225,6 +232,11 @@ class JudgeFencesFn(beam.DoFn):
             refused = judge.add_fence(item)
             if refused is None:
                 Metrics.counter(METRICS_NAMESPACE, "fences_received").inc()
+                # Every version of its id as the judge now holds them: an amendment cuts short
+                # the version it replaces, and the metrics must see that end.
+                for fence in judge.fences:
+                    if fence.fence_id == item.fence_id:
+                        yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, FenceTerms.of(fence))
             else:
                 refuse_fence(str(item.source), refused)
         elif len(item.time_ms):
@@ -232,7 +244,6 @@ class JudgeFencesFn(beam.DoFn):
             self._arm(judge, wake, int(item.time_ms.min()))
         judge_state.write(judge)
         end.set(END_OF_INPUT)
-        return iter(())
 
     @on_timer(WAKE)
     def on_wake(
@@ -247,6 +258,7 @@ class JudgeFencesFn(beam.DoFn):
         judge.wake_ms = None
         rest = yield from self._judge_until(until, pending, judge)
         yield from judge.advance(until)
+        yield from observed(judge)
         if rest is not None:
             self._arm(judge, wake, rest)
         judge_state.write(judge)
@@ -260,6 +272,7 @@ class JudgeFencesFn(beam.DoFn):
         judge = self._read(judge_state)
         yield from self._judge_until(END_OF_INPUT_MS, pending, judge)
         yield from judge.finish()
+        yield from observed(judge)
         judge_state.clear()
 
     def _judge_until(
@@ -295,7 +308,8 @@ class JudgeFences(beam.PTransform):
 
     The fences in the folder at the start judge from the first fix; the watch emits them
     again with every later publication, and the judge ignores a fence it has (by digest). A
-    fence topic is read from its beginning, so its fences arrive as elements too."""
+    fence topic is read from its beginning, so its fences arrive as elements too.
+    Outputs: ``incidents`` and ``FENCE_OBSERVATIONS``."""
 
     def __init__(self, where: StreamFences, allowed_lateness_ms: int) -> None:
         super().__init__()
@@ -303,7 +317,7 @@ class JudgeFences(beam.PTransform):
         self.lateness_ms = allowed_lateness_ms
         self.fences = list(where.fences)
 
-    def expand(self, zoned: beam.PCollection) -> beam.PCollection:
+    def expand(self, zoned: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         where = self.where
         if where.topic is not None:
             assert where.kafka_bootstrap is not None
@@ -323,5 +337,8 @@ class JudgeFences(beam.PTransform):
                 fences | "FenceKey" >> beam.Map(lambda fence: (FENCE_KEY, fence)),
             )
             | "FencesAndFixes" >> beam.Flatten()
-            | "Judge" >> beam.ParDo(JudgeFencesFn(self.lateness_ms, self.fences))
+            | "Judge"
+            >> beam.ParDo(JudgeFencesFn(self.lateness_ms, self.fences)).with_outputs(
+                FENCE_OBSERVATIONS, main="incidents"
+            )
         )

@@ -16,12 +16,17 @@ import apache_beam as beam
 import numpy as np
 
 from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
-from pilotzone.pipelines.transforms.emit import END_OF_INPUT_MS, emit_evaluation, with_evaluation_outputs
+from pilotzone.pipelines.transforms.emit import (
+    END_OF_INPUT_MS,
+    FENCE_OBSERVATIONS,
+    emit_evaluation,
+    with_evaluation_outputs,
+)
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import EvaluationOutput, ZonedBatch, assign_zones, vehicle_evaluator
 from pilotzone.zones.fences import Fence
-from pilotzone.zones.fences.tracker import series_fence_records
+from pilotzone.zones.fences.tracker import judge_series
 
 
 def in_time_order(chunks: Iterable[ZonedBatch]) -> ZonedBatch:
@@ -84,15 +89,17 @@ def evaluate_series(
     The evaluator is then advanced to the end of input and finished, which is what the
     stream's end-of-input timer does, so both give the same incidents and summaries. The
     emergency ``fences`` judge the same series (``zones.fences``); their incidents add no
-    window summaries.
+    window summaries, and what they observe for the metrics goes to ``FENCE_OBSERVATIONS``.
     """
     evaluator = vehicle_evaluator(zones, vehicle, window_s)
     yield from emit_evaluation(vehicle, series, evaluator.process(series))
     yield from emit_evaluation(vehicle, None, evaluator.advance(END_OF_INPUT_MS))
     yield from emit_evaluation(vehicle, None, evaluator.finish())
     if fences:
-        fenced = EvaluationOutput(incidents=series_fence_records(fences, vehicle, series.batch))
-        yield from emit_evaluation(vehicle, None, fenced)
+        records, observations = judge_series(fences, vehicle, series.batch)
+        yield from emit_evaluation(vehicle, None, EvaluationOutput(incidents=records))
+        for observation in observations:
+            yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
 
 
 class EvaluateSeriesFn(beam.DoFn):

@@ -218,6 +218,10 @@ PANELS_EMPTY_AFTER_ONE_EXPORT = {
     ("pilotzone-pipeline", "Dead-letter share in the selected range"): INCREASE_NEEDS_HISTORY,
     ("pilotzone-overview", "Vehicles breaking an emergency fence"): NO_FENCES,
     ("pilotzone-overview", "Fence incidents opened in the selected range"): NO_FENCES,
+    ("pilotzone-overview", "Vehicles inside an emergency fence"): NO_FENCES,
+    ("pilotzone-overview", "Emergency fences in force"): NO_FENCES,
+    ("pilotzone-overview", "Time to leave an emergency fence in the selected range"): NO_FENCES,
+    ("pilotzone-overview", "Fence exits slower than 2 minutes in the selected range"): NO_FENCES,
 }
 """Panels that show nothing for a finished replay exported once, each with the reason.
 

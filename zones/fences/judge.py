@@ -5,7 +5,8 @@
 a fence arriving later is added to every vehicle already known, and a later version of a
 known fence cuts the earlier one at its start (``zones.fences.versions``). Fed the same fixes in the
 same time order per vehicle, with every fence known before the first fix it binds, it gives
-the records ``series_fence_records`` gives a replay.
+the records ``series_fence_records`` gives a replay, and ``observations`` hands out what
+``judge_series`` observes for the metrics (``zones.fences.figures``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pilotzone.zones.evaluate.records import IncidentRecord
+from pilotzone.zones.fences.figures import FenceObservation, FenceProgress
 from pilotzone.zones.fences.model import Fence
 from pilotzone.zones.fences.tracker import VehicleFences
 from pilotzone.zones.fences.versions import conflict_message, in_force_versions, version_conflict
@@ -66,6 +68,8 @@ class FenceJudge:
     """Per vehicle, the event time of its latest fix judged: an earlier one is too late."""
     wake_ms: int | None = None
     """When a streaming step holding this judge next wakes to judge pending fixes (its timer)."""
+    reached_ms: int | None = None
+    """The latest fix judged, of any vehicle: the event time the metrics' gauges stand at."""
 
     def add_fence(self, fence: Fence) -> str | None:
         """A fence received: binds every vehicle's fixes judged from now on; a new version of a
@@ -99,11 +103,21 @@ class FenceJudge:
         if len(fixes.time_ms) == 0:
             return [], late
         self.judged_until_ms[fixes.vehicle_id] = int(fixes.time_ms[-1])
+        self.reached_ms = max(int(fixes.time_ms[-1]), self.reached_ms or int(fixes.time_ms[-1]))
         return vehicle.process(fixes.time_ms, fixes.lon, fixes.lat), late
 
     def advance(self, watermark_ms: int) -> list[IncidentRecord]:
         """Close every incident of a fence that ended by ``watermark_ms``."""
         return [record for vehicle in self.vehicles.values() for record in vehicle.advance(watermark_ms)]
+
+    def observations(self) -> list[FenceObservation]:
+        """The stays opened or closed since the last call, every vehicle's, then the progress."""
+        found: list[FenceObservation] = [
+            span for vehicle in self.vehicles.values() for span in vehicle.take_spans()
+        ]
+        if self.reached_ms is not None:
+            found.append(FenceProgress(self.reached_ms))
+        return found
 
     def finish(self) -> list[IncidentRecord]:
         """End of input: what ``VehicleFences.finish`` gives, for every vehicle."""

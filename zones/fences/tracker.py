@@ -20,6 +20,10 @@ fence stays open with a last ``UPDATED`` record. Ids are the evaluator's ``incid
 vehicle, start), and ``config_version`` is the fence's digest, so the same fixes and the
 same fences give the same records however the fixes are cut into chunks.
 
+Beside its records the tracker notes each stay inside a fence in force (``FenceSpan``,
+``zones.fences.figures``), during the grace too, for the metrics: who is inside now and how
+long leaving took. ``take_spans`` hands them out; the records do not depend on it.
+
 Points on the polygon's edge count as inside (``intersects``, as for zone areas): a fence
 is drawn with a margin, and a vehicle on its edge has not left it.
 """
@@ -35,6 +39,7 @@ import shapely
 
 from pilotzone.schemas.batch import VEHICLE_CLASSES, TelemetryBatch
 from pilotzone.zones.evaluate.records import IncidentRecord, incident_id, rfc3339_ms
+from pilotzone.zones.fences.figures import FenceObservation, FenceProgress, FenceSpan
 from pilotzone.zones.fences.model import FENCE_KIND, Fence
 from pilotzone.zones.history import END_MS
 
@@ -62,6 +67,8 @@ class _State:
     in_grace: bool = False
     ended: bool = False
     open: _Open | None = None
+    inside_from: int | None = None
+    """Start of its current stay inside the fence in force (None: not inside)."""
 
 
 class VehicleFences:
@@ -76,6 +83,7 @@ class VehicleFences:
         # A fence that does not bind the vehicle's class is not looked at at all.
         self.fences = [fence for fence in fences if vehicle_class in fence.document.vehicle_classes]
         self._states = [_State() for _ in self.fences]
+        self._spans: list[FenceSpan] = []
 
     def update(self, fences: Sequence[Fence]) -> None:
         """Judge the vehicle's later fixes against ``fences``: the known ones (by digest) with
@@ -94,6 +102,11 @@ class VehicleFences:
                 self._states.append(_State())
             else:
                 self.fences[index] = fence
+
+    def take_spans(self) -> list[FenceSpan]:
+        """The stays opened or closed since the last call (a closed one supersedes its open one)."""
+        spans, self._spans = self._spans, []
+        return spans
 
     def process(
         self, times_ms: npt.NDArray[np.int64], lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
@@ -144,6 +157,13 @@ class VehicleFences:
             state.started = True
             at_start = state.last_inside_before if state.last_inside_before is not None else inside
             state.in_grace = at_start
+            if at_start:
+                state.inside_from = fence.start_ms
+                self._note_stay(fence, state, t, inside)
+        if inside != (state.inside_from is not None):
+            if inside:
+                state.inside_from = t
+            self._note_stay(fence, state, t, inside)
         deadline = fence.start_ms + round(fence.document.exit_within_s * 1000)
         if state.open is not None:
             if inside:
@@ -180,8 +200,31 @@ class VehicleFences:
         )
         return [self._record(fence, state.open, "OPENED", None)]
 
+    def _note_stay(self, fence: Fence, state: _State, t: int, inside: bool) -> None:
+        """A stay opened (``inside``) or ended by the fix at ``t``, the first outside."""
+        assert state.inside_from is not None
+        self._spans.append(self._span(fence, state.inside_from, None if inside else t, exited=not inside))
+        if not inside:
+            state.inside_from = None
+
+    def _span(self, fence: Fence, from_ms: int, until_ms: int | None, *, exited: bool) -> FenceSpan:
+        return FenceSpan(
+            self.vehicle_id,
+            fence.document.pilot_zone,
+            fence.fence_id,
+            fence.digest,
+            self.vehicle_class,
+            self.operator_id,
+            from_ms,
+            until_ms,
+            exited,
+        )
+
     def _end(self, fence: Fence, state: _State) -> list[IncidentRecord]:
         state.ended = True
+        if state.inside_from is not None:
+            self._spans.append(self._span(fence, state.inside_from, fence.end_ms, exited=False))
+            state.inside_from = None
         if state.open is None:
             return []
         return [self._close(fence, state, fence.end_ms)]
@@ -215,19 +258,29 @@ class VehicleFences:
         )
 
 
-def series_fence_records(
+def judge_series(
     fences: Sequence[Fence], vehicle_id: str, series: TelemetryBatch
-) -> list[IncidentRecord]:
-    """The fence records of one vehicle's whole time-ordered series, to the end of input.
+) -> tuple[list[IncidentRecord], list[FenceObservation]]:
+    """The fence records of one vehicle's whole time-ordered series, to the end of input, and
+    the observations for the metrics: its stays, and its last fix as the progress made.
 
     The vehicle's class and operator are those of its first fix, as for its other incidents.
     """
     if not fences or len(series) == 0:
-        return []
+        return [], []
     vehicle_class = VEHICLE_CLASSES[int(series.vehicle_class[0])]
     tracker = VehicleFences(fences, vehicle_id, vehicle_class, str(series.operator_id[0]))
     records = tracker.process(series.time_ms, series.longitude, series.latitude)
-    return records + tracker.finish()
+    records += tracker.finish()
+    observations: list[FenceObservation] = [*tracker.take_spans(), FenceProgress(int(series.time_ms[-1]))]
+    return records, observations
 
 
-__all__ = ["VehicleFences", "series_fence_records"]
+def series_fence_records(
+    fences: Sequence[Fence], vehicle_id: str, series: TelemetryBatch
+) -> list[IncidentRecord]:
+    """The fence records of ``judge_series``."""
+    return judge_series(fences, vehicle_id, series)[0]
+
+
+__all__ = ["VehicleFences", "judge_series", "series_fence_records"]

@@ -16,8 +16,13 @@ from pilotzone.pipelines.live.demo import final_states
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 from tests.pipelines.jobs.test_fence_replay import START, WEST_HALF
 from tests.pipelines.live.feeding import rows_in
+from tests.pipelines.metrics.exposition import samples_of
+from tests.pipelines.metrics.test_fence_metrics import fence_samples
 
 pytestmark = [pytest.mark.fences, pytest.mark.slow, pytest.mark.integration]
+
+EXITS_AND_INSIDE = (1, 4)
+"""Vehicles of the small fleet that left the western fence, and that are inside it at the end."""
 
 
 def test_watched_folder_stream_with_fences_gives_the_replays_incidents(
@@ -57,16 +62,25 @@ def test_watched_folder_stream_with_fences_gives_the_replays_incidents(
         str(fences),
     ]
     replayed = tmp_path / "replay" / "incidents.jsonl"
-    assert main(["run", *common, "--input", pattern, "--incidents", str(replayed)]) == 0
+    replay_metrics, stream_metrics = tmp_path / "replay-metrics.txt", tmp_path / "stream-metrics.txt"
+    assert main(["run", *common, "--input", pattern, "--incidents", str(replayed),
+                 "--metrics-file", str(replay_metrics)]) == 0  # fmt: skip
     status = main(
         ["stream", *common, "--source", "folder", "--watch", pattern, "--poll", "1", "--run-for", "3",
-         "--incidents-dir", str(tmp_path / "stream")]
+         "--incidents-dir", str(tmp_path / "stream"), "--metrics-file", str(stream_metrics)]
     )  # fmt: skip
     assert status == 0
     lifecycle = rows_in(tmp_path / "stream" / "incidents")
     replay = {row["incident_id"]: row for row in read_jsonl(replayed)}
     assert sum(row["kind"] == "emergency_fence" for row in replay.values()) == 5
     assert final_states(lifecycle) == replay
+    # The fence families: the same figures, at the same event time (the last fix judged).
+    replay_fences = fence_samples(samples_of(replay_metrics.read_text()))
+    assert fence_samples(samples_of(stream_metrics.read_text())) == replay_fences
+    assert replay_fences[("pilotzone_fences_in_force", (("pilot_zone", "every-kind"),))] == 1
+    exits = sum(v for (name, _), v in replay_fences.items() if name == "pilotzone_fence_exit_seconds_count")
+    inside = sum(v for (name, _), v in replay_fences.items() if name == "pilotzone_fence_vehicles_inside")
+    assert (exits, inside) == EXITS_AND_INSIDE
 
 
 def test_a_fence_published_while_the_stream_runs_is_enforced_without_a_restart(
