@@ -24,6 +24,7 @@ from pilotzone.zones.fences.figures import (
 )
 from pilotzone.zones.fences.judge import FenceJudge, Fixes
 from pilotzone.zones.fences.loader import load_fence
+from pilotzone.zones.history import END_MS
 from tests.zones.fences.fence_files import INSIDE, OUTSIDE, START_MS, write_fence
 
 pytestmark = pytest.mark.fences
@@ -188,3 +189,15 @@ def test_the_stream_judge_observes_what_the_replay_does(fence: Fence) -> None:
     for observation in judge.observations():
         streamed.add(observation)
     assert streamed == scenario_figures(fence)
+
+
+def test_an_amendment_cuts_the_version_it_replaces_whatever_the_order_terms_arrive_in() -> None:
+    first = FenceTerms("gwangju", "fire-1", "sha256:1", 0, END_MS)
+    first_cut = FenceTerms("gwangju", "fire-1", "sha256:1", 0, 60_000)
+    amended = FenceTerms("gwangju", "fire-1", "sha256:2", 60_000, END_MS)
+    for order in ([first, first_cut, amended], [amended, first_cut, first], [first_cut, first, amended]):
+        figures = FenceFigures()
+        for terms in order:
+            figures.add(terms)
+        assert figures.fences["sha256:1"] == first_cut
+        assert [figures.in_force(at) for at in (0, 59_999, 60_000)] == [{"gwangju": 1}] * 3
