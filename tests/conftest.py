@@ -18,11 +18,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop whatever a test left running, and say so: a leak is a bug in that test."""
+    """Stop whatever is still running below the tests, and say what: an engine Beam keeps for
+    the life of the process (Prism's job server) is expected here, anything else is a leak."""
     left = stop_descendants()
     if left:
         print(
-            f"\nstopped {len(left)} process(es) the tests left running:", *left, sep="\n  ", file=sys.stderr
+            f"\nstopped {len(left)} process(es) still running after the tests:",
+            *left,
+            sep="\n  ",
+            file=sys.stderr,
         )
 
 
