@@ -34,7 +34,7 @@ from apache_beam.transforms.window import GlobalWindows
 from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
 from pilotzone.pipelines.transforms.emit import SUMMARIES
-from pilotzone.pipelines.transforms.fences import JudgeFences, StreamFences
+from pilotzone.pipelines.transforms.fences import ENFORCEMENT, JudgeFences, StreamFences
 from pilotzone.pipelines.transforms.gaps import (
     CORRECTIONS,
     ConfirmGaps,
@@ -55,6 +55,8 @@ class ComplianceResults(NamedTuple):
     incidents: beam.PCollection
     summaries: beam.PCollection
     dead_letters: beam.PCollection
+    fence_enforcement: beam.PCollection | None = None
+    """A stream with fences: when each fence was received and first enforced (JSON rows)."""
 
 
 @dataclass(frozen=True)
@@ -165,11 +167,14 @@ class EvaluateStream(beam.PTransform):
         decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
         zoned = decoded.chunks | "AssignZones" >> AssignZones(self.zones)
         evaluated = zoned | "EvaluateRules" >> EvaluateByWatermark(self.zones, self.settings)
-        incidents = evaluated.incidents
+        incidents, enforcement = evaluated.incidents, None
         if self.fences is not None:
             fenced = zoned | "JudgeFences" >> JudgeFences(self.fences, self.settings.allowed_lateness_ms)
-            incidents = (incidents, fenced) | "AllIncidents" >> beam.Flatten()
-        return ComplianceResults(incidents, evaluated[SUMMARIES], _all_dead_letters(decoded, evaluated))
+            incidents = (incidents, fenced.incidents) | "AllIncidents" >> beam.Flatten()
+            enforcement = fenced[ENFORCEMENT]
+        return ComplianceResults(
+            incidents, evaluated[SUMMARIES], _all_dead_letters(decoded, evaluated), enforcement
+        )
 
 
 @beam.typehints.with_input_types(tuple[str, bytes])

@@ -28,6 +28,7 @@ cell and send each fence to the cells it covers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ from pilotzone.pipelines.transforms.emit import END_OF_INPUT, END_OF_INPUT_MS
 from pilotzone.schemas.batch import VEHICLE_CLASSES
 from pilotzone.zones.evaluate import ZonedBatch
 from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.enforcement import EnforcementLog
 from pilotzone.zones.fences.judge import FenceJudge, Fixes
 from pilotzone.zones.fences.loader import FENCE_SUFFIXES, load_fence
 from pilotzone.zones.problems import ZoneConfigError
@@ -64,6 +66,10 @@ class StreamFences:
 
 FENCE_KEY = "fences"
 """The one key fence judging runs under (module docstring)."""
+
+ENFORCEMENT = "enforcement"
+"""The tagged output of ``JudgeFencesFn`` with each fence's enforcement records
+(``zones.fences.enforcement``), as JSON rows."""
 
 
 def fixes_of(vehicle: str, zoned: ZonedBatch) -> Fixes:
@@ -120,10 +126,11 @@ class WatchFences(beam.PTransform):
 
 class JudgeFencesFn(beam.DoFn):
     """(FENCE_KEY, Fence or Fixes) → fence incident records, judged when the watermark says the
-    fixes are complete (module docstring)."""
+    fixes are complete (module docstring); each fence's enforcement records to ``ENFORCEMENT``."""
 
     PENDING = BagStateSpec("pending", PickleCoder())
     JUDGE = ReadModifyWriteStateSpec("judge", PickleCoder())
+    ENFORCED = ReadModifyWriteStateSpec("enforced", PickleCoder())
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
     END = TimerSpec("end", TimeDomain.WATERMARK)
 
@@ -135,6 +142,14 @@ class JudgeFencesFn(beam.DoFn):
         stored: FenceJudge | None = judge_state.read()
         return FenceJudge(list(self.fences)) if stored is None else stored
 
+    def _log(self, log_state: Any) -> tuple[EnforcementLog, list[Any]]:
+        """The enforcement log; a new one has received the starting fences now (their records)."""
+        stored: EnforcementLog | None = log_state.read()
+        if stored is not None:
+            return stored, []
+        log, now = EnforcementLog(), time.time()
+        return log, [record for fence in self.fences for record in log.receive(fence, now)]
+
     def _arm(self, judge: FenceJudge, wake: Any, earliest_ms: int) -> None:
         """Wake when the watermark has passed ``earliest_ms`` plus the allowed lateness (a
         watermark timer is one per key: it moves only to an earlier moment)."""
@@ -143,25 +158,30 @@ class JudgeFencesFn(beam.DoFn):
             judge.wake_ms = moment
             wake.set(moment / 1000.0)
 
-    def process(
+    def process(  # noqa: PLR0917 - Beam passes state and timers as parameters
         self,
         element: tuple[str, Fence | Fixes],
         pending: Any = beam.DoFn.StateParam(PENDING),
         judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        log_state: Any = beam.DoFn.StateParam(ENFORCED),
         wake: Any = beam.DoFn.TimerParam(WAKE),
         end: Any = beam.DoFn.TimerParam(END),
     ) -> Iterator[Any]:
         _, item = element
         judge = self._read(judge_state)
+        log, records = self._log(log_state)
         if isinstance(item, Fence):
             judge.add_fence(item)
+            records += log.receive(item, time.time())
             Metrics.counter(METRICS_NAMESPACE, "fences_received").inc()
         elif len(item.time_ms):
             pending.add(item)
             self._arm(judge, wake, int(item.time_ms.min()))
         judge_state.write(judge)
+        log_state.write(log)
         end.set(END_OF_INPUT)
-        return iter(())
+        for record in records:
+            yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
 
     @on_timer(WAKE)
     def on_wake(
@@ -169,33 +189,40 @@ class JudgeFencesFn(beam.DoFn):
         fired: Any = beam.DoFn.TimestampParam,
         pending: Any = beam.DoFn.StateParam(PENDING),
         judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        log_state: Any = beam.DoFn.StateParam(ENFORCED),
         wake: Any = beam.DoFn.TimerParam(WAKE),
     ) -> Iterator[Any]:
         until = int(fired.micros // 1000) - self.lateness_ms
         judge = self._read(judge_state)
+        log, _ = self._log(log_state)
         judge.wake_ms = None
-        rest = yield from self._judge_until(until, pending, judge)
+        rest = yield from self._judge_until(until, pending, judge, log)
         yield from judge.advance(until)
         if rest is not None:
             self._arm(judge, wake, rest)
         judge_state.write(judge)
+        log_state.write(log)
 
     @on_timer(END)
     def on_end(
         self,
         pending: Any = beam.DoFn.StateParam(PENDING),
         judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        log_state: Any = beam.DoFn.StateParam(ENFORCED),
     ) -> Iterator[Any]:
         judge = self._read(judge_state)
-        yield from self._judge_until(END_OF_INPUT_MS, pending, judge)
+        log, _ = self._log(log_state)
+        yield from self._judge_until(END_OF_INPUT_MS, pending, judge, log)
         yield from judge.finish()
         judge_state.clear()
+        log_state.clear()
 
     def _judge_until(
-        self, until_ms: int, pending: Any, judge: FenceJudge
+        self, until_ms: int, pending: Any, judge: FenceJudge, log: EnforcementLog
     ) -> Generator[Any, None, int | None]:
         """Judge the pending fixes up to ``until_ms``, vehicle by vehicle in time order; returns
-        the earliest fix left pending (None if none)."""
+        the earliest fix left pending (None if none). The first fix judged under a fence
+        writes its enforcement record."""
         by_vehicle: dict[str, list[Fixes]] = {}
         for fixes in pending.read():
             by_vehicle.setdefault(fixes.vehicle_id, []).append(fixes)
@@ -210,7 +237,13 @@ class JudgeFencesFn(beam.DoFn):
                 first = int(left.time_ms[0])
                 earliest = first if earliest is None else min(earliest, first)
             if ready.any():
-                records, late = judge.judge(fixes.take(np.flatnonzero(ready)))
+                judging = fixes.take(np.flatnonzero(ready))
+                since = judge.judged_until_ms.get(vehicle)
+                records, late = judge.judge(judging)
+                # What the judge did not drop as late was judged against the vehicle's fences.
+                judged = judging.time_ms if since is None else judging.time_ms[judging.time_ms >= since]
+                for step in log.judged(judge.vehicles[vehicle].fences, judged, time.time()):
+                    yield beam.pvalue.TaggedOutput(ENFORCEMENT, step.to_json())
                 if late:
                     Metrics.counter(METRICS_NAMESPACE, "fence_fixes_late").inc(late)
                 for record in records:
@@ -220,7 +253,8 @@ class JudgeFencesFn(beam.DoFn):
 
 
 class JudgeFences(beam.PTransform):
-    """(vehicle, ZonedBatch) chunks → fence incident records, against the fences of ``where``.
+    """(vehicle, ZonedBatch) chunks → fence incident records (``incidents``) and each fence's
+    enforcement records (``ENFORCEMENT``), against the fences of ``where``.
 
     The fences in the folder at the start judge from the first fix; the watch emits them
     again with every later publication, and the judge ignores a fence it has (by digest)."""
@@ -231,7 +265,7 @@ class JudgeFences(beam.PTransform):
         self.lateness_ms = allowed_lateness_ms
         self.fences = list(where.fences)
 
-    def expand(self, zoned: beam.PCollection) -> beam.PCollection:
+    def expand(self, zoned: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         where = self.where
         fences = zoned.pipeline | "WatchFences" >> WatchFences(where.folder, where.poll_s, where.stop_at_s)
         return (
@@ -241,5 +275,8 @@ class JudgeFences(beam.PTransform):
                 fences | "FenceKey" >> beam.Map(lambda fence: (FENCE_KEY, fence)),
             )
             | "FencesAndFixes" >> beam.Flatten()
-            | "Judge" >> beam.ParDo(JudgeFencesFn(self.lateness_ms, self.fences))
+            | "Judge"
+            >> beam.ParDo(JudgeFencesFn(self.lateness_ms, self.fences)).with_outputs(
+                ENFORCEMENT, main="incidents"
+            )
         )
