@@ -28,12 +28,13 @@ the allowed lateness, each plus the runner's bundle and watermark delays.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import json
 import math
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,27 +43,11 @@ from typing import Any
 
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.live.demo import LiveDemoSettings, live_run, percentile
-from pilotzone.pipelines.live.framing import TelemetryEncoder
-from pilotzone.pipelines.live.publish import (
-    PublishReport,
-    PublishSettings,
-    Sample,
-    producer_config,
-    send_samples,
-)
+from pilotzone.pipelines.live.fence_fleet import VEHICLE_CLASS, LiveFleet, fence_square, vehicle_tracks
 from pilotzone.pipelines.metrics.export import parse_rfc3339_ms
 from pilotzone.zones import SHIPPED_CONFIGS
 
 ZONE_CONFIG = SHIPPED_CONFIGS / "gwangju.yaml"
-OPERATOR = "gwangju-robotaxi-a"
-VEHICLE_CLASS = "ROBOTAXI"
-CENTRE = (126.85, 35.145)
-"""Where the fences are drawn: inside the Gwangju zone, in Seo-gu."""
-FENCE_SIDE_DEG = 0.002
-"""About 180 m by 220 m."""
-FENCE_SPACING_DEG = 0.004
-DRIVER_SPEED_DEG_S = 0.00008
-"""Eastwards, about 26 km/h at this latitude."""
 WARM_UP_FENCE = "bench-warm-up"
 """A fence in the folder from the start that binds no vehicle: its RECEIVED record shows the
 stream is up and polling before the fleet starts."""
@@ -114,60 +99,6 @@ class PublishedFence:
         return self.effective_from_ms + round(self.exit_within_s * 1000)
 
 
-def fence_square(index: int) -> dict[str, Any]:
-    """The polygon of fence ``index`` (west to east along the fleet's road)."""
-    x0 = CENTRE[0] + index * FENCE_SPACING_DEG
-    y0 = CENTRE[1] - FENCE_SIDE_DEG / 2
-    x1, y1 = x0 + FENCE_SIDE_DEG, y0 + FENCE_SIDE_DEG
-    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
-
-
-def vehicle_tracks(settings: FenceLatencySettings) -> dict[str, tuple[tuple[float, float], float]]:
-    """Per vehicle, its position at the start and its eastward speed (degrees per second).
-
-    Parked vehicles stand inside a fence's area; drivers start west of the first fence, spread
-    along the road, and cross the areas one after the other."""
-    tracks: dict[str, tuple[tuple[float, float], float]] = {}
-    for fence in range(settings.fences):
-        x0 = CENTRE[0] + fence * FENCE_SPACING_DEG
-        for k in range(settings.parked_per_fence):
-            place = (x0 + FENCE_SIDE_DEG * (k + 1) / (settings.parked_per_fence + 1), CENTRE[1] + 0.0003)
-            tracks[f"bench-parked-{fence}-{k}"] = (place, 0.0)
-    for j in range(settings.drivers):
-        place = (CENTRE[0] - FENCE_SIDE_DEG + j * FENCE_SPACING_DEG / 2, CENTRE[1] - 0.0003)
-        tracks[f"bench-driver-{j}"] = (place, DRIVER_SPEED_DEG_S)
-    return tracks
-
-
-def fleet_samples(
-    settings: FenceLatencySettings, start_ms: int, encoder: TelemetryEncoder | None = None
-) -> list[Sample]:
-    """Every vehicle's samples at 1 Hz from ``start_ms`` for ``duration_s``, in sending order."""
-    encoder = encoder or TelemetryEncoder()
-    samples = []
-    for vehicle, ((lon, lat), speed) in vehicle_tracks(settings).items():
-        for second in range(settings.duration_s()):
-            t = start_ms + second * 1000
-            record = {
-                "vehicle_id": vehicle,
-                "operator_id": OPERATOR,
-                "vehicle_class": VEHICLE_CLASS,
-                "sequence_number": second,
-                "current_location_timestamp": t,
-                "current_location_latitude": lat,
-                "current_location_longitude": lon + speed * second,
-                "current_location_altitude": 30.0,
-                "current_location_heading": 90.0,
-                "current_location_horizontal_accuracy": 3.0,
-                "speed": speed * 91_000 * 3.6,  # degrees of longitude here are about 91 km
-                "driving_mode": "AUTONOMOUS",
-                "active_autonomy_level": 4,
-                "events": [],
-            }
-            samples.append(Sample(t, vehicle, second, encoder.body(record)))
-    return sorted(samples)
-
-
 def fence_document(fence_id: str, polygon: dict[str, Any], effective_ms: int, exit_within_s: float,
                    vehicle_class: str = VEHICLE_CLASS) -> dict[str, Any]:  # fmt: skip
     """A benchmark fence in the document form ``pilotzone fences publish`` reads."""
@@ -180,13 +111,6 @@ def fence_document(fence_id: str, polygon: dict[str, Any], effective_ms: int, ex
         "exit_within_s": exit_within_s,
         "reason": "publish-to-enforcement benchmark",
     }
-
-
-def event_to_wall_s(report: PublishReport) -> float:
-    """Seconds to add to an event time (s) for the wall time its sample was sent, in a real-time
-    publication (the publisher's lag behind the fleet's clock)."""
-    assert report.first_send_wall is not None and report.first_event_ms is not None
-    return report.first_send_wall - report.first_event_ms / 1000
 
 
 def enforcement_latencies(
@@ -278,71 +202,55 @@ def write_document(folder: Path, document: dict[str, Any]) -> Path:
 
 def run(settings: FenceLatencySettings, work: Path) -> dict[str, Any]:
     """One live run with ``settings``; its figures."""
-    from confluent_kafka import Producer
-
     from pilotzone.pipelines.cli import main as pilotzone
 
     fences_dir, drafts = work / "fences", work / "drafts"
     fences_dir.mkdir(parents=True)
-    warm_up = fence_document(
-        WARM_UP_FENCE, fence_square(-5), round((time.time() + 86_400) * 1000), 0, "OTHER"
-    )
-    if pilotzone(["fences", "publish", str(write_document(drafts, warm_up)), "--to", str(fences_dir)]) != 0:
-        raise RuntimeError("the warm-up fence was refused")
+    later = round((time.time() + 86_400) * 1000)
+    warm_up = fence_document(WARM_UP_FENCE, fence_square(-5), later, 0, "OTHER")
+    publish(pilotzone, write_document(drafts, warm_up), fences_dir)
     extra = ["--fences", str(fences_dir), "--poll", f"{settings.poll_s:g}",
              "--allowed-lateness", f"{settings.lateness_s:g}", "--window", "10"]  # fmt: skip
     demo = LiveDemoSettings(ZONE_CONFIG, 0, settings.duration_s(), 1, work)
     enforcement_dir = work / "live" / "fence-enforcement"
+    tracks = vehicle_tracks(settings.fences, settings.parked_per_fence, settings.drivers)
     published: list[PublishedFence] = []
     with live_run(demo, lambda _row: None, extra) as live:
-        wait_for_warm_up(enforcement_dir, lambda: live.monitor.poll() is None)
-        encoder = TelemetryEncoder()
-        start_s = math.ceil(time.time()) + 2
-        samples = fleet_samples(settings, start_s * 1000, encoder)
-        reports: list[PublishReport] = []
-
-        def drive() -> None:
-            time.sleep(max(0.0, start_s - time.time()))
-            producer = Producer(producer_config(live.broker.bootstrap))
-            reports.append(
-                send_samples(
-                    samples, producer, PublishSettings("telemetry", record_send_times=True), encoder=encoder
-                )
-            )
-
-        fleet = threading.Thread(target=drive, name="fleet", daemon=True)
+        fleet = LiveFleet(tracks, live.broker.bootstrap, "telemetry", START_TIMEOUT_S + settings.duration_s())
         fleet.start()
-        for index, (at, effective) in enumerate(settings.schedule()):
-            time.sleep(max(0.0, start_s + at - time.time()))
-            fence_id = f"bench-fence-{index}"
-            effective_ms = round((time.time() + effective - at) * 1000)
-            document = fence_document(fence_id, fence_square(index), effective_ms, settings.exit_within_s)
-            status = pilotzone(
-                ["fences", "publish", str(write_document(drafts, document)), "--to", str(fences_dir)]
-            )
-            if status != 0:
-                raise RuntimeError(f"fence {fence_id} was refused (exit {status})")
-            published.append(PublishedFence(fence_id, time.time(), effective_ms, settings.exit_within_s))
-        fleet.join(timeout=settings.duration_s() + 120)
+        try:
+            wait_for_warm_up(enforcement_dir, lambda: live.monitor.poll() is None)
+            origin = math.ceil(time.time())
+            fleet.set_off(origin)
+            for index, (at, effective) in enumerate(settings.schedule()):
+                time.sleep(max(0.0, origin + at - time.time()))
+                fence_id = f"bench-fence-{index}"
+                effective_ms = round((time.time() + effective - at) * 1000)
+                document = fence_document(fence_id, fence_square(index), effective_ms, settings.exit_within_s)
+                publish(pilotzone, write_document(drafts, document), fences_dir)
+                published.append(PublishedFence(fence_id, time.time(), effective_ms, settings.exit_within_s))
+            fleet.stop_at(origin + settings.duration_s())
+        finally:
+            fleet.stop_at(min(fleet.stop_at_s or time.time(), time.time() + settings.duration_s()))
+            fleet.join(timeout=settings.duration_s() + 60)
         time.sleep(settings.lateness_s + 5)  # the last fixes pass the allowed lateness
         live.stop()
-    if not reports:
-        raise RuntimeError("the fleet's publisher did not finish")
-    offset = event_to_wall_s(reports[0])
     enforcement = enforcement_latencies(published, enforcement_rows(enforcement_dir))
-    overdue = overdue_latencies(published, live.recorder.arrived, offset)
+    # The fleet's event times are the wall-clock seconds it sends for: a deadline's wall time
+    # is its event time, and the publisher's lag is part of the measured latency.
+    overdue = overdue_latencies(published, live.recorder.arrived, 0.0)
     return {
         "settings": {
             "runner": "prism",
             "poll_s": settings.poll_s,
             "allowed_lateness_s": settings.lateness_s,
             "fences": settings.fences,
-            "vehicles": len(vehicle_tracks(settings)),
+            "vehicles": len(tracks),
             "parked_per_fence": settings.parked_per_fence,
             "exit_within_s": settings.exit_within_s,
             "fleet_duration_s": settings.duration_s(),
-            "publisher_lag_s": round(offset, 3),
         },
+        "publisher_lag_s": spread(fleet.lag_s),
         "structural_floor": structural_floor(settings),
         "enforcement": enforcement,
         "enforced_after_s": spread([row["enforced_after_s"] for row in enforcement]),
@@ -352,6 +260,14 @@ def run(settings: FenceLatencySettings, work: Path) -> dict[str, Any]:
             + [None] * max(0, settings.fences * settings.parked_per_fence - len(overdue))
         ),
     }
+
+
+def publish(pilotzone: Any, draft: Path, folder: Path) -> None:
+    """``pilotzone fences publish DRAFT --to FOLDER`` (its one line of output is not the benchmark's)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = pilotzone(["fences", "publish", str(draft), "--to", str(folder)])
+    if status != 0:
+        raise RuntimeError(f"pilotzone fences publish {draft} was refused (exit {status})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from pilotzone.zones.fences.judge import Fixes
 from pilotzone.zones.fences.loader import load_fence
 from tests.zones.fences.fence_files import INSIDE, OUTSIDE, START_MS, write_fence
 
-pytestmark = pytest.mark.fences
+pytestmark = [pytest.mark.fences, pytest.mark.slow]
 
 
 def fixes(vehicle: str, vehicle_class: str, seconds: list[int], place: tuple[float, float]) -> Fixes:
