@@ -118,7 +118,8 @@ def enforcement_latencies(
 ) -> list[dict[str, Any]]:
     """Per published fence, from its ``ENFORCED`` record: how long after publication the stream
     received it, and how long after it could first bind (publication or ``effective_from``,
-    whichever is later) it first judged a fix under it (None: never, within the run)."""
+    whichever is later) it first judged a fix under it, and how far behind that fix's event
+    time the judgement came (None: never, within the run)."""
     enforced = {row["fence_id"]: row for row in rows if row["status"] == "ENFORCED"}
     out = []
     for fence in published:
@@ -134,6 +135,11 @@ def enforcement_latencies(
                 "enforced_after_s": None
                 if row is None
                 else round(parse_rfc3339_ms(row["judged_at"]) / 1000 - binds_from, 3),
+                "judged_behind_s": None
+                if row is None
+                else round(
+                    (parse_rfc3339_ms(row["judged_at"]) - parse_rfc3339_ms(row["first_fix_time"])) / 1000, 3
+                ),
             }
         )
     return out
@@ -255,6 +261,7 @@ def run(settings: FenceLatencySettings, work: Path) -> dict[str, Any]:
         "enforcement": enforcement,
         "enforced_after_s": spread([row["enforced_after_s"] for row in enforcement]),
         "received_after_s": spread([row["received_after_s"] for row in enforcement]),
+        "judged_behind_s": spread([row["judged_behind_s"] for row in enforcement]),
         "overdue_after_deadline_s": spread(
             [row["latency_s"] for row in overdue]
             + [None] * max(0, settings.fences * settings.parked_per_fence - len(overdue))

@@ -84,14 +84,32 @@ def test_enforcement_counts_from_publication_or_effective_from_whichever_is_late
     rows = [
         {"status": "RECEIVED", "fence_id": "now", "received_at": "2026-04-01T00:00:20.800Z", "judged_at": None},
         {"status": "ENFORCED", "fence_id": "now", "received_at": "2026-04-01T00:00:20.800Z",
-         "judged_at": "2026-04-01T00:00:23.500Z"},
+         "first_fix_time": "2026-04-01T00:00:21.000Z", "judged_at": "2026-04-01T00:00:23.500Z"},
         {"status": "ENFORCED", "fence_id": "ahead", "received_at": "2026-04-01T00:00:31.000Z",
-         "judged_at": "2026-04-01T00:00:43.250Z"},
+         "first_fix_time": "2026-04-01T00:00:40.000Z", "judged_at": "2026-04-01T00:00:43.250Z"},
     ]  # fmt: skip
     assert enforcement_latencies(fences, rows) == [
-        {"fence_id": "now", "ahead_s": 0.0, "received_after_s": 0.8, "enforced_after_s": 3.5},
-        {"fence_id": "ahead", "ahead_s": 10.0, "received_after_s": 1.0, "enforced_after_s": 3.25},
-        {"fence_id": "never", "ahead_s": 0.0, "received_after_s": None, "enforced_after_s": None},
+        {
+            "fence_id": "now",
+            "ahead_s": 0.0,
+            "received_after_s": 0.8,
+            "enforced_after_s": 3.5,
+            "judged_behind_s": 2.5,
+        },
+        {
+            "fence_id": "ahead",
+            "ahead_s": 10.0,
+            "received_after_s": 1.0,
+            "enforced_after_s": 3.25,
+            "judged_behind_s": 3.25,
+        },
+        {
+            "fence_id": "never",
+            "ahead_s": 0.0,
+            "received_after_s": None,
+            "enforced_after_s": None,
+            "judged_behind_s": None,
+        },
     ]
 
 
