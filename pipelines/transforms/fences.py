@@ -143,7 +143,8 @@ class JudgeFencesFn(beam.DoFn):
         return FenceJudge(list(self.fences)) if stored is None else stored
 
     def _log(self, log_state: Any) -> tuple[EnforcementLog, list[Any]]:
-        """The enforcement log; a new one has received the starting fences now (their records)."""
+        """The enforcement log; a new one has received the starting fences now (their records):
+        at the watch's first poll of the folder, or the first judgement if that comes first."""
         stored: EnforcementLog | None = log_state.read()
         if stored is not None:
             return stored, []
@@ -169,19 +170,21 @@ class JudgeFencesFn(beam.DoFn):
     ) -> Iterator[Any]:
         _, item = element
         judge = self._read(judge_state)
-        log, records = self._log(log_state)
         if isinstance(item, Fence):
             judge.add_fence(item)
+            # The log is read only here and when judging: state access is what a busy runner
+            # pays for, per fix chunk.
+            log, records = self._log(log_state)
             records += log.receive(item, time.time())
+            log_state.write(log)
+            for record in records:
+                yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
             Metrics.counter(METRICS_NAMESPACE, "fences_received").inc()
         elif len(item.time_ms):
             pending.add(item)
             self._arm(judge, wake, int(item.time_ms.min()))
         judge_state.write(judge)
-        log_state.write(log)
         end.set(END_OF_INPUT)
-        for record in records:
-            yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
 
     @on_timer(WAKE)
     def on_wake(
@@ -194,7 +197,9 @@ class JudgeFencesFn(beam.DoFn):
     ) -> Iterator[Any]:
         until = int(fired.micros // 1000) - self.lateness_ms
         judge = self._read(judge_state)
-        log, _ = self._log(log_state)
+        log, received = self._log(log_state)
+        for record in received:
+            yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
         judge.wake_ms = None
         rest = yield from self._judge_until(until, pending, judge, log)
         yield from judge.advance(until)
@@ -211,7 +216,9 @@ class JudgeFencesFn(beam.DoFn):
         log_state: Any = beam.DoFn.StateParam(ENFORCED),
     ) -> Iterator[Any]:
         judge = self._read(judge_state)
-        log, _ = self._log(log_state)
+        log, received = self._log(log_state)
+        for record in received:
+            yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
         yield from self._judge_until(END_OF_INPUT_MS, pending, judge, log)
         yield from judge.finish()
         judge_state.clear()

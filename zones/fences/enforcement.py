@@ -6,7 +6,7 @@ vehicles drive binds only the fixes judged after it reached the judge
 (``pipelines.transforms.fences``). So the stream's judge notes, per fence (by digest):
 
 * ``RECEIVED``: the processing time at which the judge first had the fence (for the fences in
-  the folder when the stream starts: when the judge first ran);
+  the folder when the stream starts: at its first poll of the folder, or its first judgement);
 * ``ENFORCED``: the event time of the first fix it judged under the fence (a fix of a class the
   fence binds, inside ``[effective_from, until)``, wherever the vehicle was) and the processing
   time of that judgement. From then on every fix of those classes is judged against it.
