@@ -16,7 +16,7 @@ from apache_beam.testing.util import assert_that
 from apache_beam.transforms.window import TimestampedValue
 
 from pilotzone.pipelines.metrics.export import parse_rfc3339_ms
-from pilotzone.pipelines.transforms.fences import ENFORCEMENT, FENCE_KEY, JudgeFencesFn
+from pilotzone.pipelines.transforms.fences import ENFORCEMENT, FENCE_KEY, JudgeFencesFn, is_fence_file
 from pilotzone.zones.fences.judge import Fixes
 from pilotzone.zones.fences.loader import load_fence
 from tests.zones.fences.fence_files import INSIDE, OUTSIDE, START_MS, write_fence
@@ -128,3 +128,12 @@ def test_the_starting_fences_are_received_when_the_judge_first_runs(tmp_path: Pa
         ),
     )
     pipeline.run().wait_until_finish()
+
+
+def test_the_watch_reads_fence_documents_only() -> None:
+    assert [is_fence_file(p) for p in ("/f/fire-1.yaml", "/f/fire-1.yml", "gs://b/f/fire-1.json")] == [
+        True
+    ] * 3
+    assert [is_fence_file(p) for p in ("/f/.fire-1.json.partial", "/f/README.md", "/f/fire-1.json~")] == [
+        False
+    ] * 3
