@@ -33,6 +33,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -221,6 +222,7 @@ def run(settings: FenceLatencySettings, work: Path) -> dict[str, Any]:
     enforcement_dir = work / "live" / "fence-enforcement"
     tracks = vehicle_tracks(settings.fences, settings.parked_per_fence, settings.drivers)
     published: list[PublishedFence] = []
+    load_before = os.getloadavg()[0]
     with live_run(demo, lambda _row: None, extra) as live:
         fleet = LiveFleet(tracks, live.broker.bootstrap, "telemetry", START_TIMEOUT_S + settings.duration_s())
         fleet.start()
@@ -255,6 +257,8 @@ def run(settings: FenceLatencySettings, work: Path) -> dict[str, Any]:
             "parked_per_fence": settings.parked_per_fence,
             "exit_within_s": settings.exit_within_s,
             "fleet_duration_s": settings.duration_s(),
+            # The machine's load around the run: figures on a shared machine vary with it.
+            "load_average_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         },
         "publisher_lag_s": spread(fleet.lag_s),
         "structural_floor": structural_floor(settings),
@@ -322,7 +326,8 @@ def summary_line(figures: dict[str, Any]) -> str:
         f"p50 {enforced['p50']} s / max {enforced['max']} s after it could bind ({enforced['count']} fences); "
         f"overdue vehicle on the topic p50 {overdue['p50']} s / max {overdue['max']} s after its deadline "
         f"({overdue['count']} vehicles, {overdue['missing']} not reported); goal 5 s; floor: "
-        f"{figures['structural_floor']['enforcement']} / {figures['structural_floor']['overdue']}"
+        f"{figures['structural_floor']['enforcement']} / {figures['structural_floor']['overdue']}; "
+        f"machine load {s.get('load_average_1m')}"
     )
 
 
