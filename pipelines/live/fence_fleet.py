@@ -32,6 +32,8 @@ FENCE_SPACING_DEG = 0.004
 DRIVER_SPEED_DEG_S = 0.00008
 """Eastwards, about 26 km/h at this latitude (a degree of longitude is about 91 km here)."""
 METRES_PER_DEG_LON = 91_000
+PARKED = "bench-parked-"
+"""The id prefix of the vehicles parked inside a fence's area (``PARKED<fence>-<k>``)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def vehicle_tracks(fences: int, parked_per_fence: int, drivers: int) -> dict[str
     for fence in range(fences):
         x0 = CENTRE[0] + fence * FENCE_SPACING_DEG
         for k in range(parked_per_fence):
-            tracks[f"bench-parked-{fence}-{k}"] = Track(
+            tracks[f"{PARKED}{fence}-{k}"] = Track(
                 x0 + FENCE_SIDE_DEG * (k + 1) / (parked_per_fence + 1), CENTRE[1] + 0.0003
             )
     for j in range(drivers):
