@@ -198,11 +198,16 @@ def replay_in_child(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print its figures (``--live``: the live benchmark, see ``live.benchmark``)."""
+    """Run the benchmark and print its figures (``--live``: the live benchmark, see ``live.benchmark``;
+    ``--fence-latency``: publish-to-enforcement latency of fences, see ``live.fence_latency``)."""
     if "--live" in (sys.argv[1:] if argv is None else argv):
         from pilotzone.pipelines.live import benchmark as live
 
         return live.main(argv)
+    if "--fence-latency" in (sys.argv[1:] if argv is None else argv):
+        from pilotzone.pipelines.live import fence_latency
+
+        return fence_latency.main(argv)
     from pilotzone.pipelines.simulator import SimulationOptions, simulate
 
     parser = argparse.ArgumentParser(

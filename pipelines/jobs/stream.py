@@ -75,6 +75,7 @@ from pilotzone.pipelines.transforms.streaming import StreamSettings
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord
 from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.enforcement import enforcement_sort_key
 from pilotzone.zones.fences.figures import FenceFigures
 
 LOG = logging.getLogger("pilotzone.stream")
@@ -308,6 +309,10 @@ def build_stream(
     _ = dead | "WriteDeadLetters" >> WriteRowsAsTheyCome(
         f"{base}/dead-letters", "dead-letters", dead_letter_sort_key, sinks.run_id
     )
+    if evaluated.fence_enforcement is not None:
+        _ = evaluated.fence_enforcement | "WriteFenceEnforcement" >> WriteRowsAsTheyCome(
+            f"{base}/fence-enforcement", "fence-enforcement", enforcement_sort_key, sinks.run_id
+        )
     summaries = evaluated.summaries | "MergeSummaries" >> MergeSummariesContinuously()
     summary_rows = summaries | "SummaryJson" >> beam.Map(summary_to_json, window_s=settings.window_s)
     _ = summary_rows | "WriteSummaries" >> WriteRowsAsTheyCome(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-STREAM_OUTPUT_FOLDERS = ("incidents", "summaries", "dead-letters")
+STREAM_OUTPUT_FOLDERS = ("incidents", "summaries", "dead-letters", "fence-enforcement")
 """The sub-folders of ``--incidents-dir`` a stream writes its JSON Lines files into."""
 
 

@@ -34,7 +34,7 @@ from apache_beam.transforms.window import GlobalWindows
 from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES
-from pilotzone.pipelines.transforms.fences import JudgeFences, StreamFences
+from pilotzone.pipelines.transforms.fences import ENFORCEMENT, JudgeFences, StreamFences
 from pilotzone.pipelines.transforms.gaps import (
     CORRECTIONS,
     ConfirmGaps,
@@ -58,6 +58,8 @@ class ComplianceResults(NamedTuple):
     fence_observations: beam.PCollection | None = None
     """What fence judging observed for the metrics (``zones.fences.figures``); None where a mode
     judges no fences."""
+    fence_enforcement: beam.PCollection | None = None
+    """A stream with fences: when each fence was received and first enforced (JSON rows)."""
 
 
 @dataclass(frozen=True)
@@ -168,13 +170,20 @@ class EvaluateStream(beam.PTransform):
         decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
         zoned = decoded.chunks | "AssignZones" >> AssignZones(self.zones)
         evaluated = zoned | "EvaluateRules" >> EvaluateByWatermark(self.zones, self.settings)
-        incidents, observations = evaluated.incidents, None
+        incidents, observations, enforcement = evaluated.incidents, None, None
         if self.fences is not None:
             fenced = zoned | "JudgeFences" >> JudgeFences(self.fences, self.settings.allowed_lateness_ms)
             incidents = (incidents, fenced.incidents) | "AllIncidents" >> beam.Flatten()
             observations = fenced[FENCE_OBSERVATIONS]
+            enforcement = fenced[ENFORCEMENT]
         dead_letters = _all_dead_letters(decoded, evaluated)
-        return ComplianceResults(incidents, evaluated[SUMMARIES], dead_letters, observations)
+        return ComplianceResults(
+            incidents,
+            evaluated[SUMMARIES],
+            dead_letters,
+            fence_observations=observations,
+            fence_enforcement=enforcement,
+        )
 
 
 @beam.typehints.with_input_types(tuple[str, bytes])

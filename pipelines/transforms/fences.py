@@ -29,6 +29,7 @@ cell and send each fence to the cells it covers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ from pilotzone.pipelines.transforms.emit import END_OF_INPUT, END_OF_INPUT_MS, F
 from pilotzone.schemas.batch import VEHICLE_CLASSES
 from pilotzone.zones.evaluate import ZonedBatch
 from pilotzone.zones.fences import Fence
+from pilotzone.zones.fences.enforcement import EnforcementLog
 from pilotzone.zones.fences.figures import FenceTerms
 from pilotzone.zones.fences.judge import FenceJudge, Fixes
 from pilotzone.zones.fences.loader import FENCE_SUFFIXES, load_fence, load_fence_message
@@ -71,6 +73,10 @@ class StreamFences:
 
 FENCE_KEY = "fences"
 """The one key fence judging runs under (module docstring)."""
+
+ENFORCEMENT = "enforcement"
+"""The tagged output of ``JudgeFencesFn`` with each fence's enforcement records
+(``zones.fences.enforcement``), as JSON rows."""
 
 
 def fixes_of(vehicle: str, zoned: ZonedBatch) -> Fixes:
@@ -169,20 +175,15 @@ class WatchFences(beam.PTransform):
 
     def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection:
         stop = {} if self.stop_at_s is None else {"stop_timestamp": Timestamp.of(self.stop_at_s)}
-        watched = [
-            begin
-            | f"Watch{suffix}"
-            >> fileio.MatchContinuously(
-                f"{self.folder}/*{suffix}", interval=self.poll_s, match_updated_files=True, **stop
-            )
-            for suffix in FENCE_SUFFIXES
-        ]
+        # One watch of the folder, filtered by name: a watch per suffix tripled the polling
+        # work, and on a busy Prism the watch's lag holds back the judging step's watermark.
         return (
-            tuple(watched)
-            | "AllFenceFiles" >> beam.Flatten()
-            # Hidden files are a publisher's temporaries (``pipelines.atomic``), never fences.
-            | "NotHidden"
-            >> beam.Filter(lambda metadata: not metadata.path.rsplit("/", 1)[-1].startswith("."))
+            begin
+            | "Watch"
+            >> fileio.MatchContinuously(
+                f"{self.folder}/*", interval=self.poll_s, match_updated_files=True, **stop
+            )
+            | "FenceFilesOnly" >> beam.Filter(lambda metadata: is_fence_file(metadata.path))
             | "Load" >> beam.FlatMap(lambda metadata: read_fence(metadata.path))
         )
 
@@ -193,12 +194,21 @@ def observed(judge: FenceJudge) -> Iterator[beam.pvalue.TaggedOutput]:
         yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
 
 
+def is_fence_file(path: str) -> bool:
+    """Whether a watched file is a fence document: a fence suffix, and not hidden (hidden files
+    are a publisher's temporaries, ``pipelines.atomic``)."""
+    name = path.rsplit("/", 1)[-1]
+    return not name.startswith(".") and name.endswith(FENCE_SUFFIXES)
+
+
 class JudgeFencesFn(beam.DoFn):
     """(FENCE_KEY, Fence or Fixes) → fence incident records, judged when the watermark says the
-    fixes are complete (module docstring), and ``FENCE_OBSERVATIONS`` for the metrics."""
+    fixes are complete (module docstring), ``FENCE_OBSERVATIONS`` for the metrics, and each
+    fence's enforcement records to ``ENFORCEMENT``."""
 
     PENDING = BagStateSpec("pending", PickleCoder())
     JUDGE = ReadModifyWriteStateSpec("judge", PickleCoder())
+    ENFORCED = ReadModifyWriteStateSpec("enforced", PickleCoder())
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
     END = TimerSpec("end", TimeDomain.WATERMARK)
 
@@ -210,6 +220,15 @@ class JudgeFencesFn(beam.DoFn):
         stored: FenceJudge | None = judge_state.read()
         return FenceJudge(list(self.fences)) if stored is None else stored
 
+    def _log(self, log_state: Any) -> tuple[EnforcementLog, list[Any]]:
+        """The enforcement log; a new one has received the starting fences now (their records):
+        at the watch's first poll of the folder, or the first judgement if that comes first."""
+        stored: EnforcementLog | None = log_state.read()
+        if stored is not None:
+            return stored, []
+        log, now = EnforcementLog(), time.time()
+        return log, [record for fence in self.fences for record in log.receive(fence, now)]
+
     def _arm(self, judge: FenceJudge, wake: Any, earliest_ms: int) -> None:
         """Wake when the watermark has passed ``earliest_ms`` plus the allowed lateness (a
         watermark timer is one per key: it moves only to an earlier moment)."""
@@ -218,11 +237,12 @@ class JudgeFencesFn(beam.DoFn):
             judge.wake_ms = moment
             wake.set(moment / 1000.0)
 
-    def process(
+    def process(  # noqa: PLR0917 - Beam passes state and timers as parameters
         self,
         element: tuple[str, Fence | Fixes],
         pending: Any = beam.DoFn.StateParam(PENDING),
         judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        log_state: Any = beam.DoFn.StateParam(ENFORCED),
         wake: Any = beam.DoFn.TimerParam(WAKE),
         end: Any = beam.DoFn.TimerParam(END),
     ) -> Iterator[Any]:
@@ -237,6 +257,13 @@ class JudgeFencesFn(beam.DoFn):
                 for fence in judge.fences:
                     if fence.fence_id == item.fence_id:
                         yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, FenceTerms.of(fence))
+                # The log is read only here and when judging: state access is what a busy
+                # runner pays for, per fix chunk.
+                log, records = self._log(log_state)
+                records += log.receive(item, time.time())
+                log_state.write(log)
+                for record in records:
+                    yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
             else:
                 refuse_fence(str(item.source), refused)
         elif len(item.time_ms):
@@ -251,35 +278,46 @@ class JudgeFencesFn(beam.DoFn):
         fired: Any = beam.DoFn.TimestampParam,
         pending: Any = beam.DoFn.StateParam(PENDING),
         judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        log_state: Any = beam.DoFn.StateParam(ENFORCED),
         wake: Any = beam.DoFn.TimerParam(WAKE),
     ) -> Iterator[Any]:
         until = int(fired.micros // 1000) - self.lateness_ms
         judge = self._read(judge_state)
+        log, received = self._log(log_state)
+        for record in received:
+            yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
         judge.wake_ms = None
-        rest = yield from self._judge_until(until, pending, judge)
+        rest = yield from self._judge_until(until, pending, judge, log)
         yield from judge.advance(until)
         yield from observed(judge)
         if rest is not None:
             self._arm(judge, wake, rest)
         judge_state.write(judge)
+        log_state.write(log)
 
     @on_timer(END)
     def on_end(
         self,
         pending: Any = beam.DoFn.StateParam(PENDING),
         judge_state: Any = beam.DoFn.StateParam(JUDGE),
+        log_state: Any = beam.DoFn.StateParam(ENFORCED),
     ) -> Iterator[Any]:
         judge = self._read(judge_state)
-        yield from self._judge_until(END_OF_INPUT_MS, pending, judge)
+        log, received = self._log(log_state)
+        for record in received:
+            yield beam.pvalue.TaggedOutput(ENFORCEMENT, record.to_json())
+        yield from self._judge_until(END_OF_INPUT_MS, pending, judge, log)
         yield from judge.finish()
         yield from observed(judge)
         judge_state.clear()
+        log_state.clear()
 
     def _judge_until(
-        self, until_ms: int, pending: Any, judge: FenceJudge
+        self, until_ms: int, pending: Any, judge: FenceJudge, log: EnforcementLog
     ) -> Generator[Any, None, int | None]:
         """Judge the pending fixes up to ``until_ms``, vehicle by vehicle in time order; returns
-        the earliest fix left pending (None if none)."""
+        the earliest fix left pending (None if none). The first fix judged under a fence
+        writes its enforcement record."""
         by_vehicle: dict[str, list[Fixes]] = {}
         for fixes in pending.read():
             by_vehicle.setdefault(fixes.vehicle_id, []).append(fixes)
@@ -294,7 +332,13 @@ class JudgeFencesFn(beam.DoFn):
                 first = int(left.time_ms[0])
                 earliest = first if earliest is None else min(earliest, first)
             if ready.any():
-                records, late = judge.judge(fixes.take(np.flatnonzero(ready)))
+                judging = fixes.take(np.flatnonzero(ready))
+                since = judge.judged_until_ms.get(vehicle)
+                records, late = judge.judge(judging)
+                # What the judge did not drop as late was judged against the vehicle's fences.
+                judged = judging.time_ms if since is None else judging.time_ms[judging.time_ms >= since]
+                for step in log.judged(judge.vehicles[vehicle].fences, judged, time.time()):
+                    yield beam.pvalue.TaggedOutput(ENFORCEMENT, step.to_json())
                 if late:
                     Metrics.counter(METRICS_NAMESPACE, "fence_fixes_late").inc(late)
                 for record in records:
@@ -304,12 +348,13 @@ class JudgeFencesFn(beam.DoFn):
 
 
 class JudgeFences(beam.PTransform):
-    """(vehicle, ZonedBatch) chunks → fence incident records, against the fences of ``where``.
+    """(vehicle, ZonedBatch) chunks → fence incident records (``incidents``), what judging
+    observed for the metrics (``FENCE_OBSERVATIONS``) and each fence's enforcement records
+    (``ENFORCEMENT``), against the fences of ``where``.
 
     The fences in the folder at the start judge from the first fix; the watch emits them
     again with every later publication, and the judge ignores a fence it has (by digest). A
-    fence topic is read from its beginning, so its fences arrive as elements too.
-    Outputs: ``incidents`` and ``FENCE_OBSERVATIONS``."""
+    fence topic is read from its beginning, so its fences arrive as elements too."""
 
     def __init__(self, where: StreamFences, allowed_lateness_ms: int) -> None:
         super().__init__()
@@ -339,6 +384,6 @@ class JudgeFences(beam.PTransform):
             | "FencesAndFixes" >> beam.Flatten()
             | "Judge"
             >> beam.ParDo(JudgeFencesFn(self.lateness_ms, self.fences)).with_outputs(
-                FENCE_OBSERVATIONS, main="incidents"
+                FENCE_OBSERVATIONS, ENFORCEMENT, main="incidents"
             )
         )

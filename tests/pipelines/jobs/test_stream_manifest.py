@@ -43,12 +43,14 @@ def test_the_outputs_are_this_runs_files(tmp_path: Path) -> None:
              "incidents/incidents-20261123T0100Z-OTHER-a1b2-000001.jsonl",
              "incidents/.incidents-20261123T0101Z-RUN-a1b2-000002.jsonl.partial",
              "summaries/summaries-20261123T0100Z-RUN-c3d4-000001.jsonl",
-             "dead-letters/dead-letters-20261123T0100Z-RUN-c3d4-000003.jsonl"]  # fmt: skip
+             "dead-letters/dead-letters-20261123T0100Z-RUN-c3d4-000003.jsonl",
+             "fence-enforcement/fence-enforcement-20261123T0100Z-RUN-a1b2-000004.jsonl"]  # fmt: skip
     for name in names:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
     assert [p.relative_to(tmp_path).as_posix() for p in stream_outputs(tmp_path, "RUN")] == [
         names[4],
+        names[5],
         names[0],
         names[3],
     ]
