@@ -186,6 +186,28 @@ class TelemetryBatch:
             event_initiator=self.event_initiator[kept][order],
         )
 
+    def span(self, start: int, end: int) -> TelemetryBatch:
+        """A new batch with the consecutive samples ``start:end``, events following them.
+
+        What ``take(np.arange(start, end))`` gives, without the index arrays over the whole
+        batch that ``take`` builds: cutting a large sorted batch into many vehicles' series
+        then costs in proportion to each series, not to the batch.
+        """
+        per_sample = {
+            f.name: getattr(self, f.name)[start:end].copy()
+            for f in fields(self)
+            if not f.name.startswith("event_")
+        }
+        kept = (self.event_row >= start) & (self.event_row < end)
+        event_positions = self.event_row[kept].astype(np.int64) - start
+        order = np.argsort(event_positions, kind="stable")
+        return TelemetryBatch(
+            **per_sample,
+            event_row=event_positions[order].astype(np.int32),
+            event_kind=self.event_kind[kept][order],
+            event_initiator=self.event_initiator[kept][order],
+        )
+
     @classmethod
     def concat(cls, batches: Sequence[TelemetryBatch]) -> TelemetryBatch:
         """One batch holding all samples of ``batches`` in order."""

@@ -65,7 +65,7 @@ def evaluate_bucket(
     starts = [0, *bounds.tolist()]
     ends = [*bounds.tolist(), len(codes)]
     for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
-        series = zoned if start == 0 and end == len(codes) else zoned.take(np.arange(start, end))
+        series = zoned if start == 0 and end == len(codes) else zoned.span(start, end)
         yield from evaluate_series(zones, vehicle, series, window_s, fences)
 
 
