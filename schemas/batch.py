@@ -69,6 +69,27 @@ def _object_array(values: tuple[Any, ...]) -> npt.NDArray[np.object_]:
     return array
 
 
+def _dictionary_codes(column: npt.NDArray[np.object_]) -> tuple[list[str], npt.NDArray[np.uint32]]:
+    """The distinct values of an id column in order of first appearance, and each row's code.
+
+    Python's own comparisons, never numpy's string types: numpy turns a str into a fixed-width
+    str that drops trailing NULs, so "veh-b\x00" would equal "veh-b" and lose bytes. Ids come
+    in long runs (a vehicle's samples, an operator's vehicles), so only the first value of
+    each run is looked up in the dictionary; equal neighbours are found by an element-wise
+    comparison of the object array, which calls ``str.__ne__`` in C.
+    """
+    size = len(column)
+    if size == 0:
+        return [], np.zeros(0, dtype="<u4")
+    starts = np.concatenate([[0], np.flatnonzero(column[1:] != column[:-1]) + 1])
+    index: dict[str, int] = {}
+    run_codes = np.fromiter(
+        (index.setdefault(v, len(index)) for v in column[starts].tolist()), dtype="<u4", count=len(starts)
+    )
+    codes: npt.NDArray[np.uint32] = np.repeat(run_codes, np.diff(np.concatenate([starts, [size]])))
+    return list(index), codes
+
+
 @dataclass
 class TelemetryBatch:
     """A batch of telemetry samples, one numpy array per field, all the same length.
@@ -239,13 +260,7 @@ class TelemetryBatch:
             if dtype.kind != "O":
                 parts.append(column.astype(_WIRE_DTYPES[name], copy=False).tobytes())
                 continue
-            # Python's own comparisons, never numpy's: numpy turns a str into a fixed-width
-            # str that drops trailing NULs, so "veh-b\x00" would equal "veh-b" and lose bytes.
-            index: dict[str, int] = {}
-            codes = np.fromiter(
-                (index.setdefault(v, len(index)) for v in column.tolist()), dtype="<u4", count=len(column)
-            )
-            values = list(index)
+            values, codes = _dictionary_codes(column)
             parts.append(_COUNT.pack(len(values)))
             for value in values:
                 encoded = str(value).encode("utf-8", "surrogatepass")
