@@ -108,6 +108,17 @@ def bare_decode_rate(files: list[Path]) -> tuple[int, float]:
     return records, time.perf_counter() - started
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes.
+
+    On a machine shared with other work the wall clock counts the time spent waiting for a
+    core; CPU time does not, so the ratio of CPU times is the steadier comparison.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process or of the largest of its finished child processes
     (the workers of ``direct-multiprocess``); Linux reports kB."""
@@ -135,6 +146,7 @@ def _replay_child(
     settings = ReplaySettings(runner=runner, workers=workers, progress=False, spill_buckets=buckets)
     chosen = spill_buckets(pattern, settings)
     profiler = cProfile.Profile() if profile else None
+    cpu_started = cpu_seconds()
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -149,6 +161,7 @@ def _replay_child(
         settings,
     )
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_started
     summary = ""
     if profiler is not None:
         profiler.disable()
@@ -157,7 +170,7 @@ def _replay_child(
             os.environ.get("PILOTZONE_PROFILE_SORT", "tottime")
         ).print_stats(int(os.environ.get("PILOTZONE_PROFILE_LINES", "25")))
         summary = text.getvalue()
-    results.send((counters, seconds, peak_rss_mib(), chosen, summary))
+    results.send((counters, seconds, peak_rss_mib(), chosen, summary, cpu))
     results.close()
 
 
@@ -170,9 +183,10 @@ def replay_in_child(
     *,
     workers: int = 1,
     profile: bool = False,
-) -> tuple[dict[str, int], float, float, int, str]:
-    """Counters, replay seconds, the replay process's peak RSS in MiB, its spill buckets and
-    the profile's summary (empty unless ``profile``)."""
+) -> tuple[dict[str, int], float, float, int, str, float]:
+    """Counters, replay seconds, the replay process's peak RSS in MiB, its spill buckets, the
+    profile's summary (empty unless ``profile``) and the replay's CPU seconds (its workers'
+    included)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(
@@ -189,7 +203,7 @@ def replay_in_child(
     child.start()
     send.close()
     try:
-        result: tuple[dict[str, int], float, float, int, str] = receive.recv()
+        result: tuple[dict[str, int], float, float, int, str, float] = receive.recv()
     except EOFError:
         child.join()
         raise RuntimeError(f"the replay process failed (exit code {child.exitcode})") from None
@@ -260,9 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         ("compacted", sorted(compacted.glob("*.avro")), str(compacted / "*.avro"), work / "out-compacted"),
     ]
     for name, files, pattern, out in layouts:
+        cpu_started = cpu_seconds()
         records, decode_s = bare_decode_rate(files)
+        decode_cpu = cpu_seconds() - cpu_started
         decode_rate = records / decode_s
-        counters, replay_s, replay_peak_mib, buckets, profile = replay_in_child(
+        counters, replay_s, replay_peak_mib, buckets, profile, replay_cpu = replay_in_child(
             zone_path,
             pattern,
             out,
@@ -283,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"[{name}] events/s: {replay_rate:,.0f}   fastavro decode/s: {decode_rate:,.0f}   "
             f"ratio: {replay_rate / decode_rate:.2f}"
+        )
+        print(
+            f"[{name}] by CPU time: {read / replay_cpu:,.0f} events per CPU-second, fastavro "
+            f"{records / decode_cpu:,.0f}, ratio: {decode_cpu / replay_cpu * read / records:.2f}"
         )
         print(
             f"[{name}] peak RSS of the replay (its largest process): {replay_peak_mib:,.0f} MiB ({read:,} samples, grouped {grouping})   "

@@ -69,6 +69,27 @@ def _object_array(values: tuple[Any, ...]) -> npt.NDArray[np.object_]:
     return array
 
 
+def _dictionary_codes(column: npt.NDArray[np.object_]) -> tuple[list[str], npt.NDArray[np.uint32]]:
+    """The distinct values of an id column in order of first appearance, and each row's code.
+
+    Python's own comparisons, never numpy's string types: numpy turns a str into a fixed-width
+    str that drops trailing NULs, so "veh-b\x00" would equal "veh-b" and lose bytes. Ids come
+    in long runs (a vehicle's samples, an operator's vehicles), so only the first value of
+    each run is looked up in the dictionary; equal neighbours are found by an element-wise
+    comparison of the object array, which calls ``str.__ne__`` in C.
+    """
+    size = len(column)
+    if size == 0:
+        return [], np.zeros(0, dtype="<u4")
+    starts = np.concatenate([[0], np.flatnonzero(column[1:] != column[:-1]) + 1])
+    index: dict[str, int] = {}
+    run_codes = np.fromiter(
+        (index.setdefault(v, len(index)) for v in column[starts].tolist()), dtype="<u4", count=len(starts)
+    )
+    codes: npt.NDArray[np.uint32] = np.repeat(run_codes, np.diff(np.concatenate([starts, [size]])))
+    return list(index), codes
+
+
 @dataclass
 class TelemetryBatch:
     """A batch of telemetry samples, one numpy array per field, all the same length.
@@ -186,6 +207,28 @@ class TelemetryBatch:
             event_initiator=self.event_initiator[kept][order],
         )
 
+    def span(self, start: int, end: int) -> TelemetryBatch:
+        """A new batch with the consecutive samples ``start:end``, events following them.
+
+        What ``take(np.arange(start, end))`` gives, without the index arrays over the whole
+        batch that ``take`` builds: cutting a large sorted batch into many vehicles' series
+        then costs in proportion to each series, not to the batch.
+        """
+        per_sample = {
+            f.name: getattr(self, f.name)[start:end].copy()
+            for f in fields(self)
+            if not f.name.startswith("event_")
+        }
+        kept = (self.event_row >= start) & (self.event_row < end)
+        event_positions = self.event_row[kept].astype(np.int64) - start
+        order = np.argsort(event_positions, kind="stable")
+        return TelemetryBatch(
+            **per_sample,
+            event_row=event_positions[order].astype(np.int32),
+            event_kind=self.event_kind[kept][order],
+            event_initiator=self.event_initiator[kept][order],
+        )
+
     @classmethod
     def concat(cls, batches: Sequence[TelemetryBatch]) -> TelemetryBatch:
         """One batch holding all samples of ``batches`` in order."""
@@ -217,13 +260,7 @@ class TelemetryBatch:
             if dtype.kind != "O":
                 parts.append(column.astype(_WIRE_DTYPES[name], copy=False).tobytes())
                 continue
-            # Python's own comparisons, never numpy's: numpy turns a str into a fixed-width
-            # str that drops trailing NULs, so "veh-b\x00" would equal "veh-b" and lose bytes.
-            index: dict[str, int] = {}
-            codes = np.fromiter(
-                (index.setdefault(v, len(index)) for v in column.tolist()), dtype="<u4", count=len(column)
-            )
-            values = list(index)
+            values, codes = _dictionary_codes(column)
             parts.append(_COUNT.pack(len(values)))
             for value in values:
                 encoded = str(value).encode("utf-8", "surrogatepass")

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+RUN_LENGTH_WORTH_IT = 8
+"""Below this many rows per run of equal ids on average, hashing every row in polars is cheaper."""
+
 
 def sorted_codes(values: npt.NDArray[Any]) -> tuple[list[str], npt.NDArray[np.int64]]:
     """The distinct strings of ``values`` in code-point order, and each value's position among them.
@@ -28,9 +31,26 @@ def sorted_codes(values: npt.NDArray[Any]) -> tuple[list[str], npt.NDArray[np.in
     first = values[0]
     if isinstance(first, str) and (values == first).all():
         return [first], np.zeros(len(values), dtype=np.int64)
+    heads = np.concatenate([[0], np.flatnonzero(values[1:] != values[:-1]) + 1])
+    if len(heads) * RUN_LENGTH_WORTH_IT <= len(values):
+        return _codes_of_runs(values, heads)
     series = pl.Series(values, dtype=pl.String)
     distinct = series.unique().sort()
     codes = series.replace_strict(
         distinct, pl.int_range(0, len(distinct), eager=True), return_dtype=pl.Int64
     ).to_numpy()
     return distinct.to_list(), codes.astype(np.int64, copy=False)
+
+
+def _codes_of_runs(
+    values: npt.NDArray[Any], heads: npt.NDArray[np.intp]
+) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """``sorted_codes`` of a column in runs of equal ids (a vehicle's samples of one upload):
+    the runs are found by an element-wise object comparison in C, and only the first id of
+    each run is sorted and looked up, in Python, whose ``str`` order is code-point order."""
+    firsts = values[heads].tolist()
+    distinct = sorted(set(firsts))
+    position = {value: code for code, value in enumerate(distinct)}
+    run_codes = np.array([position[value] for value in firsts], dtype=np.int64)
+    codes: npt.NDArray[np.int64] = np.repeat(run_codes, np.diff(np.concatenate([heads, [len(values)]])))
+    return distinct, codes

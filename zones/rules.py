@@ -23,6 +23,7 @@ module only answers which rule is in force, and explains why in one line.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -331,9 +332,23 @@ def _area_phrase(zone: CompiledZone, area: str | None, *, with_name: bool) -> st
     return f"in {_AREA_NOUNS[info.kind]} {area}{name}"
 
 
+_PHRASES: weakref.WeakKeyDictionary[CompiledZone, dict[tuple[int, str | None, bool], str]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Rule phrases per compiled zone, by (rule object, area, with name): explaining every group of
+samples a fleet meets repeats the same few phrases thousands of times."""
+
+
 def _rule_phrase(zone: CompiledZone, placement: Placement, *, with_name: bool) -> str:
-    parameters = rule_parameters(placement.rule)
-    return f"{placement.rule.id} ({parameters} {_area_phrase(zone, placement.area, with_name=with_name)})"
+    phrases = _PHRASES.setdefault(zone, {})
+    # The compiled zone holds its rules, so a rule's id() is stable for as long as the memo is.
+    key = (id(placement.rule), placement.area, with_name)
+    phrase = phrases.get(key)
+    if phrase is None:
+        parameters = rule_parameters(placement.rule)
+        area = _area_phrase(zone, placement.area, with_name=with_name)
+        phrase = phrases[key] = f"{placement.rule.id} ({parameters} {area})"
+    return phrase
 
 
 def _explain_winner(zone: CompiledZone, winner: Placement, others: Sequence[Placement], event: Any) -> str:

@@ -17,16 +17,12 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.utils.timestamp import Timestamp
 
 from pilotzone.zones.evaluate import STATUSES, IncidentRecord, WindowSummary
-from pilotzone.zones.evaluate.summaries import SummaryKey
+from pilotzone.zones.evaluate.summaries import SummaryKey, sum_partials
 
 
 def merge_all(summaries: Iterable[WindowSummary]) -> WindowSummary:
-    """The sum of partials of one key."""
-    merged: WindowSummary | None = None
-    for summary in summaries:
-        merged = summary if merged is None else merged.merge(summary)
-    assert merged is not None, "CombinePerKey never merges an empty group"
-    return merged
+    """The sum of partials of one key (``sum_partials``: linear, where pairwise merges are not)."""
+    return sum_partials(summaries)
 
 
 @beam.typehints.with_input_types(WindowSummary)

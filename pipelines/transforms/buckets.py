@@ -35,7 +35,8 @@ from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.factorize import sorted_codes
 from pilotzone.zones import Zone
-from pilotzone.zones.evaluate import assign_zones
+from pilotzone.zones.evaluate import WindowSummary, assign_zones
+from pilotzone.zones.evaluate.summaries import sum_by_key
 from pilotzone.zones.fences import Fence
 
 IN_MEMORY_BUCKETS = 16
@@ -64,8 +65,26 @@ def evaluate_bucket(
     starts = [0, *bounds.tolist()]
     ends = [*bounds.tolist(), len(codes)]
     for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
-        series = zoned if start == 0 and end == len(codes) else zoned.take(np.arange(start, end))
+        series = zoned if start == 0 and end == len(codes) else zoned.span(start, end)
         yield from evaluate_series(zones, vehicle, series, window_s, fences)
+
+
+def summed_in_bucket(outputs: Iterable[Any]) -> Iterator[Any]:
+    """A bucket's evaluation outputs with its window-summary partials summed per key.
+
+    Each vehicle emits a partial per window; summing a bucket's partials before the shuffle
+    (with the partials' own exact, associative sum) sends one per key and bucket through
+    Beam's merge instead of one per vehicle, and the merged totals are the same. Incidents
+    and dead letters pass through as they come.
+    """
+    partials: list[WindowSummary] = []
+    for output in outputs:
+        if isinstance(output, beam.pvalue.TaggedOutput) and output.tag == SUMMARIES:
+            partials.append(output.value)
+        else:
+            yield output
+    for summary in sum_by_key(partials):
+        yield beam.pvalue.TaggedOutput(SUMMARIES, summary)
 
 
 class EvaluateBucketChunksFn(beam.DoFn):
@@ -78,7 +97,7 @@ class EvaluateBucketChunksFn(beam.DoFn):
 
     def process(self, element: tuple[int, Iterable[GroupChunk]]) -> Iterator[Any]:
         _, chunks = element
-        yield from evaluate_bucket(self.zones, chunks, self.window_s, self.fences)
+        yield from summed_in_bucket(evaluate_bucket(self.zones, chunks, self.window_s, self.fences))
 
 
 class SpillChunksFn(BucketFilesFn):
@@ -114,7 +133,7 @@ class EvaluateSpilledChunksFn(beam.DoFn):
     def process(self, element: tuple[int, Iterable[str]]) -> Iterator[Any]:
         _, paths = element
         chunks = [chunk for path in sorted(paths) for chunk in read_chunk_file(path)]
-        yield from evaluate_bucket(self.zones, chunks, self.window_s, self.fences)
+        yield from summed_in_bucket(evaluate_bucket(self.zones, chunks, self.window_s, self.fences))
 
 
 def _horizon(chunks: beam.PCollection) -> beam.PCollection:

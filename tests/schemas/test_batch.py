@@ -96,3 +96,21 @@ def test_the_binary_form_round_trips_any_string_exactly(ids: list[tuple[str, str
     assert again.vehicle_id.tolist() == [v for v, _ in ids]
     assert again.operator_id.tolist() == [o for _, o in ids]
     _assert_same(again, batch)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_a_span_is_take_of_that_range(data: st.DataObject) -> None:
+    batch = _mixed_batch()
+    start = data.draw(st.integers(0, len(batch)))
+    end = data.draw(st.integers(start, len(batch)))
+    span = batch.span(start, end)
+    _assert_same(span, batch.take(np.arange(start, end)))
+    span.time_ms[:] = -1  # fresh arrays: the batch it came from is untouched
+    assert batch.time_ms.min() > 0
+
+
+def test_a_span_keeps_the_events_of_its_samples() -> None:
+    span = _mixed_batch().span(3, 7)
+    assert span.event_row.tolist() == [0, 0, 3]
+    assert span.event_kind.tolist() == _mixed_batch().event_kind.tolist()

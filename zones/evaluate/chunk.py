@@ -325,12 +325,23 @@ def summarise(chunk: Chunk, dt_ms: IntArray, windows: Windows) -> None:
         for k, code in enumerate((_DISENGAGEMENT, _REMOTE_TAKEOVER)):
             of_kind = kept & (batch.event_kind == code)
             np.add.at(event_counts[k], segment[event_position[of_kind]], 1)
-    for k, s in enumerate(starts.tolist()):
-        row = c0 + s
-        acc = windows.at(int(cols.vz[row]), str(cols.op[row]), int(cols.cls[row]), int(cols.t[row]))
-        acc.samples += int(samples[k])
-        acc.vehicle_ms += round(seconds[k])
-        for mode_code in np.flatnonzero(by_mode[k]).tolist():
-            acc.distance_mm[mode_code] = acc.distance_mm.get(mode_code, 0) + round(by_mode[k, mode_code])
-        acc.disengagements += int(event_counts[0, k])
-        acc.remote_takeovers += int(event_counts[1, k])
+    # Python values once per chunk: the loop runs once per window the vehicle drove in.
+    rows = c0 + starts
+    keys = zip(
+        cols.vz[rows].tolist(),
+        cols.op[rows].tolist(),
+        cols.cls[rows].tolist(),
+        cols.t[rows].tolist(),
+        strict=True,
+    )
+    samples_of, seconds_of, modes_of = samples.tolist(), seconds.tolist(), by_mode.tolist()
+    disengagements, takeovers = event_counts.tolist()
+    for k, (zone_pos, operator, cls, time_ms) in enumerate(keys):
+        acc = windows.at(zone_pos, str(operator), cls, time_ms)
+        acc.samples += samples_of[k]
+        acc.vehicle_ms += round(seconds_of[k])
+        for mode_code, mm in enumerate(modes_of[k]):
+            if mm:
+                acc.distance_mm[mode_code] = acc.distance_mm.get(mode_code, 0) + round(mm)
+        acc.disengagements += disengagements[k]
+        acc.remote_takeovers += takeovers[k]

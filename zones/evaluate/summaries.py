@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,62 @@ class WindowSummary:
             disengagements=self.disengagements + other.disengagements,
             remote_takeovers=self.remote_takeovers + other.remote_takeovers,
         )
+
+
+def sum_partials(partials: Iterable[WindowSummary]) -> WindowSummary:
+    """The sum of partials of one key, equal to merging them pairwise in any order.
+
+    Pairwise ``merge`` copies the growing vehicle set and dicts at every step, which is
+    quadratic in the partials of a key (one per vehicle and window); this adds the integer
+    thousandths of each figure once and builds one summary.
+    """
+    items = iter(partials)
+    first = next(items, None)
+    if first is None:
+        raise ValueError("sum_partials needs at least one partial")
+    samples, disengagements, remote_takeovers = first.samples, first.disengagements, first.remote_takeovers
+    vehicle_ms = _thousandths(first.vehicle_seconds)
+    vehicles = set(first.vehicle_ids)
+    distance = {mode: _thousandths(value) for mode, value in first.distance_m_by_mode.items()}
+    violation = {rule: _thousandths(value) for rule, value in first.violation_s_by_rule.items()}
+    opened = dict(first.incidents_opened)
+    for other in items:
+        if other.key != first.key:
+            raise ValueError(f"cannot merge window summaries of different keys: {first.key} and {other.key}")
+        samples += other.samples
+        disengagements += other.disengagements
+        remote_takeovers += other.remote_takeovers
+        vehicle_ms += _thousandths(other.vehicle_seconds)
+        vehicles.update(other.vehicle_ids)
+        for mode, value in other.distance_m_by_mode.items():
+            distance[mode] = distance.get(mode, 0) + _thousandths(value)
+        for rule, value in other.violation_s_by_rule.items():
+            violation[rule] = violation.get(rule, 0) + _thousandths(value)
+        for kind, count in other.incidents_opened.items():
+            opened[kind] = opened.get(kind, 0) + count
+    return WindowSummary(
+        pilot_zone=first.pilot_zone,
+        config_version=first.config_version,
+        operator_id=first.operator_id,
+        vehicle_class=first.vehicle_class,
+        window_start_ms=first.window_start_ms,
+        samples=samples,
+        vehicle_ids=frozenset(vehicles),
+        vehicle_seconds=vehicle_ms / 1000,
+        distance_m_by_mode={mode: mm / 1000 for mode, mm in sorted(distance.items())},
+        violation_s_by_rule={rule: ms / 1000 for rule, ms in sorted(violation.items())},
+        incidents_opened=dict(sorted(opened.items())),
+        disengagements=disengagements,
+        remote_takeovers=remote_takeovers,
+    )
+
+
+def sum_by_key(partials: Iterable[WindowSummary]) -> list[WindowSummary]:
+    """Partials of many keys summed per key (``sum_partials``), in key order."""
+    by_key: dict[SummaryKey, list[WindowSummary]] = {}
+    for partial in partials:
+        by_key.setdefault(partial.key, []).append(partial)
+    return [sum_partials(by_key[key]) for key in sorted(by_key)]
 
 
 @dataclass

@@ -47,6 +47,16 @@ class ZonedBatch:
         offsets, codes = csr_take(self.area_offsets, self.area_codes, index)
         return ZonedBatch(self.batch.take(index), self.zone[index], offsets, codes)
 
+    def span(self, start: int, end: int) -> ZonedBatch:
+        """The consecutive samples ``start:end`` with their zones and areas (``take`` of that range)."""
+        first, last = int(self.area_offsets[start]), int(self.area_offsets[end])
+        return ZonedBatch(
+            self.batch.span(start, end),
+            self.zone[start:end].copy(),
+            self.area_offsets[start : end + 1] - first,
+            self.area_codes[first:last].copy(),
+        )
+
     @classmethod
     def concat(cls, items: Sequence[ZonedBatch]) -> ZonedBatch:
         """One ZonedBatch holding all samples of ``items`` in order."""

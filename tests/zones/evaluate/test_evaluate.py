@@ -959,6 +959,11 @@ def test_zoned_batch_take_and_concat_keep_areas_with_their_samples() -> None:
     assert rejoined.zone.tolist() == batch.zone.tolist()
     assert rejoined.area_offsets.tolist() == batch.area_offsets.tolist()
     assert rejoined.area_codes.tolist() == batch.area_codes.tolist()
+    for start, end in ((0, 4), (1, 3), (2, 2), (3, 4)):
+        span, taken = batch.span(start, end), batch.take(np.arange(start, end))
+        assert span.zone.tolist() == taken.zone.tolist()
+        assert span.area_offsets.tolist() == taken.area_offsets.tolist()
+        assert span.area_codes.tolist() == taken.area_codes.tolist()
 
 
 def test_samples_out_of_order_are_refused() -> None:
