@@ -6,6 +6,7 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import numpy as np
@@ -42,8 +43,8 @@ def small(zone_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _records(folder: Path) -> list[dict[str, object]]:
-    records: list[dict[str, object]] = []
+def _records(folder: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
     for path in sorted(folder.glob("part-*.avro")):
         with path.open("rb") as stream:
             records.extend(fastavro.reader(stream))
@@ -146,7 +147,7 @@ def test_layout_is_compactions_one_block_per_vehicle_per_minute(small: Path) -> 
             int(r["current_location_timestamp"].timestamp() * 1000) // 60000,
             r["vehicle_id"],
             r["sequence_number"],
-        )  # type: ignore[union-attr]
+        )
         for r in records
     ]
     assert order == sorted(order)
