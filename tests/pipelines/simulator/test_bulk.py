@@ -6,7 +6,7 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import numpy as np
@@ -47,7 +47,7 @@ def _records(folder: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for path in sorted(folder.glob("part-*.avro")):
         with path.open("rb") as stream:
-            records.extend(fastavro.reader(stream))
+            records.extend(cast(dict[str, Any], record) for record in fastavro.reader(stream))
     return records
 
 
