@@ -221,9 +221,13 @@ def large_run(args: argparse.Namespace, zone_path: Path) -> int:
     vehicles, seconds = args.fleet_scale
     folder: Path = args.workdir / f"bulk-{vehicles}x{seconds}-seed{args.seed}"
     started = time.perf_counter()
-    fleet = write_bulk_fleet(
-        zone_path, BulkFleetOptions(vehicles, seconds, args.seed, workers=args.sim_workers), folder
-    )
+    try:
+        fleet = write_bulk_fleet(
+            zone_path, BulkFleetOptions(vehicles, seconds, args.seed, workers=args.sim_workers), folder
+        )
+    except ValueError as error:
+        print(f"benchmark: --fleet-scale {vehicles}x{seconds}: {error}", file=sys.stderr)
+        return 2
     parts = [folder / name for name in fleet.parts]
     size = sum(part.stat().st_size for part in parts)
     print(
