@@ -265,7 +265,11 @@ def large_run(args: argparse.Namespace, zone_path: Path) -> int:
         f"[large] peak RSS of the replay's process tree: {tree.bytes / 2**20:,.0f} MiB "
         f"(sum over up to {tree.processes} processes; its main process alone {own_peak_mib:,.0f} MiB)"
     )
-    print(f"[large] load average when done: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"[large] CPU time of the replay's process tree: {tree.cpu_s:,.0f} s (user + system), "
+        f"{read / max(tree.cpu_s, 1e-9):,.0f} events per CPU-second; load average when done: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     if profile:
         print(f"[large] where the main process's time goes (cProfile):\n{profile}")
     return 0

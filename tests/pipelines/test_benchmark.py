@@ -51,6 +51,11 @@ def test_the_large_run_reports_rates_and_the_process_trees_peak(
     )
     assert peak is not None
     assert int(peak[2]) >= 1
+    assert re.fullmatch(
+        r"\[large\] CPU time of the replay's process tree: [\d,]+ s \(user \+ system\), [\d,]+ events per "
+        r"CPU-second; load average when done: [\d.]+ [\d.]+ [\d.]+",
+        lines[5],
+    )
     assert int(peak[1].replace(",", "")) >= int(peak[3].replace(",", "")) > 50
     fleet = json.loads((tmp_path / "bulk-20x1000-seed1" / "fleet.json").read_text(encoding="utf-8"))
     incidents = (tmp_path / "out-bulk-20x1000" / "incidents.jsonl").read_text(encoding="utf-8").splitlines()

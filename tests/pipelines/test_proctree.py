@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from pilotzone.pipelines.proctree import TreePeak, descendants, resident_bytes
+from pilotzone.pipelines.proctree import TreePeak, cpu_seconds, descendants, resident_bytes
 
 HOLD = (
     "import sys, time\n"
@@ -35,6 +35,7 @@ def test_the_peak_is_the_sum_of_the_live_children() -> None:
         own = [resident_bytes(child.pid) for child in children]
         assert all(size >= mib * 2**20 for size, mib in zip(own, (64, 32), strict=True))
         assert peak.processes == 2
+        assert 0 < peak.cpu_s <= cpu_seconds(children[0].pid) + cpu_seconds(children[1].pid)
         assert 96 * 2**20 <= peak.bytes <= sum(own) + 2**20
     finally:
         for child in children:
