@@ -263,7 +263,7 @@ def large_run(args: argparse.Namespace, zone_path: Path) -> int:
     )
     print(
         f"[large] peak RSS of the replay's process tree: {tree.bytes / 2**20:,.0f} MiB "
-        f"(sum over up to {tree.processes} processes; its main process alone {own_peak_mib:,.0f} MiB)"
+        f"(sum over up to {tree.processes} processes; its largest process alone {own_peak_mib:,.0f} MiB)"
     )
     print(
         f"[large] CPU time of the replay's process tree: {tree.cpu_s:,.0f} s (user + system), "

@@ -46,7 +46,7 @@ def test_the_large_run_reports_rates_and_the_process_trees_peak(
     assert re.fullmatch(r"\[large\] events/s: [\d,]+   fastavro decode/s: [\d,]+   ratio: [\d.]+", lines[3])
     peak = re.fullmatch(
         r"\[large\] peak RSS of the replay's process tree: ([\d,]+) MiB \(sum over up to (\d+) processes; "
-        r"its main process alone ([\d,]+) MiB\)",
+        r"its largest process alone ([\d,]+) MiB\)",
         lines[4],
     )
     assert peak is not None
