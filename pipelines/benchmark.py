@@ -19,6 +19,14 @@ is what to compare between versions. ``--profile`` also profiles the replay of t
 (cProfile, in the child) and prints where its time goes. ``--spill-buckets`` chooses how the replay groups by vehicle
 (in memory with 1; on disk in N buckets; by default as ``pilotzone run`` decides from the
 input's size), which is what keeps the peak bounded for large inputs.
+
+``--fleet-scale 10000x3600`` measures the large run instead: that many vehicles for that many
+seconds at 1 Hz, written by the bulk fleet writer (``simulator.bulk``: already in the
+compacted layout, cached in ``--workdir`` and not timed, because the simulator would take
+hours), replayed once (usually ``--runner direct-multiprocess --workers 2``). It prints
+events/s and wall time, the peak of the *sum* of the resident memory of the replay's whole
+process tree (workers included, sampled from ``/proc``), and bare fastavro decoding of a
+sample of the same files (``--baseline-parts``) in the same run, for the ratio.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import shapely
 import yaml
 
 from pilotzone.pipelines.compaction import compact
+from pilotzone.pipelines.proctree import TreePeak
 from pilotzone.zones import SHIPPED_CONFIGS, load_zones
 
 SHIPPED = SHIPPED_CONFIGS / "gwangju.yaml"
@@ -211,6 +220,75 @@ def replay_in_child(
     return result
 
 
+def fleet_scale(text: str) -> tuple[int, int]:
+    """``VEHICLESxSECONDS`` as two positive integers (argparse type)."""
+    vehicles, sep, seconds = text.lower().partition("x")
+    if not sep or not vehicles.isdigit() or not seconds.isdigit() or int(vehicles) < 1 or int(seconds) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: write VEHICLESxSECONDS, for example 10000x3600")
+    return int(vehicles), int(seconds)
+
+
+def large_run(args: argparse.Namespace, zone_path: Path) -> int:
+    """The ``--fleet-scale`` run (module docstring); prints its figures."""
+    from pilotzone.pipelines.simulator.bulk import BulkFleetOptions, write_bulk_fleet
+
+    vehicles, seconds = args.fleet_scale
+    folder: Path = args.workdir / f"bulk-{vehicles}x{seconds}-seed{args.seed}"
+    started = time.perf_counter()
+    try:
+        fleet = write_bulk_fleet(
+            zone_path, BulkFleetOptions(vehicles, seconds, args.seed, workers=args.sim_workers), folder
+        )
+    except ValueError as error:
+        print(f"benchmark: --fleet-scale {vehicles}x{seconds}: {error}", file=sys.stderr)
+        return 2
+    parts = [folder / name for name in fleet.parts]
+    size = sum(part.stat().st_size for part in parts)
+    print(
+        f"bulk fleet: {vehicles:,} vehicles x {seconds:,} s, {fleet.records:,} records in {len(parts)} parts "
+        f"({size / 2**20:,.0f} MiB), ready in {time.perf_counter() - started:.1f} s (cached, not timed); "
+        f"injected {fleet.injected}"
+    )
+    sample = parts[: max(1, args.baseline_parts)]
+    records, decode_s = bare_decode_rate(sample)
+    decode_rate = records / decode_s
+    with TreePeak(os.getpid()) as tree:
+        counters, replay_s, own_peak_mib, buckets, profile = replay_in_child(
+            zone_path,
+            str(folder / "*.avro"),
+            args.workdir / f"out-bulk-{vehicles}x{seconds}",
+            args.runner,
+            args.spill_buckets,
+            workers=args.workers,
+            profile=args.profile,
+        )
+    read = counters.get("records_read", 0)
+    rate = read / replay_s
+    grouping = "in memory" if buckets <= 1 else f"on disk in {buckets} buckets"
+    print(
+        f"[large] baseline: fastavro decoded {records:,} records of {len(sample)} part(s) in {decode_s:.1f} s"
+    )
+    print(
+        f"[large] replay:   {read:,} records through the pipeline in {replay_s:.1f} s "
+        f"({args.runner} runner, {args.workers} workers, grouped {grouping})"
+    )
+    print(
+        f"[large] events/s: {rate:,.0f}   fastavro decode/s: {decode_rate:,.0f}   ratio: {rate / decode_rate:.2f}"
+    )
+    print(
+        f"[large] peak RSS of the replay's process tree: {tree.bytes / 2**20:,.0f} MiB "
+        f"(sum over up to {tree.processes} processes; its largest process alone {own_peak_mib:,.0f} MiB)"
+    )
+    print(
+        f"[large] CPU time of the replay's process tree: {tree.cpu_s:,.0f} s (user + system), "
+        f"{read / max(tree.cpu_s, 1e-9):,.0f} events per CPU-second; load average when done: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    if profile:
+        print(f"[large] where the main process's time goes (cProfile):\n{profile}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures (``--live``: the live benchmark, see ``live.benchmark``;
     ``--fence-latency``: publish-to-enforcement latency of fences, see ``live.fence_latency``)."""
@@ -243,10 +321,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="group by vehicle on disk in N buckets (1: in memory; default: by input size)",
     )
+    parser.add_argument(
+        "--fleet-scale",
+        type=fleet_scale,
+        default=None,
+        metavar="VEHICLESxSECONDS",
+        help="the large run instead (10000x3600: 36M samples) from the bulk fleet writer",
+    )
+    parser.add_argument(
+        "--baseline-parts",
+        type=int,
+        default=1,
+        metavar="N",
+        help="parts fastavro decodes for the large run's baseline (1)",
+    )
     args = parser.parse_args(argv)
 
     work: Path = args.workdir
     zone_path = benchmark_zone(work / "zone", args.areas, args.seed)
+    if args.fleet_scale is not None:
+        return large_run(args, zone_path)
     telemetry = work / f"sim-{args.vehicles}x{int(args.duration)}-seed{args.seed}"
     if not (telemetry / "manifest.json").exists():
         print(f"simulating {args.vehicles} vehicles x {args.duration:g} s ...", file=sys.stderr)

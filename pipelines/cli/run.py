@@ -79,8 +79,8 @@ def add_parser(subparsers: Any) -> None:
         "--spill-buckets",
         type=int,
         metavar="N",
-        help="group vehicles on disk in N buckets to bound memory (1: in memory; default: one bucket per "
-        "128 MiB of input)",
+        help="group vehicles on disk in N buckets to bound memory (1: in memory; default: in memory up to "
+        "128 MiB of input, then one bucket per 32 MiB and worker)",
     )
     run.add_argument("--spill-dir", type=Path, metavar="DIR", help="where the temporary spill folder goes")
     add_register_argument(run)

@@ -79,16 +79,25 @@ class ReplaySettings:
     extra_options: tuple[str, ...] = ()
     spill_buckets: int | None = None
     """Group by vehicle on disk in this many buckets (see ``pilotzone.pipelines.transforms.spill``); ``None``
-    decides from the input's size (one bucket per ``SPILL_BUCKET_INPUT_BYTES``), and 0 or 1
-    groups in memory."""
+    decides from the input's size (in memory up to ``SPILL_INPUT_BYTES``, then one bucket per
+    ``SPILL_BUCKET_INPUT_BYTES`` and worker), and 0 or 1 groups in memory."""
     spill_dir: str | None = None
     """Where the spill directory is created (the system's temporary folder if ``None``)."""
     fences: tuple[Fence, ...] = ()
     """Emergency fences judged alongside the zones (``zones.fences``), each by its dates."""
 
 
-SPILL_BUCKET_INPUT_BYTES = 128 * 1024 * 1024
-"""Stored telemetry per spill bucket: about a million samples, a few hundred MB in memory."""
+SPILL_INPUT_BYTES = 128 * 1024 * 1024
+"""Above this much stored telemetry a replay groups by vehicle on disk rather than in memory."""
+
+SPILL_BUCKET_INPUT_BYTES = 32 * 1024 * 1024
+"""Stored telemetry per spill bucket and worker process.
+
+A bucket is evaluated whole, at about 400 bytes of memory per sample (its spilled frames,
+the joined and the sorted columns, zones), and stored bytes per sample depend on the layout:
+~130 for minute uploads, ~34 for compacted parts. 32 MiB is ~250k samples of uploads and ~1M
+of compacted parts, at most ~400 MB per process. (At 128 MiB, 36M compacted samples made 10
+buckets of 3.6M samples and 1.5 GB per worker.)"""
 
 
 def sorted_jsonl(rows: list[dict[str, Any]], key: Any) -> str:
@@ -269,11 +278,14 @@ def _run(
 def spill_buckets(
     input_pattern: str, settings: ReplaySettings, matched: Sequence[FileMetadata] | None = None
 ) -> int:
-    """How many on-disk buckets a replay groups in: as set, or one per ``SPILL_BUCKET_INPUT_BYTES``.
+    """How many on-disk buckets a replay groups in: as set; 1 (in memory) up to
+    ``SPILL_INPUT_BYTES`` of input; beyond, one per ``SPILL_BUCKET_INPUT_BYTES`` and worker.
 
     Only the in-process runners hold a GroupByKey in memory; the size is the stored (usually
-    compressed) bytes, a proxy for the samples the grouping would hold. ``matched`` are the
-    pattern's files when the caller has matched them already.
+    compressed) bytes, a proxy for the samples the grouping would hold. Each worker process
+    of ``direct-multiprocess`` evaluates a bucket at a time, all at once, so the buckets are
+    that many times smaller and the whole process tree holds what one process would.
+    ``matched`` are the pattern's files when the caller has matched them already.
     """
     if settings.spill_buckets is not None:
         return settings.spill_buckets
@@ -284,7 +296,10 @@ def spill_buckets(
             return 1  # ``run_replay`` reports what is wrong with the pattern
     files = matched
     total = sum(metadata.size_in_bytes for metadata in files)
-    return max(1, math.ceil(total / SPILL_BUCKET_INPUT_BYTES))
+    if total <= SPILL_INPUT_BYTES:
+        return 1
+    workers = settings.workers if settings.runner == "direct-multiprocess" else 1
+    return math.ceil(total / SPILL_BUCKET_INPUT_BYTES) * max(1, workers)
 
 
 def runner_totals(query: dict[str, Any]) -> dict[str, int]:

@@ -70,12 +70,14 @@ def evaluate_bucket(
 
 
 def summed_in_bucket(outputs: Iterable[Any]) -> Iterator[Any]:
-    """A bucket's evaluation outputs with its window-summary partials summed per key.
+    """A bucket's evaluation outputs with its window-summary partials summed per key, at the end.
 
-    Each vehicle emits a partial per window; summing a bucket's partials before the shuffle
-    (with the partials' own exact, associative sum) sends one per key and bucket through
-    Beam's merge instead of one per vehicle, and the merged totals are the same. Incidents
-    and dead letters pass through as they come.
+    Each vehicle emits a partial per window it drove in: 600,000 for 10,000 vehicles in an
+    hour, which the runner's own process otherwise gathers before merging them (1.1 GB of the
+    36M-sample replay), and which Beam's merge would add pairwise. Summing a bucket's partials
+    first, with the partials' own exact, associative sum (``sum_by_key``), sends one per key
+    and bucket through the shuffle, and the merged totals are the same. Incidents and dead
+    letters pass through unchanged, in their order.
     """
     partials: list[WindowSummary] = []
     for output in outputs:

@@ -116,9 +116,14 @@ def test_bucket_count_follows_the_input_size(tmp_path: Path, monkeypatch: pytest
     for index in range(5):
         (tmp_path / f"f{index}.avro").write_bytes(b"x" * 1000)
     pattern = str(tmp_path / "*.avro")
+    monkeypatch.setattr(replay, "SPILL_INPUT_BYTES", 4999)
     monkeypatch.setattr(replay, "SPILL_BUCKET_INPUT_BYTES", 2000)
     assert spill_buckets(pattern, ReplaySettings()) == 3
     assert spill_buckets(pattern, ReplaySettings(spill_buckets=1)) == 1
-    monkeypatch.setattr(replay, "SPILL_BUCKET_INPUT_BYTES", 10**9)
+    # Each worker process holds a bucket at once: buckets shrink with the workers.
+    assert spill_buckets(pattern, ReplaySettings(runner="direct-multiprocess", workers=2)) == 6
+    assert spill_buckets(pattern, ReplaySettings(runner="direct", workers=2)) == 3
+    monkeypatch.setattr(replay, "SPILL_INPUT_BYTES", 5000)
     assert spill_buckets(pattern, ReplaySettings()) == 1
+    assert spill_buckets(pattern, ReplaySettings(runner="direct-multiprocess", workers=2)) == 1
     assert spill_buckets(str(tmp_path / "none-*.avro"), ReplaySettings()) == 1
