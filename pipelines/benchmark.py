@@ -253,7 +253,7 @@ def large_run(args: argparse.Namespace, zone_path: Path) -> int:
     records, decode_s = bare_decode_rate(sample)
     decode_rate = records / decode_s
     with TreePeak(os.getpid()) as tree:
-        counters, replay_s, own_peak_mib, buckets, profile = replay_in_child(
+        counters, replay_s, own_peak_mib, buckets, profile, _replay_cpu = replay_in_child(
             zone_path,
             str(folder / "*.avro"),
             args.workdir / f"out-bulk-{vehicles}x{seconds}",

@@ -118,8 +118,7 @@ def prepare_site(zone: Zone) -> Site:
     shapely.prepare(allowed)
     shapely.prepare(kept_out)
 
-    dwell_rules = zone.rules_of_kind("dwell")
-    dwell_rules = [rule for rule in dwell_rules if isinstance(rule, DwellRule)]
+    dwell_rules = [rule for rule in zone.rules_of_kind("dwell") if isinstance(rule, DwellRule)]
     free = [rule for rule in dwell_rules if not rule.applies.areas and not rule.applies.vehicle_classes]
     if not free:
         raise ValueError(f"zone {zone.zone_id} has no zone-wide dwell rule to inject dwell against")
