@@ -168,11 +168,11 @@ class _DecodeBundleFn(beam.DoFn):
 class DecodeAndZoneBundles(beam.PTransform):
     """(source, bytes) → (vehicle, ZonedBatch), one chunk per vehicle per bundle, plus ``dead_letter``."""
 
-    def __init__(self, zones: Sequence[Zone]) -> None:
+    def __init__(self, zones: Sequence[Zone], max_payloads: int = MAX_PAYLOADS) -> None:
         super().__init__()
         self.zones = list(zones)
+        self.max_payloads = max_payloads
 
     def expand(self, payloads: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return payloads | "DecodeBundles" >> beam.ParDo(_DecodeBundleFn(self.zones)).with_outputs(
-            DEAD_LETTER, main="zoned"
-        )
+        decode = _DecodeBundleFn(self.zones, self.max_payloads)
+        return payloads | "DecodeBundles" >> beam.ParDo(decode).with_outputs(DEAD_LETTER, main="zoned")
