@@ -34,7 +34,6 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
-import numpy.typing as npt
 from apache_beam.coders import PickleCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
@@ -256,9 +255,8 @@ class EvaluateStreamFn(beam.DoFn):
                 state = vehicles.get(vehicle)
                 assert state is not None, "a vehicle with a moment has a state"
                 rows = waiting.pop(vehicle, None)
-                until = self._last_point(state, None if rows is None else rows.batch.time_ms, now_ms)
-                if until is not None:
-                    rows = yield from self._evaluate_until(vehicle, until, rows, state)
+                while (moment := self._moment(state)) <= now_ms:
+                    rows = yield from self._evaluate_until(vehicle, moment - self.lateness_ms, rows, state)
                 if rows is not None:
                     waiting[vehicle] = rows
             pending.clear()
@@ -332,42 +330,14 @@ class EvaluateStreamFn(beam.DoFn):
 
     def _moment(self, state: VehicleState) -> int:
         """The vehicle's next evaluation point: when anything can next change for it."""
-        return self._point_after(state.frontier_ms, state.earliest_pending_ms, state.last_fix_ms)
-
-    def _point_after(self, frontier_ms: int, earliest_pending_ms: int, last_fix_ms: int | None) -> int:
-        candidates = [earliest_pending_ms + self.lateness_ms]
-        if last_fix_ms is not None:
+        candidates = [state.earliest_pending_ms + self.lateness_ms]
+        if state.last_fix_ms is not None:
             candidates.extend(
-                last_fix_ms + gap + self.lateness_ms
+                state.last_fix_ms + gap + self.lateness_ms
                 for gap in self.gap_checks_ms
-                if last_fix_ms + gap > frontier_ms
+                if state.last_fix_ms + gap > state.frontier_ms
             )
         return min(candidates)
-
-    def _last_point(
-        self, state: VehicleState, times: npt.NDArray[np.int64] | None, now_ms: int
-    ) -> int | None:
-        """Where evaluating the vehicle point by point up to ``now_ms`` would leave its frontier
-        (None: no point is due), found from its pending sample ``times`` (ascending) alone.
-
-        One evaluator call up to that frontier gives what the calls point by point would: the
-        evaluator's results do not depend on how samples are cut into calls, and between two
-        points only samples arrive, no new lateness decision is taken.
-        """
-        frontier, earliest, last_fix = state.frontier_ms, state.earliest_pending_ms, state.last_fix_ms
-        left = times if times is not None else np.zeros(0, dtype=np.int64)
-        reached = None
-        while (moment := self._point_after(frontier, earliest, last_fix)) <= now_ms:
-            until = moment - self.lateness_ms
-            if len(left):
-                ready = int(np.searchsorted(left, until, side="right"))
-                if ready:
-                    last_fix = int(left[ready - 1])
-                left = left[ready:]
-                earliest = int(left[0]) if len(left) else END_OF_INPUT_MS
-            frontier = max(frontier, until)
-            reached = until
-        return reached
 
     def _arm(self, wake: Any, vehicles: ShardVehicles) -> None:
         """Set ``wake`` for the first tick that covers one of the vehicles' evaluation points."""
