@@ -54,7 +54,7 @@ class _ShardBundleFn(beam.DoFn):
     def finish_bundle(self) -> Iterator[Any]:
         for (window, shard), chunks in self.chunks.items():
             merged = chunks[0] if len(chunks) == 1 else ZonedBatch.concat(chunks)
-            yield WindowedValue((shard, merged), self.stamps[(window, shard)], (window,))
+            yield WindowedValue((shard, merged), self.stamps[(window, shard)], [window])
         self.chunks, self.stamps = {}, {}
 
 

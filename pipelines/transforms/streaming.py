@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import pickle
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -114,61 +113,6 @@ class VehicleState:
         return self
 
 
-@dataclass
-class ShardState:
-    """What the stream keeps per shard: each vehicle's detached ``VehicleState``, pickled on its
-    own, and that vehicle's next evaluation point.
-
-    Pickled per vehicle so that a call unpickles and pickles again only the vehicles it
-    touches: a vehicle's state is about 2 KB of small objects (0.3-1.5 ms to pickle and read
-    back here), and a shard holds a hundred vehicles or more. The timer finds the vehicles that
-    are due from ``moments`` alone.
-    """
-
-    states: dict[str, bytes] = field(default_factory=dict)
-    moments: dict[str, int] = field(default_factory=dict)
-
-
-class ShardVehicles:
-    """The vehicles of one shard during one call: read from ``ShardState`` on first use."""
-
-    def __init__(self, stored: ShardState | None, zones: list[Zone]) -> None:
-        self.stored = stored if stored is not None else ShardState()
-        self.zones = zones
-        self.live: dict[str, VehicleState] = {}
-
-    def __len__(self) -> int:
-        return len(self.stored.moments.keys() | self.live.keys())
-
-    def get(self, vehicle: str) -> VehicleState | None:
-        """The vehicle's state, evaluating with the DoFn's zones; None for a vehicle not seen yet."""
-        state = self.live.get(vehicle)
-        if state is None and vehicle in self.stored.states:
-            stored: VehicleState = pickle.loads(self.stored.states[vehicle])
-            state = self.live[vehicle] = stored.attached(self.zones)
-        return state
-
-    def add(self, vehicle: str, state: VehicleState) -> VehicleState:
-        self.live[vehicle] = state
-        return state
-
-    def due(self, now_ms: int) -> list[str]:
-        """Vehicles whose next evaluation point is at or before ``now_ms`` (as last stored)."""
-        return [vehicle for vehicle, moment in self.stored.moments.items() if moment <= now_ms]
-
-    def everyone(self) -> list[tuple[str, VehicleState]]:
-        """Every vehicle of the shard with its state (all of them read)."""
-        names = sorted(self.stored.moments.keys() | self.live.keys())
-        return [(vehicle, state) for vehicle in names if (state := self.get(vehicle)) is not None]
-
-    def stored_with(self, moment_of: Callable[[VehicleState], int]) -> ShardState:
-        """The shard's state with every vehicle read in this call written back, and its moment."""
-        for vehicle, state in self.live.items():
-            self.stored.states[vehicle] = pickle.dumps(state.detached(), protocol=pickle.HIGHEST_PROTOCOL)
-            self.stored.moments[vehicle] = moment_of(state)
-        return self.stored
-
-
 class EvaluateStreamFn(beam.DoFn):
     """Buffer per shard of vehicles until the watermark says a stretch is complete, then evaluate.
 
@@ -188,7 +132,6 @@ class EvaluateStreamFn(beam.DoFn):
 
     PENDING = BagStateSpec("pending", PickleCoder())
     VEHICLES = ReadModifyWriteStateSpec("vehicles", PickleCoder())
-    """The shard's ``ShardState``."""
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
     END = TimerSpec("end", TimeDomain.WATERMARK)
 
@@ -214,8 +157,8 @@ class EvaluateStreamFn(beam.DoFn):
             zoned = chunk
             state = vehicles.get(vehicle)
             if state is None:
-                state = vehicles.add(
-                    vehicle, VehicleState(vehicle_evaluator(self.zones, vehicle, self.window_s))
+                state = vehicles[vehicle] = VehicleState(
+                    vehicle_evaluator(self.zones, vehicle, self.window_s)
                 )
             late = zoned.batch.time_ms <= state.frontier_ms
             if late.any():
@@ -248,12 +191,11 @@ class EvaluateStreamFn(beam.DoFn):
         vehicles = self._read(vehicles_state)
         if not vehicles:
             return  # the end-of-input timer fired first and has already flushed everything
-        due = vehicles.due(now_ms)
+        due = [vehicle for vehicle, state in vehicles.items() if self._moment(state) <= now_ms]
         if due:
             waiting = self._pending_by_vehicle(pending)
             for vehicle in due:
-                state = vehicles.get(vehicle)
-                assert state is not None, "a vehicle with a moment has a state"
+                state = vehicles[vehicle]
                 rows = waiting.pop(vehicle, None)
                 while (moment := self._moment(state)) <= now_ms:
                     rows = yield from self._evaluate_until(vehicle, moment - self.lateness_ms, rows, state)
@@ -275,7 +217,7 @@ class EvaluateStreamFn(beam.DoFn):
         assert vehicles, "every element sets the end timer after writing its vehicles' state"
         waiting = self._pending_by_vehicle(pending)
         pending.clear()
-        for vehicle, state in vehicles.everyone():
+        for vehicle, state in vehicles.items():
             # A bounded input's end is judged later by ConfirmGaps. A drained stream has no such
             # step, and stopping the monitor is no evidence that vehicles went silent: evaluate
             # what is pending, but do not move the vehicle's clock past its last fix.
@@ -285,11 +227,13 @@ class EvaluateStreamFn(beam.DoFn):
             yield from emit_evaluation(vehicle, None, state.evaluator.finish())
         vehicles_state.clear()
 
-    def _read(self, vehicles_state: Any) -> ShardVehicles:
-        return ShardVehicles(vehicles_state.read(), self.zones)
+    def _read(self, vehicles_state: Any) -> dict[str, VehicleState]:
+        stored: dict[str, VehicleState] | None = vehicles_state.read()
+        return {} if stored is None else {v: state.attached(self.zones) for v, state in stored.items()}
 
-    def _write(self, vehicles_state: Any, vehicles: ShardVehicles) -> None:
-        vehicles_state.write(vehicles.stored_with(self._moment))
+    @staticmethod
+    def _write(vehicles_state: Any, vehicles: dict[str, VehicleState]) -> None:
+        vehicles_state.write({vehicle: state.detached() for vehicle, state in vehicles.items()})
 
     @staticmethod
     def _pending_by_vehicle(pending: Any) -> dict[str, ZonedBatch]:
@@ -339,9 +283,9 @@ class EvaluateStreamFn(beam.DoFn):
             )
         return min(candidates)
 
-    def _arm(self, wake: Any, vehicles: ShardVehicles) -> None:
+    def _arm(self, wake: Any, vehicles: dict[str, VehicleState]) -> None:
         """Set ``wake`` for the first tick that covers one of the vehicles' evaluation points."""
-        moment = min(vehicles.stored.moments.values(), default=END_OF_INPUT_MS)
+        moment = min((self._moment(state) for state in vehicles.values()), default=END_OF_INPUT_MS)
         if self.tick_ms > 1:
             moment = -(-moment // self.tick_ms) * self.tick_ms
         if moment < END_OF_INPUT_MS:
