@@ -1,4 +1,4 @@
-"""Stream: a stateful step per shard of vehicles that evaluates what the watermark says is complete.
+"""Stream: a stateful step per vehicle that evaluates what the watermark says is complete.
 
 Each vehicle's chunks are buffered until the watermark has passed their event time plus the
 allowed lateness, then evaluated in order. Lateness is judged per vehicle: a sample is late
@@ -9,12 +9,6 @@ emitted. A vehicle with nothing evaluated yet has nothing to contradict, so its 
 evaluated however late they arrive, which keeps the stream's incidents equal to a replay of
 the same files. An event-time timer wakes a silent vehicle's evaluator so a telemetry gap
 opens even if the vehicle never sends again.
-
-**Keyed by shard, timed per vehicle.** Vehicles are spread over a fixed number of shards
-(``shards``) and the stateful step runs per shard: one call per shard per bundle and one timer
-firing per shard per tick, rather than one of each per sample (at 1 Hz a vehicle has about one
-sample per bundle). Each vehicle keeps its own evaluation points, so what is evaluated, when in
-event time, and what counts as late are those of a timer per vehicle.
 
 **Configuration stays in the DoFn, progress in state.** The zones (tens of KB each, with
 prepared tables) enter the DoFn once; what Beam keeps per vehicle is only that vehicle's
@@ -27,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +36,6 @@ from apache_beam.transforms.userstate import (
     on_timer,
 )
 
-from pilotzone.pipelines.transforms.bundles import zoned_by_vehicle
 from pilotzone.pipelines.transforms.emit import (
     END_OF_INPUT,
     END_OF_INPUT_MS,
@@ -52,7 +45,6 @@ from pilotzone.pipelines.transforms.emit import (
 )
 from pilotzone.pipelines.transforms.gaps import max_gaps_ms
 from pilotzone.pipelines.transforms.series import in_time_order
-from pilotzone.pipelines.transforms.shards import GatherIntoShards
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import HistoryEvaluator, VehicleEvaluator, ZonedBatch, vehicle_evaluator
 
@@ -69,19 +61,10 @@ class StreamSettings:
     window_s: int = 60
     allowed_lateness_s: float = 30.0
     input_ends: bool = False
-    shards: int = 16
-    """Keys of the stateful step: vehicles are spread over this many shards (``shards``)."""
-    tick_s: float = 1.0
-    """Evaluation points due within one tick of event time are carried out by one firing
-    (``EvaluateStreamFn``): incidents may reach the sinks up to this much later."""
 
     @property
     def allowed_lateness_ms(self) -> int:
         return int(self.allowed_lateness_s * 1000)
-
-    @property
-    def tick_ms(self) -> int:
-        return int(self.tick_s * 1000)
 
 
 @dataclass
@@ -114,24 +97,16 @@ class VehicleState:
 
 
 class EvaluateStreamFn(beam.DoFn):
-    """Buffer per shard of vehicles until the watermark says a stretch is complete, then evaluate.
+    """Buffer per vehicle until the watermark says a stretch is complete, then evaluate.
 
-    Keyed by shard (``shards``): state per shard is the pending chunks of its vehicles and a
-    ``VehicleState`` per vehicle. Each vehicle has its own evaluation points, exactly those a
-    timer per vehicle would have: its earliest pending sample plus the allowed lateness, or,
-    for a silent vehicle, the moment its gap would open; at each it is evaluated up to that
-    point minus the allowed lateness, and the point it reached (its frontier) decides which of
-    its samples are late. Two timers per shard: ``wake`` at the earliest evaluation point of its
-    vehicles, rounded up to a whole ``tick``, which carries out every point the tick covers,
-    vehicle by vehicle and in order; and ``end`` near the end of the global window, which
-    flushes everything when the input ends. The tick changes only when a point is carried out
-    (at most one tick of event time later), never which points there are: the incidents,
-    summaries and late samples are those of one timer per vehicle, while one firing evaluates
-    every vehicle of the shard that is due.
+    State per vehicle: the pending chunks and the ``VehicleState``. Two timers: ``wake`` at the
+    earliest pending sample plus the allowed lateness (or, for a silent vehicle, when its gap
+    would open), and ``end`` near the end of the global window, which flushes everything when
+    the input ends.
     """
 
     PENDING = BagStateSpec("pending", PickleCoder())
-    VEHICLES = ReadModifyWriteStateSpec("vehicles", PickleCoder())
+    EVALUATOR = ReadModifyWriteStateSpec("evaluator", PickleCoder())
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
     END = TimerSpec("end", TimeDomain.WATERMARK)
 
@@ -139,141 +114,100 @@ class EvaluateStreamFn(beam.DoFn):
         self.zones = list(zones)
         self.window_s = settings.window_s
         self.lateness_ms = settings.allowed_lateness_ms
-        self.tick_ms = settings.tick_ms
         self.end_is_silence = settings.input_ends
         self.gap_checks_ms = sorted({gap + 1 for gap in max_gaps_ms(zones).values()})
 
     def process(
         self,
-        element: tuple[int, ZonedBatch],
+        element: tuple[str, ZonedBatch],
         pending: Any = beam.DoFn.StateParam(PENDING),
-        vehicles_state: Any = beam.DoFn.StateParam(VEHICLES),
+        evaluator_state: Any = beam.DoFn.StateParam(EVALUATOR),
         wake: Any = beam.DoFn.TimerParam(WAKE),
         end: Any = beam.DoFn.TimerParam(END),
     ) -> Iterator[Any]:
-        vehicles = self._read(vehicles_state)
-        accepted: list[ZonedBatch] = []
-        for vehicle, chunk in zoned_by_vehicle(element[1]):
-            zoned = chunk
-            state = vehicles.get(vehicle)
-            if state is None:
-                state = vehicles[vehicle] = VehicleState(
-                    vehicle_evaluator(self.zones, vehicle, self.window_s)
-                )
-            late = zoned.batch.time_ms <= state.frontier_ms
-            if late.any():
-                yield from dead_rows(
-                    zoned,
-                    np.flatnonzero(late),
-                    "late",
-                    f"arrived after the watermark passed its event time plus the allowed lateness "
-                    f"({self.lateness_ms / 1000:g} s)",
-                )
-                zoned = zoned.take(np.flatnonzero(~late))
-            if len(zoned.batch):
-                accepted.append(zoned)
-                state.earliest_pending_ms = min(state.earliest_pending_ms, int(zoned.batch.time_ms.min()))
-        if accepted:
-            pending.add(accepted[0] if len(accepted) == 1 else ZonedBatch.concat(accepted))
-        self._write(vehicles_state, vehicles)
-        self._arm(wake, vehicles)
+        vehicle, zoned = element
+        state = self._read(evaluator_state) or VehicleState(
+            vehicle_evaluator(self.zones, vehicle, self.window_s)
+        )
+        late = zoned.batch.time_ms <= state.frontier_ms
+        if late.any():
+            yield from dead_rows(
+                zoned,
+                np.flatnonzero(late),
+                "late",
+                f"arrived after the watermark passed its event time plus the allowed lateness "
+                f"({self.lateness_ms / 1000:g} s)",
+            )
+            zoned = zoned.take(np.flatnonzero(~late))
+        if len(zoned.batch):
+            pending.add(zoned)
+            state.earliest_pending_ms = min(state.earliest_pending_ms, int(zoned.batch.time_ms.min()))
+        evaluator_state.write(state.detached())
+        self._arm(wake, state)
         end.set(END_OF_INPUT)
 
     @on_timer(WAKE)
     def on_wake(
         self,
         fired: Any = beam.DoFn.TimestampParam,
+        key: Any = beam.DoFn.KeyParam,
         pending: Any = beam.DoFn.StateParam(PENDING),
-        vehicles_state: Any = beam.DoFn.StateParam(VEHICLES),
+        evaluator_state: Any = beam.DoFn.StateParam(EVALUATOR),
         wake: Any = beam.DoFn.TimerParam(WAKE),
     ) -> Iterator[Any]:
-        now_ms = int(fired.micros // 1000)
-        vehicles = self._read(vehicles_state)
-        if not vehicles:
+        complete_until = int(fired.micros // 1000) - self.lateness_ms
+        state = self._read(evaluator_state)
+        if state is None:
             return  # the end-of-input timer fired first and has already flushed everything
-        due = [vehicle for vehicle, state in vehicles.items() if self._moment(state) <= now_ms]
-        if due:
-            waiting = self._pending_by_vehicle(pending)
-            for vehicle in due:
-                state = vehicles[vehicle]
-                rows = waiting.pop(vehicle, None)
-                while (moment := self._moment(state)) <= now_ms:
-                    rows = yield from self._evaluate_until(vehicle, moment - self.lateness_ms, rows, state)
-                if rows is not None:
-                    waiting[vehicle] = rows
-            pending.clear()
-            if waiting:
-                pending.add(ZonedBatch.concat(list(waiting.values())))
-        self._write(vehicles_state, vehicles)
-        self._arm(wake, vehicles)
+        yield from self._evaluate_until(key, complete_until, pending, state)
+        evaluator_state.write(state.detached())
+        self._arm(wake, state)
 
     @on_timer(END)
     def on_end(
         self,
+        key: Any = beam.DoFn.KeyParam,
         pending: Any = beam.DoFn.StateParam(PENDING),
-        vehicles_state: Any = beam.DoFn.StateParam(VEHICLES),
+        evaluator_state: Any = beam.DoFn.StateParam(EVALUATOR),
     ) -> Iterator[Any]:
-        vehicles = self._read(vehicles_state)
-        assert vehicles, "every element sets the end timer after writing its vehicles' state"
-        waiting = self._pending_by_vehicle(pending)
-        pending.clear()
-        for vehicle, state in vehicles.items():
-            # A bounded input's end is judged later by ConfirmGaps. A drained stream has no such
-            # step, and stopping the monitor is no evidence that vehicles went silent: evaluate
-            # what is pending, but do not move the vehicle's clock past its last fix.
-            yield from self._evaluate_until(
-                vehicle, END_OF_INPUT_MS, waiting.get(vehicle), state, advance=self.end_is_silence
-            )
-            yield from emit_evaluation(vehicle, None, state.evaluator.finish())
-        vehicles_state.clear()
+        state = self._read(evaluator_state)
+        assert state is not None, "every element sets the end timer after writing its state"
+        # A bounded input's end is judged later by ConfirmGaps. A drained stream has no such
+        # step, and stopping the monitor is no evidence that vehicles went silent: evaluate
+        # what is pending, but do not move the vehicle's clock past its last fix.
+        yield from self._evaluate_until(key, END_OF_INPUT_MS, pending, state, advance=self.end_is_silence)
+        yield from emit_evaluation(key, None, state.evaluator.finish())
+        evaluator_state.clear()
 
-    def _read(self, vehicles_state: Any) -> dict[str, VehicleState]:
-        stored: dict[str, VehicleState] | None = vehicles_state.read()
-        return {} if stored is None else {v: state.attached(self.zones) for v, state in stored.items()}
-
-    @staticmethod
-    def _write(vehicles_state: Any, vehicles: dict[str, VehicleState]) -> None:
-        vehicles_state.write({vehicle: state.detached() for vehicle, state in vehicles.items()})
-
-    @staticmethod
-    def _pending_by_vehicle(pending: Any) -> dict[str, ZonedBatch]:
-        """The shard's pending samples per vehicle, each in time order."""
-        chunks = list(pending.read())
-        if not chunks:
-            return {}
-        merged = chunks[0] if len(chunks) == 1 else ZonedBatch.concat(chunks)
-        return {vehicle: in_time_order([rows]) for vehicle, rows in zoned_by_vehicle(merged)}
+    def _read(self, evaluator_state: Any) -> VehicleState | None:
+        stored: VehicleState | None = evaluator_state.read()
+        return None if stored is None else stored.attached(self.zones)
 
     def _evaluate_until(
-        self,
-        vehicle: str,
-        until_ms: int,
-        rows: ZonedBatch | None,
-        state: VehicleState,
-        *,
-        advance: bool = True,
-    ) -> Generator[Any, None, ZonedBatch | None]:
-        """Evaluate the vehicle's pending ``rows`` (in time order) up to ``until_ms``, then tell
-        the evaluator the time; the rows still pending."""
-        rest = None
-        if rows is not None and len(rows):
-            ready = rows.batch.time_ms <= until_ms
+        self, vehicle: str, until_ms: int, pending: Any, state: VehicleState, *, advance: bool = True
+    ) -> Iterator[Any]:
+        """Evaluate pending samples up to ``until_ms`` in order, then tell the evaluator the time."""
+        chunks = list(pending.read())
+        pending.clear()
+        if chunks:
+            zoned = in_time_order(chunks)
+            ready = zoned.batch.time_ms <= until_ms
             if (~ready).any():
-                rest = rows.take(np.flatnonzero(~ready))
+                rest = zoned.take(np.flatnonzero(~ready))
+                pending.add(rest)
                 state.earliest_pending_ms = int(rest.batch.time_ms.min())
             else:
                 state.earliest_pending_ms = END_OF_INPUT_MS
             if ready.any():
-                batch = rows.take(np.flatnonzero(ready))
+                batch = zoned.take(np.flatnonzero(ready))
                 state.last_fix_ms = int(batch.batch.time_ms.max())
                 yield from emit_evaluation(vehicle, batch, state.evaluator.process(batch))
         if advance and until_ms > state.frontier_ms:
             state.frontier_ms = until_ms
             yield from emit_evaluation(vehicle, None, state.evaluator.advance(until_ms))
-        return rest
 
-    def _moment(self, state: VehicleState) -> int:
-        """The vehicle's next evaluation point: when anything can next change for it."""
+    def _arm(self, wake: Any, state: VehicleState) -> None:
+        """Set ``wake`` for the next moment anything can change for this vehicle."""
         candidates = [state.earliest_pending_ms + self.lateness_ms]
         if state.last_fix_ms is not None:
             candidates.extend(
@@ -281,13 +215,7 @@ class EvaluateStreamFn(beam.DoFn):
                 for gap in self.gap_checks_ms
                 if state.last_fix_ms + gap > state.frontier_ms
             )
-        return min(candidates)
-
-    def _arm(self, wake: Any, vehicles: dict[str, VehicleState]) -> None:
-        """Set ``wake`` for the first tick that covers one of the vehicles' evaluation points."""
-        moment = min((self._moment(state) for state in vehicles.values()), default=END_OF_INPUT_MS)
-        if self.tick_ms > 1:
-            moment = -(-moment // self.tick_ms) * self.tick_ms
+        moment = min(candidates)
         if moment < END_OF_INPUT_MS:
             wake.set(moment / 1000.0)
 
@@ -302,9 +230,6 @@ class EvaluateByWatermark(beam.PTransform):
         self.settings = settings
 
     def expand(self, zoned: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return (
-            zoned
-            | "GatherIntoShards" >> GatherIntoShards(self.settings.shards)
-            | "EvaluateStream"
-            >> with_evaluation_outputs(beam.ParDo(EvaluateStreamFn(self.zones, self.settings)))
+        return zoned | "EvaluateStream" >> with_evaluation_outputs(
+            beam.ParDo(EvaluateStreamFn(self.zones, self.settings))
         )
