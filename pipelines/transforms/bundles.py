@@ -135,7 +135,8 @@ class _DecodeBundleFn(beam.DoFn):
         unusable = unusable_rows(record_findings(batch), len(batch))
         if unusable.any():
             for index in np.unique(block_of_row[unusable]).tolist():
-                yield from self._dead_rows(batch.take(block_of_row == index), *blocks[index], window)
+                block, payload = blocks[index]
+                yield from self._dead_rows(batch.take(block_of_row == index), block, payload, window)
             batch = batch.take(~unusable)
         if not len(batch):
             return
@@ -143,7 +144,7 @@ class _DecodeBundleFn(beam.DoFn):
         for vehicle, chunk in zoned_by_vehicle(assign_zones(self.zones, batch)):
             # The earliest sample's event time, as ``split_by_vehicle`` stamps a chunk.
             stamp = Timestamp(micros=int(chunk.batch.time_ms.min()) * 1000)
-            yield WindowedValue((vehicle, chunk), stamp, [window])
+            yield WindowedValue((vehicle, chunk), stamp, (window,))
 
     def _dead_rows(
         self, batch: TelemetryBatch, block: DecodedBlock, payload: _Payload, window: Any
@@ -162,7 +163,7 @@ class _DecodeBundleFn(beam.DoFn):
         self.dead.inc(count)
         for record in records:
             Metrics.counter(METRICS_NAMESPACE, f"dead_letters_{record['reason']}").inc(record["records"])
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(record, payload.timestamp, [window]))
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, WindowedValue(record, payload.timestamp, (window,)))
 
 
 class DecodeAndZoneBundles(beam.PTransform):
