@@ -4,7 +4,7 @@ Each mode reads as a sentence over (path, bytes) payloads::
 
     ReplayInMemory:  DecodeTelemetry | GroupByVehicle | AssignZones | EvaluateSeries | ConfirmAndSummarize
     ReplaySpilled:   DecodeTelemetry | SpillByVehicle | EvaluateSpilledBuckets | ConfirmAndSummarize
-    EvaluateStream:  DecodeTelemetry | AssignZones | EvaluateByWatermark
+    EvaluateStream:  DecodeAndZoneBundles | EvaluateByWatermark
     ReplayAsStream:  EvaluateStream's steps | whole-input windows | ConfirmAndSummarize
 
 All rule logic lives in ``zones.evaluate`` (pure Python on numpy columns); the modes differ
@@ -32,6 +32,7 @@ from apache_beam.transforms.trigger import AccumulationMode, AfterWatermark
 from apache_beam.transforms.window import GlobalWindows
 
 from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
+from pilotzone.pipelines.transforms.bundles import DecodeAndZoneBundles
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER, DecodeTelemetry
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES
 from pilotzone.pipelines.transforms.fences import ENFORCEMENT, JudgeFences, StreamFences
@@ -167,8 +168,8 @@ class EvaluateStream(beam.PTransform):
         self.fences = fences
 
     def expand(self, payloads: beam.PCollection) -> ComplianceResults:
-        decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
-        zoned = decoded.chunks | "AssignZones" >> AssignZones(self.zones)
+        decoded = payloads | "DecodeAndZone" >> DecodeAndZoneBundles(self.zones)
+        zoned = decoded.zoned
         evaluated = zoned | "EvaluateRules" >> EvaluateByWatermark(self.zones, self.settings)
         incidents, observations, enforcement = evaluated.incidents, None, None
         if self.fences is not None:
@@ -200,8 +201,8 @@ class ReplayAsStream(beam.PTransform):
         self.settings = dataclasses.replace(settings, input_ends=True)
 
     def expand(self, payloads: beam.PCollection) -> ComplianceResults:
-        decoded = payloads | "DecodeTelemetry" >> DecodeTelemetry()
-        zoned = decoded.chunks | "AssignZones" >> AssignZones(self.zones)
+        decoded = payloads | "DecodeAndZone" >> DecodeAndZoneBundles(self.zones)
+        zoned = decoded.zoned
         evaluated = zoned | "EvaluateRules" >> EvaluateByWatermark(self.zones, self.settings)
         # The aggregations below (summaries, final incident states, the horizon) are taken over
         # the whole input: in a stream they fire once the watermark passes its end.

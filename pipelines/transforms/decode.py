@@ -134,7 +134,7 @@ class _DecodeFn(beam.DoFn):
             unusable = unusable_rows(findings, len(batch))
             if unusable.any():
                 yield from self._dead(
-                    _failing_records(source, item.offset, batch, findings), int(unusable.sum())
+                    failing_records(source, item.offset, batch, findings), int(unusable.sum())
                 )
                 batch = batch.take(~unusable)
             if len(batch):
@@ -153,7 +153,7 @@ class _DecodeFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, record)
 
 
-def _failing_records(
+def failing_records(
     source: str, offset: int, batch: TelemetryBatch, findings: list[Finding]
 ) -> list[dict[str, Any]]:
     """One dead letter per unusable row, with its first finding as reason and message."""
