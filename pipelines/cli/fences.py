@@ -116,10 +116,8 @@ def publish_command(args: argparse.Namespace) -> int:
         print(f"pilotzone fences publish: --to {args.to} is not a folder: create it, or name the monitor's one",
               file=sys.stderr)  # fmt: skip
         return 2
-    try:
-        fence = load_fence(args.file, geometry_root=args.geometry_root)
-    except ZoneConfigError as exc:
-        print(f"pilotzone fences publish: not published, fix these first:\n{exc}", file=sys.stderr)
+    fence = _publishable(args)
+    if fence is None:
         return 2
     target = args.to / version_file_name(fence)
     conflict = version_conflict(fence, _fences_in(args.to))
@@ -135,6 +133,16 @@ def publish_command(args: argparse.Namespace) -> int:
         return 2
     print(f"published {target}: {describe(fence)}")
     return 0
+
+
+def _publishable(args: argparse.Namespace) -> Fence | None:
+    """The fence to publish, or None after printing every problem: checked the same way
+    whatever the destination, before anything is written or sent."""
+    try:
+        return load_fence(args.file, geometry_root=args.geometry_root)
+    except ZoneConfigError as exc:
+        print(f"pilotzone fences publish: not published, fix these first:\n{exc}", file=sys.stderr)
+        return None
 
 
 def _fences_in(folder: Path) -> list[Fence]:
@@ -164,10 +172,8 @@ def _publish_to_topic(args: argparse.Namespace) -> int:
     except FenceTopicError as exc:
         print(f"pilotzone fences publish: --to {exc}", file=sys.stderr)
         return 2
-    try:
-        fence = load_fence(args.file, geometry_root=args.geometry_root)
-    except ZoneConfigError as exc:
-        print(f"pilotzone fences publish: not published, fix these first:\n{exc}", file=sys.stderr)
+    fence = _publishable(args)
+    if fence is None:
         return 2
     try:
         created = ensure_compacted_topic(where)

@@ -101,7 +101,7 @@ class ReadTelemetry(beam.PTransform):
         )
 
 
-class _DecodeFn(beam.DoFn):
+class DecodeFn(beam.DoFn):
     """Decode one payload, dead-letter what fails, and split the rest by vehicle."""
 
     def __init__(self) -> None:
@@ -201,4 +201,4 @@ class DecodeTelemetry(beam.PTransform):
     """(path, bytes) → per-vehicle ``TelemetryBatch`` chunks, plus a ``dead_letter`` output."""
 
     def expand(self, payloads: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return payloads | "Decode" >> beam.ParDo(_DecodeFn()).with_outputs(DEAD_LETTER, main="chunks")
+        return payloads | "Decode" >> beam.ParDo(DecodeFn()).with_outputs(DEAD_LETTER, main="chunks")

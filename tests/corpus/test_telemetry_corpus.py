@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pilotzone.pipelines.simulator import SimulationOptions, simulate
-from pilotzone.pipelines.transforms.decode import _DecodeFn as DecodeFn
+from pilotzone.pipelines.transforms.decode import DecodeFn
 from pilotzone.zones import load_zones
 from tests.corpus.telemetry.make_corpus import BUILDERS, EXPECTED, HERE
 from tests.pipelines.metrics.exposition import samples_of

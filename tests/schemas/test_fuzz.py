@@ -1,6 +1,6 @@
 """Fuzzing the decode step: the decoder, the columnar batch, the record checks and the coder.
 
-Two harnesses, both driving the pipeline's own decode step (``_DecodeFn``), which must never
+Two harnesses, both driving the pipeline's own decode step (``DecodeFn``), which must never
 raise, must account for every record it reads (passed on or dead-lettered, each dead letter
 standing for at least one record) and must pass on only samples that meet the contract:
 
@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder
-from pilotzone.pipelines.transforms.decode import _DecodeFn as DecodeFn
+from pilotzone.pipelines.transforms.decode import DecodeFn
 from pilotzone.schemas.batch import DRIVING_MODES, EVENT_KINDS, INITIATORS, VEHICLE_CLASSES, TelemetryBatch
 from pilotzone.schemas.checks import id_problem
 from pilotzone.schemas.limits import MAX_EVENTS_PER_SAMPLE

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pilotzone.schemas.batch import DRIVING_MODES, VEHICLE_CLASSES
 
 
 def _thousandths(value: float) -> int:
     return round(value * 1000)
-
-
-def _add_thousandths(a: float, b: float) -> float:
-    # Values are kept as k/1000 (ms, mm); adding the integers makes merging exactly associative.
-    return (_thousandths(a) + _thousandths(b)) / 1000
-
-
-def _merge_counts(a: dict[Any, float], b: dict[Any, float]) -> dict[Any, float]:
-    merged = dict(a)
-    for key, value in b.items():
-        merged[key] = _add_thousandths(merged[key], value) if key in merged else value
-    return dict(sorted(merged.items()))
 
 
 SummaryKey = tuple[str, str, str, str, int]
@@ -71,26 +58,7 @@ class WindowSummary:
 
     def merge(self, other: WindowSummary) -> WindowSummary:
         """The sum of two partials of the same key (a new object; neither input changes)."""
-        if self.key != other.key:
-            raise ValueError(f"cannot merge window summaries of different keys: {self.key} and {other.key}")
-        opened = dict(self.incidents_opened)
-        for key, count in other.incidents_opened.items():
-            opened[key] = opened.get(key, 0) + count
-        return WindowSummary(
-            pilot_zone=self.pilot_zone,
-            config_version=self.config_version,
-            operator_id=self.operator_id,
-            vehicle_class=self.vehicle_class,
-            window_start_ms=self.window_start_ms,
-            samples=self.samples + other.samples,
-            vehicle_ids=self.vehicle_ids | other.vehicle_ids,
-            vehicle_seconds=_add_thousandths(self.vehicle_seconds, other.vehicle_seconds),
-            distance_m_by_mode=_merge_counts(self.distance_m_by_mode, other.distance_m_by_mode),
-            violation_s_by_rule=_merge_counts(self.violation_s_by_rule, other.violation_s_by_rule),
-            incidents_opened=dict(sorted(opened.items())),
-            disengagements=self.disengagements + other.disengagements,
-            remote_takeovers=self.remote_takeovers + other.remote_takeovers,
-        )
+        return sum_partials((self, other))
 
 
 def sum_partials(partials: Iterable[WindowSummary]) -> WindowSummary:
