@@ -253,7 +253,7 @@ def large_run(args: argparse.Namespace, zone_path: Path) -> int:
     records, decode_s = bare_decode_rate(sample)
     decode_rate = records / decode_s
     with TreePeak(os.getpid()) as tree:
-        counters, replay_s, own_peak_mib, buckets, profile, _replay_cpu = replay_in_child(
+        counters, replay_s, _own_peak_mib, buckets, profile, _replay_cpu = replay_in_child(
             zone_path,
             str(folder / "*.avro"),
             args.workdir / f"out-bulk-{vehicles}x{seconds}",
@@ -277,7 +277,7 @@ def large_run(args: argparse.Namespace, zone_path: Path) -> int:
     )
     print(
         f"[large] peak RSS of the replay's process tree: {tree.bytes / 2**20:,.0f} MiB "
-        f"(sum over up to {tree.processes} processes; its largest process alone {own_peak_mib:,.0f} MiB)"
+        f"(sum over up to {tree.processes} processes; its largest process alone {tree.largest / 2**20:,.0f} MiB)"
     )
     print(
         f"[large] CPU time of the replay's process tree: {tree.cpu_s:,.0f} s (user + system), "

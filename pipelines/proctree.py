@@ -67,13 +67,19 @@ def resident_bytes(pid: int) -> int:
 
 class TreePeak:
     """``with TreePeak(os.getpid()) as peak: ...``; then ``peak.bytes`` is the largest sum of
-    the descendants' resident memory seen, ``peak.processes`` their largest number and
-    ``peak.cpu_s`` the CPU seconds they used (each as last sampled, so up to one interval short)."""
+    the descendants' resident memory seen, ``peak.largest`` the most any one of them held,
+    ``peak.processes`` their largest number and ``peak.cpu_s`` the CPU seconds they used (each
+    as last sampled, so up to one interval short).
+
+    ``largest`` is sampled too, not read from ``getrusage``: a process started by fork and exec
+    inherits its parent's high-water mark across the exec, so a replay spawned from a big
+    process (a long test session) would report the parent's peak as its own."""
 
     def __init__(self, root: int, interval_s: float = 0.25) -> None:
         self.root = root
         self.interval_s = interval_s
         self.bytes = 0
+        self.largest = 0
         self.processes = 0
         self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
@@ -84,7 +90,9 @@ class TreePeak:
             tree = descendants(self.root)
             for pid in tree:
                 self._cpu[pid] = max(self._cpu.get(pid, 0.0), cpu_seconds(pid))
-            self.bytes = max(self.bytes, sum(resident_bytes(pid) for pid in tree))
+            sizes = [resident_bytes(pid) for pid in tree]
+            self.bytes = max(self.bytes, sum(sizes))
+            self.largest = max(self.largest, *sizes, 0)
             self.processes = max(self.processes, len(tree))
             self._stop.wait(self.interval_s)
 

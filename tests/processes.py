@@ -22,6 +22,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pilotzone.pipelines.proctree import descendants
+
 PR_SET_CHILD_SUBREAPER = 36
 """prctl(2) option: orphaned descendants are reparented to this process, not to init."""
 
@@ -45,23 +47,6 @@ def parent_of(pid: int) -> int | None:
         return None
     # The command name is in parentheses and may itself contain spaces or parentheses.
     return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
-def descendants(root: int) -> list[int]:
-    """Every live process below ``root``, parents before children."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            parent = parent_of(int(entry.name))
-            if parent is not None:
-                children.setdefault(parent, []).append(int(entry.name))
-    found: list[int] = []
-    queue = [root]
-    while queue:
-        for child in sorted(children.get(queue.pop(0), [])):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 def command_of(pid: int) -> str:

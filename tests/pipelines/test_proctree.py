@@ -40,6 +40,7 @@ def test_the_peak_is_the_sum_of_the_live_children() -> None:
         assert peak.processes == 2 + len(before)
         assert 0 < peak.cpu_s <= sum(cpu_seconds(pid) for pid in [*before, *(c.pid for c in children)])
         assert 96 * 2**20 <= peak.bytes <= sum(own) + others + 2**20
+        assert 64 * 2**20 <= peak.largest <= peak.bytes
     finally:
         for child in children:
             child.kill()
