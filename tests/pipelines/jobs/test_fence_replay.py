@@ -18,6 +18,7 @@ import yaml
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.live.demo import final_states
+from pilotzone.schemas.batch import VEHICLE_CLASSES
 from pilotzone.zones.fences.loader import load_fence
 from tests.pipelines.fleets import EVERY_KIND_ZONE
 
@@ -33,29 +34,28 @@ WEST_HALF = {
 }
 
 
-@pytest.fixture(scope="module")
-def fences(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("fences")
+def write_west_fence(folder: Path, **fields: Any) -> Path:
+    """``folder/fire-west.yaml``: a fence over the western half of the test zone for every
+    vehicle class, from ``START`` with 60 s to leave (``fields`` add to or replace its own)."""
     document = {
         "id": "fire-west",
         "pilot_zone": "every-kind",
         "polygon": WEST_HALF,
-        "vehicle_classes": [
-            "CAR",
-            "ROBOTAXI",
-            "SHUTTLE",
-            "BUS",
-            "TRUCK",
-            "DELIVERY_ROBOT",
-            "PARKING_ROBOT",
-            "OTHER",
-        ],
+        "vehicle_classes": list(VEHICLE_CLASSES),
         "effective_from": START,
         "exit_within_s": 60,
-        "severity": "CRITICAL",
         "reason": "fire",
+        **fields,
     }
-    (folder / "fire-west.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    path = folder / "fire-west.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fences(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fences")
+    write_west_fence(folder, severity="CRITICAL")
     return folder
 
 

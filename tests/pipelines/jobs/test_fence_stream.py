@@ -8,13 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pilotzone.pipelines.cli import main
 from pilotzone.pipelines.jobs.report import read_jsonl
 from pilotzone.pipelines.live.demo import final_states
 from tests.pipelines.fleets import EVERY_KIND_ZONE
-from tests.pipelines.jobs.test_fence_replay import START, WEST_HALF
+from tests.pipelines.jobs.test_fence_replay import write_west_fence
 from tests.pipelines.live.feeding import rows_in
 from tests.pipelines.metrics.exposition import samples_of
 from tests.pipelines.metrics.test_fence_metrics import fence_samples
@@ -30,26 +29,7 @@ def test_watched_folder_stream_with_fences_gives_the_replays_incidents(
 ) -> None:
     fences = tmp_path / "fences"
     fences.mkdir()
-    document = {
-        "id": "fire-west",
-        "pilot_zone": "every-kind",
-        "polygon": WEST_HALF,
-        "vehicle_classes": [
-            "CAR",
-            "ROBOTAXI",
-            "SHUTTLE",
-            "BUS",
-            "TRUCK",
-            "DELIVERY_ROBOT",
-            "PARKING_ROBOT",
-            "OTHER",
-        ],
-        "effective_from": START,
-        "exit_within_s": 60,
-        "reason": "fire",
-    }
-    draft = tmp_path / "fire-west.yaml"
-    draft.write_text(yaml.safe_dump(document), encoding="utf-8")
+    draft = write_west_fence(tmp_path)
     assert main(["fences", "publish", str(draft), "--to", str(fences)]) == 0
     pattern = str(small_fleet / "telemetry" / "**" / "*.avro")
     common = [
@@ -92,26 +72,7 @@ def test_a_fence_published_while_the_stream_runs_is_enforced_without_a_restart(
     fences.mkdir()
     watched = tmp_path / "uploads"
     watched.mkdir()
-    document = {
-        "id": "fire-west",
-        "pilot_zone": "every-kind",
-        "polygon": WEST_HALF,
-        "vehicle_classes": [
-            "CAR",
-            "ROBOTAXI",
-            "SHUTTLE",
-            "BUS",
-            "TRUCK",
-            "DELIVERY_ROBOT",
-            "PARKING_ROBOT",
-            "OTHER",
-        ],
-        "effective_from": START,
-        "exit_within_s": 60,
-        "reason": "fire",
-    }
-    draft = tmp_path / "fire-west.yaml"
-    draft.write_text(yaml.safe_dump(document), encoding="utf-8")
+    draft = write_west_fence(tmp_path)
     uploads = sorted((small_fleet / "telemetry").rglob("*.avro"))
 
     def operator_and_fleet() -> None:
