@@ -45,7 +45,7 @@ from pilotzone.schemas.checks import Finding, record_findings, unusable_rows
 from pilotzone.schemas.columnar import (
     ColumnarDeclinedError,
     ContainerScan,
-    decode_columnar,
+    decode_columnar_coded,
     is_contract_schema,
     scan_container,
     splice,
@@ -151,11 +151,37 @@ class ReadTelemetryGroups(beam.PTransform):
 
 @dataclass
 class _Decoded:
-    """A group's decoded samples with, per row, the file (position in the group) and block offset."""
+    """A group's decoded samples with, per row, the file (position in the group) and block
+    offset, and the vehicle ids as a dictionary: ``vehicles`` (may repeat) and each row's
+    position in it (``vehicle_codes``)."""
 
     batch: TelemetryBatch
     file: np.ndarray
     block_offset: np.ndarray
+    vehicles: list[str]
+    vehicle_codes: np.ndarray
+
+    def take(self, rows: np.ndarray) -> _Decoded:
+        return _Decoded(
+            self.batch.take(rows),
+            self.file[rows],
+            self.block_offset[rows],
+            self.vehicles,
+            self.vehicle_codes[rows],
+        )
+
+    @classmethod
+    def concat(cls, parts: list[_Decoded]) -> _Decoded:
+        if len(parts) == 1:
+            return parts[0]
+        firsts = np.cumsum([0] + [len(part.vehicles) for part in parts[:-1]])
+        return cls(
+            TelemetryBatch.concat([part.batch for part in parts]),
+            np.concatenate([part.file for part in parts]),
+            np.concatenate([part.block_offset for part in parts]),
+            [vehicle for part in parts for vehicle in part.vehicles],
+            np.concatenate([part.vehicle_codes + first for part, first in zip(parts, firsts, strict=True)]),
+        )
 
 
 def _read(path: str) -> bytes:
@@ -219,17 +245,39 @@ class DecodeGroupFn(beam.DoFn):
         unusable = unusable_rows(findings, len(batch))
         if unusable.any():
             dead.extend(_failing_records(paths, decoded, findings))
-            batch = batch.take(~unusable)
+            decoded = decoded.take(~unusable)
+            batch = decoded.batch
         yield from self._dead_letters(dead)
         self._log_progress(len(paths), sum(map(len, payloads)))
         if not len(batch):
             return
         record_delays(batch.time_ms, time.time_ns() // 1_000_000)
-        vehicles, inverse = sorted_codes(batch.vehicle_id)
-        row_bucket = np.array([vehicle_bucket(v, self.buckets) for v in vehicles], dtype=np.int64)[inverse]
-        for bucket in np.unique(row_bucket).tolist():
-            rows = row_bucket == bucket
-            yield int(bucket), GroupChunk(group, batch if rows.all() else batch.take(rows))
+        yield from self._bucket_chunks(group, decoded)
+
+    def _bucket_chunks(self, group: int, decoded: _Decoded) -> Iterator[tuple[int, GroupChunk]]:
+        """The group's samples cut by vehicle bucket, rows of each bucket in the group's order.
+
+        Each distinct vehicle is hashed once; the rows are put in bucket order by one stable
+        sort and one ``take``, and each bucket is then a consecutive ``span`` of that, so the
+        cut costs about one pass over the group, not one per bucket.
+        """
+        batch = decoded.batch
+        vehicle_buckets = np.array(
+            [vehicle_bucket(v, self.buckets) for v in decoded.vehicles], dtype=np.int64
+        )
+        row_bucket = vehicle_buckets[decoded.vehicle_codes]
+        first = int(row_bucket[0])
+        if bool((row_bucket == first).all()):
+            yield first, GroupChunk(group, batch)
+            return
+        order = np.argsort(row_bucket, kind="stable")
+        in_order = batch.take(order)
+        sorted_buckets = row_bucket[order]
+        bounds = np.flatnonzero(sorted_buckets[1:] != sorted_buckets[:-1]) + 1
+        starts = [0, *bounds.tolist()]
+        ends = [*bounds.tolist(), len(order)]
+        for start, end in zip(starts, ends, strict=True):
+            yield int(sorted_buckets[start]), GroupChunk(group, in_order.span(start, end))
 
     def finish_bundle(self) -> None:
         if self.digests is not None:
@@ -270,15 +318,13 @@ class DecodeGroupFn(beam.DoFn):
                 self._decode_reference(position, slices[position][0], payloads[position], dead, byte_range)
             )
         if not parts:
-            return _Decoded(TelemetryBatch.from_records([]), np.zeros(0, np.int64), np.zeros(0, np.int64))
-        batch = TelemetryBatch.concat([part.batch for part in parts])
-        files = np.concatenate([part.file for part in parts])
-        offsets = np.concatenate([part.block_offset for part in parts])
-        self.read.inc(len(batch))
-        if len(parts) > 1 and bool((np.diff(files) < 0).any()):
-            order = np.argsort(files, kind="stable")
-            return _Decoded(batch.take(order), files[order], offsets[order])
-        return _Decoded(batch, files, offsets)
+            empty = np.zeros(0, np.int64)
+            return _Decoded(TelemetryBatch.from_records([]), empty, empty, [], empty)
+        decoded = _Decoded.concat(parts)
+        self.read.inc(len(decoded.batch))
+        if len(parts) > 1 and bool((np.diff(decoded.file) < 0).any()):
+            return decoded.take(np.argsort(decoded.file, kind="stable"))
+        return decoded
 
     def _decode_reference(
         self,
@@ -307,10 +353,13 @@ class DecodeGroupFn(beam.DoFn):
             batches.append(TelemetryBatch.from_records(item.records, item.first_record))
             offsets.append(np.full(len(item.records), item.offset, dtype=np.int64))
         batch = TelemetryBatch.concat(batches)
+        vehicles, codes = sorted_codes(batch.vehicle_id)
         return _Decoded(
             batch,
             np.full(len(batch), position, dtype=np.int64),
             np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
+            vehicles,
+            codes,
         )
 
     def _dead_letters(self, records: list[dict[str, Any]]) -> Iterator[Any]:
@@ -359,7 +408,8 @@ def _decode_fast(payloads: list[bytes], members: list[_Member]) -> _Decoded:
     per_file = [scan.records for scan in scans]
     chosen = [payloads[member.position] for member in members]
     whole = len(members) == 1 and members[0].byte_range is None
-    batch = decode_columnar([chosen[0] if whole else splice(chosen, scans)], per_file)
+    decoded = decode_columnar_coded([chosen[0] if whole else splice(chosen, scans)], per_file)
+    batch = decoded.batch
     if any(member.first_record for member in members):
         batch.record_index += np.repeat(
             np.array([member.first_record for member in members], dtype=np.int64),
@@ -372,7 +422,7 @@ def _decode_fast(payloads: list[bytes], members: list[_Member]) -> _Decoded:
     files = np.repeat(
         np.array([member.position for member in members], dtype=np.int64), np.array(per_file, dtype=np.int64)
     )
-    return _Decoded(batch, files, offsets)
+    return _Decoded(batch, files, offsets, decoded.vehicles, decoded.vehicle_codes)
 
 
 def _failing_records(paths: list[str], decoded: _Decoded, findings: list[Finding]) -> list[dict[str, Any]]:
