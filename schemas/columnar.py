@@ -247,7 +247,9 @@ def _read_frame(payloads: Sequence[bytes]) -> Any:
     import polars_avro
 
     try:
-        return polars_avro.read_avro([io.BytesIO(data) for data in payloads], rechunk=True)
+        # Not rechunked: the columns converted to numpy are joined by ``to_numpy`` anyway, and
+        # the id columns, read through ``rle``, need no joining.
+        return polars_avro.read_avro([io.BytesIO(data) for data in payloads])
     except BaseException as exc:  # the reader's Rust errors and panics have no common base
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
@@ -375,8 +377,8 @@ def decode_columnar_coded(payloads: Sequence[bytes], record_counts: Sequence[int
     """``decode_columnar``, with the vehicle ids' dictionary the decode found on the way."""
     import polars as pl
 
-    frame = _read_frame(payloads)
     total = int(sum(record_counts))
+    frame = _read_frame(payloads)
     if frame.height != total:
         raise ColumnarDeclinedError(f"the reader found {frame.height} records, the block headers {total}")
     events = frame.get_column("events")

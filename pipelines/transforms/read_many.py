@@ -203,6 +203,7 @@ class DecodeGroupFn(beam.DoFn):
         self.progress = progress
         self.digests = None if digests is None else DigestLog(digests)
         self.decoder: TelemetryDecoder | None = None
+        self.last_scan: tuple[str, bytes, ContainerScan | None] | None = None
         self.started = self.last_log = 0.0
         self.files_read = self.bytes_read = 0
         self.read = Metrics.counter(METRICS_NAMESPACE, "records_read")
@@ -277,9 +278,11 @@ class DecodeGroupFn(beam.DoFn):
         starts = [0, *bounds.tolist()]
         ends = [*bounds.tolist(), len(order)]
         for start, end in zip(starts, ends, strict=True):
-            yield int(sorted_buckets[start]), GroupChunk(group, in_order.span(start, end))
+            # Views: ``in_order`` is this group's own copy, and chunks are only encoded or read.
+            yield int(sorted_buckets[start]), GroupChunk(group, in_order.span(start, end, copy=False))
 
     def finish_bundle(self) -> None:
+        self.last_scan = None  # a large file's bytes are not held between bundles
         if self.digests is not None:
             self.digests.flush()
 
@@ -288,8 +291,8 @@ class DecodeGroupFn(beam.DoFn):
         reference decoder."""
         fast: dict[tuple[bytes, str], list[_Member]] = {}
         slow: list[tuple[int, tuple[int, int] | None]] = []
-        for position, (data, (_, index, count)) in enumerate(zip(payloads, slices, strict=True)):
-            scan = scan_container(data)
+        for position, (data, (path, index, count)) in enumerate(zip(payloads, slices, strict=True)):
+            scan = self._scan(path, data) if count > 1 else scan_container(data)
             if scan is None or not scan.block_offsets or not is_contract_schema(scan.schema_json):
                 if index == 0:  # a file the fast path declines is decoded whole, once
                     slow.append((position, None))
@@ -325,6 +328,23 @@ class DecodeGroupFn(beam.DoFn):
         if len(parts) > 1 and bool((np.diff(decoded.file) < 0).any()):
             return decoded.take(np.argsort(decoded.file, kind="stable"))
         return decoded
+
+    def _scan(self, path: str, data: bytes) -> ContainerScan | None:
+        """``scan_container`` of a file cut into slices, walked once for all of its slices.
+
+        Each slice of a large file reads the whole file and needs the scan of all its blocks
+        (tens of thousands in a compacted part); the slices are consecutive groups, so one
+        worker usually decodes them one after the other. The last such file's bytes and scan
+        are kept, and reused only if the bytes read now are the same bytes (a comparison costs
+        a small fraction of the scan).
+        """
+        if self.last_scan is not None:
+            last_path, last_data, last_scan = self.last_scan
+            if last_path == path and last_data == data:
+                return last_scan
+        scan = scan_container(data)
+        self.last_scan = (path, data, scan)
+        return scan
 
     def _decode_reference(
         self,
