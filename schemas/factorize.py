@@ -64,7 +64,7 @@ def string_codes(series: Any) -> tuple[list[str], npt.NDArray[np.int64]]:
     columnar decode of a replay (ids in runs of a vehicle's upload) that was the largest cost
     after the reader itself. Runs are found in polars (``rle``, a byte comparison), and only
     the first value of each run becomes a Python string; a column without long runs is hashed
-    in polars instead. The column must hold no nulls.
+    in polars instead. A null is ``None`` among the distinct values, as ``to_numpy`` gives it.
     """
     import polars as pl
 

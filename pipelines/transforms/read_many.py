@@ -49,6 +49,7 @@ from pilotzone.schemas.columnar import (
     is_contract_schema,
     scan_container,
     splice,
+    splice_inflated,
 )
 from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
 from pilotzone.schemas.factorize import sorted_codes
@@ -428,7 +429,11 @@ def _decode_fast(payloads: list[bytes], members: list[_Member]) -> _Decoded:
     per_file = [scan.records for scan in scans]
     chosen = [payloads[member.position] for member in members]
     whole = len(members) == 1 and members[0].byte_range is None
-    decoded = decode_columnar_coded([chosen[0] if whole else splice(chosen, scans)], per_file)
+    if scans[0].codec == "deflate":
+        payload = splice_inflated(chosen, scans)
+    else:
+        payload = chosen[0] if whole else splice(chosen, scans)
+    decoded = decode_columnar_coded([payload], per_file)
     batch = decoded.batch
     if any(member.first_record for member in members):
         batch.record_index += np.repeat(
