@@ -353,7 +353,11 @@ def splice_inflated(payloads: Sequence[bytes], scans: Sequence[ContainerScan]) -
     the reference decoder also refuses) declines the files.
     """
     first = scans[0]
-    parts: list[bytes] = [_null_codec_header(first.schema_json, first.sync)]
+    # Written block by block, so only the splice and one inflated block exist at a time (a
+    # list of blocks joined at the end held every block twice); the buffer's value is then
+    # handed over without a copy.
+    spliced = io.BytesIO()
+    spliced.write(_null_codec_header(first.schema_json, first.sync))
     for data, scan in zip(payloads, scans, strict=True):
         if scan.schema_json != first.schema_json or scan.codec != "deflate":
             raise ValueError("inflated splices are of deflate files that share the writer schema")
@@ -363,10 +367,10 @@ def splice_inflated(payloads: Sequence[bytes], scans: Sequence[ContainerScan]) -
                 inflated = isal_zlib.decompress(view[start:end], -15)
             except _INFLATE_ERROR as exc:
                 raise ColumnarDeclinedError(f"deflate: {exc}") from None
-            parts.append(_encode_long(count) + _encode_long(len(inflated)))
-            parts.append(inflated)
-            parts.append(first.sync)
-    return b"".join(parts)
+            spliced.write(_encode_long(count) + _encode_long(len(inflated)))
+            spliced.write(inflated)
+            spliced.write(first.sync)
+    return spliced.getvalue()
 
 
 _INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)

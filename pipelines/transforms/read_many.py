@@ -240,7 +240,7 @@ class DecodeGroupFn(beam.DoFn):
     def process(self, element: tuple[int, list[FileSlice]]) -> Iterator[Any]:
         group, slices = element
         paths = [path for path, _, _ in slices]
-        payloads = [_read(path) for path in paths]
+        payloads = [self._read(path, count) for path, _, count in slices]
         if self.digests is not None:
             for (path, index, _), data in zip(slices, payloads, strict=True):
                 if index == 0:  # every slice of a large file reads it whole; digest it once
@@ -335,18 +335,28 @@ class DecodeGroupFn(beam.DoFn):
             return decoded.take(np.argsort(decoded.file, kind="stable"))
         return decoded
 
+    def _read(self, path: str, slices: int) -> bytes:
+        """A file's bytes; of a file cut into slices, the bytes of its last slice when they
+        have not changed, so its other slices share one copy of them and one block scan."""
+        data = _read(path)
+        if slices > 1 and self.last_scan is not None:
+            last_path, last_data, _ = self.last_scan
+            if last_path == path and last_data == data:
+                return last_data
+        return data
+
     def _scan(self, path: str, data: bytes) -> ContainerScan | None:
         """``scan_container`` of a file cut into slices, walked once for all of its slices.
 
         Each slice of a large file reads the whole file and needs the scan of all its blocks
         (tens of thousands in a compacted part); the slices are consecutive groups, so one
         worker usually decodes them one after the other. The last such file's bytes and scan
-        are kept, and reused only if the bytes read now are the same bytes (a comparison costs
-        a small fraction of the scan).
+        are kept, and reused only if the bytes read now are the same bytes (``_read``
+        compares them: a small fraction of the scan's cost).
         """
         if self.last_scan is not None:
             last_path, last_data, last_scan = self.last_scan
-            if last_path == path and last_data == data:
+            if last_path == path and last_data is data:
                 return last_scan
         scan = scan_container(data)
         self.last_scan = (path, data, scan)
