@@ -138,25 +138,53 @@ def _read_unsigned(data: bytes, position: int, end: int) -> int | None:
     return None
 
 
-def scan_container(data: bytes) -> ContainerScan | None:
+class HeaderReader:
+    """Reads container headers, parsing only a header unlike the last one it read.
+
+    Uploads of one writer differ in their headers only by the sync marker, which ends the
+    header: a file that starts with the last header's bytes before its sync marker has that
+    header (the map is read from those bytes alone), so it is not parsed again. Parsing one
+    cost as much as scanning the blocks of a one-minute upload.
+    """
+
+    def __init__(self) -> None:
+        self.last: tuple[bytes, bytes, str] = (b"", b"", "")
+        """The last header parsed: its bytes up to the sync marker, writer schema and codec."""
+
+    def read(self, data: bytes) -> tuple[bytes, str, int] | None:
+        """(writer schema, codec, end of the header) of a container file; ``None`` if unreadable."""
+        prefix, schema_json, codec = self.last
+        if prefix and len(data) >= len(prefix) + SYNC_SIZE and data.startswith(prefix):
+            return schema_json, codec, len(prefix) + SYNC_SIZE
+        try:
+            header, position = read_container_header(data)
+            meta = header["meta"]
+            schema_json = bytes(meta["avro.schema"])
+            codec = bytes(meta.get("avro.codec", b"null")).decode("ascii")
+        except _HEADER_SCAN_ERRORS:
+            return None
+        self.last = (data[: position - SYNC_SIZE], schema_json, codec)
+        return schema_json, codec, position
+
+
+def scan_container(data: bytes, headers: HeaderReader | None = None) -> ContainerScan | None:
     """Walk a container file's header and block headers; ``None`` if the fast path must decline.
 
     Cheap next to decoding: two varints and a 16-byte comparison per block (plus a bounded
     decompression for the rare codecs). Every bound of ``pilotzone.schemas.limits`` that a
     block header can break is checked here, before any columnar reader sees the bytes.
+    ``headers``: a reader kept across the files of a replay, so that equal headers are
+    parsed once.
     """
     if not data.startswith(CONTAINER_MAGIC):
         return None
-    try:
-        header, position = read_container_header(data)
-        meta = header["meta"]
-        schema_json = bytes(meta["avro.schema"])
-        codec = bytes(meta.get("avro.codec", b"null")).decode("ascii")
-    except _HEADER_SCAN_ERRORS:
+    header = (headers or HeaderReader()).read(data)
+    if header is None:
         return None
+    schema_json, codec, position = header
     if codec not in COLUMNAR_CODECS:
         return None
-    sync: bytes = header["sync"]
+    sync = data[position - SYNC_SIZE : position]
     header_end = position
     offsets: list[int] = []
     counts: list[int] = []

@@ -45,6 +45,7 @@ from pilotzone.schemas.checks import Finding, record_findings, unusable_rows
 from pilotzone.schemas.columnar import (
     ColumnarDeclinedError,
     ContainerScan,
+    HeaderReader,
     decode_columnar_coded,
     is_contract_schema,
     scan_container,
@@ -204,6 +205,7 @@ class DecodeGroupFn(beam.DoFn):
         self.progress = progress
         self.digests = None if digests is None else DigestLog(digests)
         self.decoder: TelemetryDecoder | None = None
+        self.headers = HeaderReader()
         self.last_scan: tuple[str, bytes, ContainerScan | None] | None = None
         self.started = self.last_log = 0.0
         self.files_read = self.bytes_read = 0
@@ -220,6 +222,7 @@ class DecodeGroupFn(beam.DoFn):
         import polars_avro  # noqa: F401
 
         self.decoder = TelemetryDecoder()
+        self.headers = HeaderReader()
         self.started = self.last_log = time.monotonic()
         self.files_read = self.bytes_read = 0
 
@@ -298,7 +301,7 @@ class DecodeGroupFn(beam.DoFn):
         fast: dict[tuple[bytes, str], list[_Member]] = {}
         slow: list[tuple[int, tuple[int, int] | None]] = []
         for position, (data, (path, index, count)) in enumerate(zip(payloads, slices, strict=True)):
-            scan = self._scan(path, data) if count > 1 else scan_container(data)
+            scan = self._scan(path, data) if count > 1 else scan_container(data, self.headers)
             if scan is None or not scan.block_offsets or not is_contract_schema(scan.schema_json):
                 if index == 0:  # a file the fast path declines is decoded whole, once
                     slow.append((position, None))
@@ -358,7 +361,7 @@ class DecodeGroupFn(beam.DoFn):
             last_path, last_data, last_scan = self.last_scan
             if last_path == path and last_data is data:
                 return last_scan
-        scan = scan_container(data)
+        scan = scan_container(data, self.headers)
         self.last_scan = (path, data, scan)
         return scan
 

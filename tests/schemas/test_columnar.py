@@ -19,6 +19,7 @@ from pilotzone.schemas.batch import NO_LEVEL, TelemetryBatch
 from pilotzone.schemas.columnar import (
     COLUMNAR_CODECS,
     ColumnarDeclinedError,
+    HeaderReader,
     decode_columnar,
     decode_columnar_coded,
     enum_codes,
@@ -388,3 +389,25 @@ def test_enum_codes_follow_the_schema_whatever_the_categorical_order() -> None:
     for dtype in (pl.Categorical, pl.String):
         with pytest.raises(ColumnarDeclinedError):
             enum_codes(pl.Series(["CAR", "PLANE"], dtype=dtype), symbols, np.int8)
+
+
+def test_a_header_reader_parses_a_header_once_and_tells_files_apart() -> None:
+    """Files of one writer differ by their sync markers only: each file's own marker and
+    blocks are read, whatever header came before, and a new header is parsed anew."""
+    headers = HeaderReader()
+    first = container_bytes(track(5, vehicle_id="veh-a"), codec="deflate")
+    second = fastavro_bytes(track(7, vehicle_id="veh-b"), sync=b"another-marker!!")
+    newer = schema_dict(TELEMETRY)
+    newer["fields"].append({"name": "firmware", "type": "string", "default": ""})
+    other = container_bytes([{**r, "firmware": "2"} for r in track(2)], schema=newer, codec="null")
+    for data in (first, second, other, first, first[:60], b"Obj\x01"):
+        assert scan_container(data, headers) == scan_container(data)
+    scan = scan_container(second, headers)
+    assert scan is not None and scan.sync == b"another-marker!!" and scan.records == 7
+    assert headers.last[0] == first[: len(headers.last[0])]  # a truncated file leaves the last good header
+
+
+def fastavro_bytes(records: list[dict[str, Any]], sync: bytes) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, writer_schema(TELEMETRY), records, codec="deflate", sync_marker=sync)
+    return buffer.getvalue()
