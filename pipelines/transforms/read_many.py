@@ -272,8 +272,10 @@ class DecodeGroupFn(beam.DoFn):
         cut costs about one pass over the group, not one per bucket.
         """
         batch = decoded.batch
+        # Bucket numbers as 16-bit ints where they fit: numpy's stable sort of them is a radix sort.
         vehicle_buckets = np.array(
-            [vehicle_bucket(v, self.buckets) for v in decoded.vehicles], dtype=np.int64
+            [vehicle_bucket(v, self.buckets) for v in decoded.vehicles],
+            dtype=np.uint16 if self.buckets <= 1 << 16 else np.int64,
         )
         row_bucket = vehicle_buckets[decoded.vehicle_codes]
         first = int(row_bucket[0])
