@@ -191,9 +191,10 @@ def scan_container(data: bytes, headers: HeaderReader | None = None) -> Containe
     spans: list[tuple[int, int]] = []
     size_of_data = len(data)
     while position < size_of_data:
-        # Two Avro longs: a block's record count and byte size. Both are short varints in any
-        # block within the bounds, so the one- and two-byte cases are read inline (the scan walks every
-        # block of a replay, tens of thousands for a compacted part) and the rest by read_long.
+        # Two Avro longs: a block's record count and byte size. Both are short varints in
+        # any block within the bounds, so the one- and two-byte cases are read inline (the
+        # scan walks every block of a replay, tens of thousands for a compacted part) and
+        # the rest by read_long.
         byte = data[position]
         if byte < 0x80:
             count, after_count = (byte >> 1) ^ -(byte & 1), position + 1

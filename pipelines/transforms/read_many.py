@@ -8,13 +8,15 @@ into groups of about ``MAX_GROUP_BYTES`` (at most ``MAX_GROUP_FILES`` files); ``
 decodes one group at a time:
 
 * contract-schema container files that pass the pre-scan (``pilotzone.schemas.columnar``) are
-  spliced into one container and decoded in one columnar call,
+  spliced into one container (deflate blocks inflated on the way, ``splice_inflated``) and
+  decoded in one columnar call, which also gives the vehicle ids as a dictionary,
 * every other file (another writer schema, lz4, anything malformed or out of bounds, or a
   file the columnar reader refuses) goes through the reference decoder, as before,
 
 then runs the record checks once on the whole group and cuts the result by *vehicle bucket*
-(a stable hash of the vehicle id), not by vehicle: a handful of elements per group, each a
-``GroupChunk`` carrying its group's position so the evaluation can restore file order.
+(a stable hash of the vehicle id, computed once per distinct vehicle), not by vehicle: a
+handful of elements per group, each a ``GroupChunk`` carrying its group's position so the
+evaluation can restore file order.
 """
 
 from __future__ import annotations
