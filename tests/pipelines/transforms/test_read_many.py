@@ -27,6 +27,7 @@ from pilotzone.pipelines.transforms.read_many import (
 )
 from pilotzone.pipelines.transforms.spill import SpillPlan, vehicle_bucket
 from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.columnar import scan_container
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
 from pilotzone.schemas.decode import DecodedBlock, TelemetryDecoder
 from pilotzone.zones import Zone, load_zones
@@ -238,3 +239,27 @@ def test_the_slices_of_a_file_share_its_scan_only_while_its_bytes_are_the_same(t
     assert path.stat().st_size == size
     assert _decoded_chunks(shared, (1, [slices[1]])) == _decoded_chunks(_fresh(2), (1, [slices[1]]))
     assert _decoded_chunks(_fresh(2), (1, [slices[1]])) != expected[1]
+
+
+def test_a_corrupt_deflate_block_sends_only_its_file_to_the_reference_decoder(tmp_path: Path) -> None:
+    """The frame is intact, so the pre-scan passes the file; inflating its block fails, the
+    group is decoded again file by file, and only that file is read by the reference decoder,
+    whose dead letter names the block's offset."""
+    paths = [
+        write_container(tmp_path / f"{name}.avro", track(30, vehicle_id=name), sync_interval=400)
+        for name in ("veh-a", "veh-b", "veh-c")
+    ]
+    data = paths[1].read_bytes()
+    scan = scan_container(data)
+    assert scan is not None and len(scan.block_offsets) > 1
+    start, end = scan.block_data[1]
+    paths[1].write_bytes(data[:start] + b"\xff" * (end - start) + data[end:])
+    decode = _fresh(1)
+    outputs = list(decode.process((0, [(str(path), 0, 1) for path in paths])))
+    dead = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
+    assert [(d["source"], d["offset"], d["reason"]) for d in dead] == [
+        (str(paths[1]), scan.block_offsets[1], "corrupt_block")
+    ]
+    (bucket, chunk) = next(output for output in outputs if isinstance(output, tuple))
+    kept = [1 if vehicle == "veh-b" else 0 for vehicle in chunk.batch.vehicle_id.tolist()]
+    assert (bucket, len(chunk.batch), sum(kept)) == (0, 90 - dead[0]["records"], 30 - dead[0]["records"])
