@@ -207,15 +207,17 @@ class TelemetryBatch:
             event_initiator=self.event_initiator[kept][order],
         )
 
-    def span(self, start: int, end: int) -> TelemetryBatch:
+    def span(self, start: int, end: int, copy: bool = True) -> TelemetryBatch:
         """A new batch with the consecutive samples ``start:end``, events following them.
 
         What ``take(np.arange(start, end))`` gives, without the index arrays over the whole
         batch that ``take`` builds: cutting a large sorted batch into many vehicles' series
-        then costs in proportion to each series, not to the batch.
+        then costs in proportion to each series, not to the batch. ``copy=False``: the
+        per-sample columns are views of this batch's (for a batch that is cut and then only
+        read, as one about to be encoded).
         """
         per_sample = {
-            f.name: getattr(self, f.name)[start:end].copy()
+            f.name: getattr(self, f.name)[start:end].copy() if copy else getattr(self, f.name)[start:end]
             for f in fields(self)
             if not f.name.startswith("event_")
         }

@@ -34,10 +34,11 @@ import lzma
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+from isal import isal_zlib
 
 from pilotzone.schemas.batch import (
     DRIVING_MODES,
@@ -51,6 +52,7 @@ from pilotzone.schemas.batch import (
 from pilotzone.schemas.blocks import read_long
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
 from pilotzone.schemas.decode import CONTAINER_MAGIC, HEADER_ERRORS, SYNC_SIZE, read_container_header
+from pilotzone.schemas.factorize import string_codes
 from pilotzone.schemas.limits import (
     MAX_BLOCK_BYTES,
     MAX_EVENTS_PER_SAMPLE,
@@ -91,20 +93,23 @@ class ContainerScan:
         return sum(self.block_counts)
 
 
-def _inflated_within_bound(codec: str, block: bytes) -> bool:
-    """Whether ``block`` decompresses to at most ``MAX_BLOCK_BYTES``, decompressing no further.
+def _inflated_within_bound(codec: str, data: bytes, start: int, end: int) -> bool:
+    """Whether the block ``data[start:end]`` decompresses to at most ``MAX_BLOCK_BYTES``,
+    decompressing no further.
 
-    Deflate and snappy usually answer without decompressing (a ratio bound; snappy's length
-    preamble); the rarer codecs are decompressed with an output limit, which stops a bomb.
+    Deflate and snappy usually answer without decompressing, or even copying the block (a
+    ratio bound; snappy's length preamble); the rarer codecs are decompressed with an output
+    limit, which stops a bomb.
     """
     limit = MAX_BLOCK_BYTES
     if codec == "null":
-        return len(block) <= limit
-    if codec == "deflate" and len(block) * DEFLATE_MAX_RATIO <= limit:
+        return end - start <= limit
+    if codec == "deflate" and (end - start) * DEFLATE_MAX_RATIO <= limit:
         return True
     if codec == "snappy":
-        length = _read_unsigned(block, 0)
+        length = _read_unsigned(data, start, end)
         return length is not None and length <= limit
+    block = data[start:end]
     # Decompress at most one byte past the bound: shorter output means the input ran out first.
     if codec == "deflate":
         inflated = zlib.decompressobj(-15).decompress(block, limit + 1)
@@ -121,10 +126,11 @@ def _inflated_within_bound(codec: str, block: bytes) -> bool:
     return len(inflated) <= limit
 
 
-def _read_unsigned(data: bytes, position: int) -> int | None:
-    """A plain (not zig-zag) little-endian base-128 varint, as snappy's length preamble."""
+def _read_unsigned(data: bytes, position: int, end: int) -> int | None:
+    """A plain (not zig-zag) little-endian base-128 varint before ``end``, as snappy's length
+    preamble."""
     value = 0
-    for shift, index in enumerate(range(position, min(position + 5, len(data)))):
+    for shift, index in enumerate(range(position, min(position + 5, end))):
         byte = data[index]
         value |= (byte & 0x7F) << (7 * shift)
         if not byte & 0x80:
@@ -132,43 +138,90 @@ def _read_unsigned(data: bytes, position: int) -> int | None:
     return None
 
 
-def scan_container(data: bytes) -> ContainerScan | None:
+class HeaderReader:
+    """Reads container headers, parsing only a header unlike the last one it read.
+
+    Uploads of one writer differ in their headers only by the sync marker, which ends the
+    header: a file that starts with the last header's bytes before its sync marker has that
+    header (the map is read from those bytes alone), so it is not parsed again. Parsing one
+    cost as much as scanning the blocks of a one-minute upload.
+    """
+
+    def __init__(self) -> None:
+        self.last: tuple[bytes, bytes, str] = (b"", b"", "")
+        """The last header parsed: its bytes up to the sync marker, writer schema and codec."""
+
+    def read(self, data: bytes) -> tuple[bytes, str, int] | None:
+        """(writer schema, codec, end of the header) of a container file; ``None`` if unreadable."""
+        prefix, schema_json, codec = self.last
+        if prefix and len(data) >= len(prefix) + SYNC_SIZE and data.startswith(prefix):
+            return schema_json, codec, len(prefix) + SYNC_SIZE
+        try:
+            header, position = read_container_header(data)
+            meta = header["meta"]
+            schema_json = bytes(meta["avro.schema"])
+            codec = bytes(meta.get("avro.codec", b"null")).decode("ascii")
+        except _HEADER_SCAN_ERRORS:
+            return None
+        self.last = (data[: position - SYNC_SIZE], schema_json, codec)
+        return schema_json, codec, position
+
+
+def scan_container(data: bytes, headers: HeaderReader | None = None) -> ContainerScan | None:
     """Walk a container file's header and block headers; ``None`` if the fast path must decline.
 
     Cheap next to decoding: two varints and a 16-byte comparison per block (plus a bounded
     decompression for the rare codecs). Every bound of ``pilotzone.schemas.limits`` that a
     block header can break is checked here, before any columnar reader sees the bytes.
+    ``headers``: a reader kept across the files of a replay, so that equal headers are
+    parsed once.
     """
     if not data.startswith(CONTAINER_MAGIC):
         return None
-    try:
-        header, position = read_container_header(data)
-        meta = header["meta"]
-        schema_json = bytes(meta["avro.schema"])
-        codec = bytes(meta.get("avro.codec", b"null")).decode("ascii")
-    except _HEADER_SCAN_ERRORS:
+    header = (headers or HeaderReader()).read(data)
+    if header is None:
         return None
+    schema_json, codec, position = header
     if codec not in COLUMNAR_CODECS:
         return None
-    sync: bytes = header["sync"]
+    sync = data[position - SYNC_SIZE : position]
     header_end = position
     offsets: list[int] = []
     counts: list[int] = []
     spans: list[tuple[int, int]] = []
-    while position < len(data):
-        count = read_long(data, position)
-        size = read_long(data, count[1]) if count else None
-        if count is None or size is None:
+    size_of_data = len(data)
+    while position < size_of_data:
+        # Two Avro longs: a block's record count and byte size. Both are short varints in
+        # any block within the bounds, so the one- and two-byte cases are read inline (the
+        # scan walks every block of a replay, tens of thousands for a compacted part) and
+        # the rest by read_long.
+        byte = data[position]
+        if byte < 0x80:
+            count, after_count = (byte >> 1) ^ -(byte & 1), position + 1
+        else:
+            long = read_long(data, position)
+            if long is None:
+                return None
+            count, after_count = long
+        if after_count + 1 < size_of_data and (byte := data[after_count]) < 0x80:
+            size, start = (byte >> 1) ^ -(byte & 1), after_count + 1
+        elif after_count + 1 < size_of_data and (high := data[after_count + 1]) < 0x80:
+            zigzag = (byte & 0x7F) | (high << 7)  # the usual size of a compressed upload block
+            size, start = (zigzag >> 1) ^ -(zigzag & 1), after_count + 2
+        else:
+            long = read_long(data, after_count)
+            if long is None:
+                return None
+            size, start = long
+        if not 0 < count <= MAX_RECORDS_PER_BLOCK or not 0 <= size <= MAX_BLOCK_BYTES:
             return None
-        if not 0 < count[0] <= MAX_RECORDS_PER_BLOCK or not 0 <= size[0] <= MAX_BLOCK_BYTES:
+        end = start + size
+        if end + SYNC_SIZE > size_of_data or not data.startswith(sync, end):
             return None
-        start, end = size[1], size[1] + size[0]
-        if end + SYNC_SIZE > len(data) or data[end : end + SYNC_SIZE] != sync:
-            return None
-        if not _inflated_within_bound(codec, data[start:end]):
+        if not _inflated_within_bound(codec, data, start, end):
             return None
         offsets.append(position)
-        counts.append(count[0])
+        counts.append(count)
         spans.append((start, end))
         position = end + SYNC_SIZE
     return ContainerScan(schema_json, codec, sync, header_end, tuple(offsets), tuple(counts), tuple(spans))
@@ -224,7 +277,9 @@ def _read_frame(payloads: Sequence[bytes]) -> Any:
     import polars_avro
 
     try:
-        return polars_avro.read_avro([io.BytesIO(data) for data in payloads], rechunk=True)
+        # Not rechunked: the columns converted to numpy are joined by ``to_numpy`` anyway, and
+        # the id columns, read through ``rle``, need no joining.
+        return polars_avro.read_avro([io.BytesIO(data) for data in payloads])
     except BaseException as exc:  # the reader's Rust errors and panics have no common base
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
@@ -240,20 +295,56 @@ def _level_codes(level: Any) -> npt.NDArray[np.int8]:
     return np.where(level.is_null().to_numpy(), NO_LEVEL, coded).astype(np.int8)
 
 
-def _codes(series: Any, symbols: tuple[str, ...], dtype: type[np.generic]) -> npt.NDArray[Any]:
-    """Enum values as codes in the schema's symbol order (nulls as ``NO_LEVEL``)."""
+def enum_codes(series: Any, symbols: tuple[str, ...], dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """Enum values as codes in the schema's symbol order (nulls as ``NO_LEVEL``).
+
+    The reader gives enums as polars categoricals, whose physical codes number the strings in
+    the order the process first met them, not in the schema's order: the few distinct values
+    are looked up by name and every row is translated by a table, rather than casting every row
+    to a string and back to an enum. Anything else goes through that cast.
+    """
     import polars as pl
 
-    physical = series.cast(pl.String).cast(pl.Enum(list(symbols))).to_physical()
-    return physical.fill_null(NO_LEVEL).to_numpy().astype(dtype)
+    if not isinstance(series.dtype, pl.Categorical):
+        try:
+            physical = series.cast(pl.String).cast(pl.Enum(list(symbols))).to_physical()
+        except pl.exceptions.InvalidOperationError as exc:
+            raise ColumnarDeclinedError(
+                f"the reader gave a value that is not a symbol: {exc}"[:300]
+            ) from None
+        return physical.fill_null(NO_LEVEL).to_numpy().astype(dtype)
+    present = series.drop_nulls().unique()
+    names = present.cast(pl.String).to_list()
+    positions = present.to_physical().to_numpy().astype(np.int64)
+    null_code = int(positions.max()) + 1 if len(positions) else 0
+    if null_code > _MAX_CATEGORY_TABLE:
+        # the process met very many categorical strings: too wide a table, take the cast
+        return enum_codes(series.cast(pl.String), symbols, dtype)
+    table = np.full(null_code + 1, NO_LEVEL, dtype=dtype)
+    for position, name in zip(positions.tolist(), names, strict=True):
+        if name not in symbols:
+            raise ColumnarDeclinedError(f"the reader gave {name!r}, not a symbol of the schema")
+        table[position] = symbols.index(name)
+    codes: npt.NDArray[Any] = table[series.to_physical().fill_null(null_code).to_numpy()]
+    return codes
 
 
-def _object_column(series: Any) -> npt.NDArray[np.object_]:
-    """A string column as an object array (the id columns of ``TelemetryBatch``)."""
-    column = series.to_numpy()
-    if column.dtype != np.object_:
-        column = column.astype(object)
-    return column
+_MAX_CATEGORY_TABLE = 1 << 16
+"""Widest table ``enum_codes`` builds from categorical codes (64 KiB per enum column)."""
+
+
+def _object_column(series: Any) -> tuple[npt.NDArray[np.object_], list[str], npt.NDArray[np.int64]]:
+    """A string column as an object array (the id columns of ``TelemetryBatch``), with its
+    distinct values and each row's code among them.
+
+    The array is ``distinct[codes]``: rows of one id share one ``str`` (``string_codes``
+    explains why that is cheaper than a string per row), which is equal, value for value,
+    to the column ``to_numpy`` gives.
+    """
+    distinct, codes = string_codes(series)
+    values = np.empty(len(distinct), dtype=object)
+    values[:] = distinct
+    return values[codes], distinct, codes
 
 
 def splice(payloads: Sequence[bytes], scans: Sequence[ContainerScan]) -> bytes:
@@ -269,10 +360,96 @@ def splice(payloads: Sequence[bytes], scans: Sequence[ContainerScan]) -> bytes:
     for data, scan in zip(payloads, scans, strict=True):
         if scan.schema_json != first.schema_json or scan.codec != first.codec:
             raise ValueError("spliced files must share the writer schema and the codec")
+        if scan.sync == first.sync:
+            # Consecutive blocks of a file with the first file's sync marker (a slice of a
+            # compacted part) are already spliced: copy each run of them in one piece.
+            for start, end in _contiguous_runs(scan):
+                parts.append(data[start:end])
+            continue
         for offset, (_, end) in zip(scan.block_offsets, scan.block_data, strict=True):
             parts.append(data[offset:end])
             parts.append(first.sync)
     return b"".join(parts)
+
+
+def splice_inflated(payloads: Sequence[bytes], scans: Sequence[ContainerScan]) -> bytes:
+    """``splice`` of deflate files, every block inflated here: a container of the null codec.
+
+    The reader inflates deflate with about zlib's speed, which was half of its time on a
+    replay; ISA-L (``isal``) inflates the same bytes in about two thirds of that CPU, and a
+    null-codec block costs the reader nothing to inflate. The blocks passed the pre-scan's
+    bound on their inflated size; a block ISA-L refuses (a corrupt or truncated stream, which
+    the reference decoder also refuses) declines the files.
+    """
+    first = scans[0]
+    # Written block by block, so only the splice and one inflated block exist at a time (a
+    # list of blocks joined at the end held every block twice); the buffer's value is then
+    # handed over without a copy.
+    spliced = io.BytesIO()
+    spliced.write(_null_codec_header(first.schema_json, first.sync))
+    for data, scan in zip(payloads, scans, strict=True):
+        if scan.schema_json != first.schema_json or scan.codec != "deflate":
+            raise ValueError("inflated splices are of deflate files that share the writer schema")
+        view = memoryview(data)
+        for count, (start, end) in zip(scan.block_counts, scan.block_data, strict=True):
+            try:
+                inflated = isal_zlib.decompress(view[start:end], -15)
+            except _INFLATE_ERROR as exc:
+                raise ColumnarDeclinedError(f"deflate: {exc}") from None
+            spliced.write(_encode_long(count) + _encode_long(len(inflated)))
+            spliced.write(inflated)
+            spliced.write(first.sync)
+    return spliced.getvalue()
+
+
+_INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
+"""What ISA-L raises for a stream it refuses (its type stubs declare it an instance)."""
+
+
+def _null_codec_header(schema_json: bytes, sync: bytes) -> bytes:
+    """A container header declaring ``schema_json`` and the null codec."""
+    meta = {b"avro.schema": schema_json, b"avro.codec": b"null"}
+    entries = b"".join(
+        _encode_long(len(key)) + key + _encode_long(len(value)) + value for key, value in meta.items()
+    )
+    return CONTAINER_MAGIC + _encode_long(len(meta)) + entries + _encode_long(0) + sync
+
+
+@functools.lru_cache(maxsize=4096)
+def _encode_long(value: int) -> bytes:
+    """Avro's zig-zag varint of ``value`` (cached: blocks of a replay repeat a few counts and
+    sizes tens of thousands of times)."""
+    zigzag = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while zigzag > 0x7F:
+        out.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    out.append(zigzag)
+    return bytes(out)
+
+
+def _contiguous_runs(scan: ContainerScan) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of consecutive blocks, sync markers included."""
+    run_start = run_end = -1
+    for offset, (_, end) in zip(scan.block_offsets, scan.block_data, strict=True):
+        if offset != run_end:
+            if run_end >= 0:
+                yield run_start, run_end
+            run_start = offset
+        run_end = end + SYNC_SIZE
+    if run_end >= 0:
+        yield run_start, run_end
+
+
+@dataclass(frozen=True)
+class ColumnarDecoded:
+    """A columnar decode's batch, with its vehicle ids as a dictionary: ``vehicles`` (distinct,
+    in order of first appearance) and ``vehicle_codes``, each row's position in it, so a
+    caller that groups rows by vehicle looks at each vehicle once, not at each row."""
+
+    batch: TelemetryBatch
+    vehicles: list[str]
+    vehicle_codes: npt.NDArray[np.int64]
 
 
 def decode_columnar(payloads: Sequence[bytes], record_counts: Sequence[int]) -> TelemetryBatch:
@@ -284,18 +461,20 @@ def decode_columnar(payloads: Sequence[bytes], record_counts: Sequence[int]) -> 
     ``ColumnarDeclinedError`` if the reader fails, disagrees with the scan, or a record crosses a
     per-record bound.
     """
+    return decode_columnar_coded(payloads, record_counts).batch
+
+
+def decode_columnar_coded(payloads: Sequence[bytes], record_counts: Sequence[int]) -> ColumnarDecoded:
+    """``decode_columnar``, with the vehicle ids' dictionary the decode found on the way."""
     import polars as pl
 
-    frame = _read_frame(payloads)
     total = int(sum(record_counts))
+    frame = _read_frame(payloads)
     if frame.height != total:
         raise ColumnarDeclinedError(f"the reader found {frame.height} records, the block headers {total}")
     events = frame.get_column("events")
     per_sample = events.list.len().fill_null(0).to_numpy()
-    id_lengths = pl.concat(
-        [frame.get_column("vehicle_id").str.len_chars(), frame.get_column("operator_id").str.len_chars()]
-    )
-    if total and (int(per_sample.max()) > MAX_EVENTS_PER_SAMPLE or int(id_lengths.max()) > MAX_ID_LENGTH):
+    if total and (int(per_sample.max()) > MAX_EVENTS_PER_SAMPLE or _longest_id(frame) > MAX_ID_LENGTH):
         raise ColumnarDeclinedError("a record crosses a per-record bound")
     starts = np.cumsum([0, *record_counts[:-1]], dtype=np.int64)
     record_index = np.arange(total, dtype=np.int64) - np.repeat(
@@ -309,10 +488,12 @@ def decode_columnar(payloads: Sequence[bytes], record_counts: Sequence[int]) -> 
     timestamps = frame.get_column("current_location_timestamp")
     if timestamps.dtype != pl.Int64:
         timestamps = timestamps.dt.epoch("ms")
-    return TelemetryBatch(
-        vehicle_id=_object_column(frame.get_column("vehicle_id")),
-        operator_id=_object_column(frame.get_column("operator_id")),
-        vehicle_class=_codes(frame.get_column("vehicle_class"), VEHICLE_CLASSES, np.int8),
+    vehicle_id, vehicles, vehicle_codes = _object_column(frame.get_column("vehicle_id"))
+    operator_id, _, _ = _object_column(frame.get_column("operator_id"))
+    batch = TelemetryBatch(
+        vehicle_id=vehicle_id,
+        operator_id=operator_id,
+        vehicle_class=enum_codes(frame.get_column("vehicle_class"), VEHICLE_CLASSES, np.int8),
         sequence_number=frame.get_column("sequence_number").to_numpy().astype(np.int64, copy=False),
         time_ms=timestamps.to_numpy().astype(np.int64, copy=False),
         latitude=frame.get_column("current_location_latitude").to_numpy().astype(np.float64, copy=False),
@@ -322,18 +503,32 @@ def decode_columnar(payloads: Sequence[bytes], record_counts: Sequence[int]) -> 
         heading=frame.get_column("current_location_heading").to_numpy().astype(np.float64),
         accuracy=frame.get_column("current_location_horizontal_accuracy").to_numpy().astype(np.float64),
         speed_kmh=frame.get_column("speed").to_numpy().astype(np.float64),
-        driving_mode=_codes(frame.get_column("driving_mode"), DRIVING_MODES, np.int8),
+        driving_mode=enum_codes(frame.get_column("driving_mode"), DRIVING_MODES, np.int8),
         autonomy_level=_level_codes(level),
         record_index=record_index,
         event_row=np.repeat(np.arange(total, dtype=np.int32), per_sample.astype(np.int64)),
         event_kind=(
             np.zeros(0, np.int8)
             if exploded is None
-            else _codes(exploded.get_column("kind"), EVENT_KINDS, np.int8)
+            else enum_codes(exploded.get_column("kind"), EVENT_KINDS, np.int8)
         ),
         event_initiator=(
             np.zeros(0, np.int8)
             if exploded is None
-            else _codes(exploded.get_column("initiated_by"), INITIATORS, np.int8)
+            else enum_codes(exploded.get_column("initiated_by"), INITIATORS, np.int8)
         ),
     )
+    return ColumnarDecoded(batch, vehicles, vehicle_codes)
+
+
+def _longest_id(frame: Any) -> int:
+    """Characters of the longest vehicle or operator id; bytes bound characters from above,
+    so the characters are only counted when some id has more bytes than the bound allows."""
+    longest = 0
+    for name in ("vehicle_id", "operator_id"):
+        column = frame.get_column(name)
+        longest_bytes = int(column.str.len_bytes().max())
+        longest = max(
+            longest, longest_bytes if longest_bytes <= MAX_ID_LENGTH else int(column.str.len_chars().max())
+        )
+    return longest

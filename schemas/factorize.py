@@ -54,3 +54,34 @@ def _codes_of_runs(
     run_codes = np.array([position[value] for value in firsts], dtype=np.int64)
     codes: npt.NDArray[np.int64] = np.repeat(run_codes, np.diff(np.concatenate([heads, [len(values)]])))
     return distinct, codes
+
+
+def string_codes(series: Any) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The distinct values of a polars string column in order of first appearance, and each
+    row's position among them, with one Python ``str`` per distinct value, not per row.
+
+    ``Series.to_numpy()`` on a string column builds a Python string for every row: on a
+    columnar decode of a replay (ids in runs of a vehicle's upload) that was the largest cost
+    after the reader itself. Runs are found in polars (``rle``, a byte comparison), and only
+    the first value of each run becomes a Python string; a column without long runs is hashed
+    in polars instead. A null is ``None`` among the distinct values, as ``to_numpy`` gives it.
+    """
+    import polars as pl
+
+    size = len(series)
+    if size == 0:
+        return [], np.zeros(0, dtype=np.int64)
+    runs = series.rle().struct.unnest()
+    if len(runs) * RUN_LENGTH_WORTH_IT <= size:
+        index: dict[str, int] = {}
+        heads = runs.get_column("value").to_list()
+        run_codes = np.fromiter(
+            (index.setdefault(value, len(index)) for value in heads), dtype=np.int64, count=len(heads)
+        )
+        codes: npt.NDArray[np.int64] = np.repeat(run_codes, runs.get_column("len").to_numpy())
+        return list(index), codes
+    distinct = series.unique(maintain_order=True)
+    positions = series.replace_strict(
+        distinct, pl.int_range(0, len(distinct), eager=True), return_dtype=pl.Int64
+    ).to_numpy()
+    return distinct.to_list(), positions.astype(np.int64, copy=False)

@@ -8,13 +8,15 @@ into groups of about ``MAX_GROUP_BYTES`` (at most ``MAX_GROUP_FILES`` files); ``
 decodes one group at a time:
 
 * contract-schema container files that pass the pre-scan (``pilotzone.schemas.columnar``) are
-  spliced into one container and decoded in one columnar call,
+  spliced into one container (deflate blocks inflated on the way, ``splice_inflated``) and
+  decoded in one columnar call, which also gives the vehicle ids as a dictionary,
 * every other file (another writer schema, lz4, anything malformed or out of bounds, or a
   file the columnar reader refuses) goes through the reference decoder, as before,
 
 then runs the record checks once on the whole group and cuts the result by *vehicle bucket*
-(a stable hash of the vehicle id), not by vehicle: a handful of elements per group, each a
-``GroupChunk`` carrying its group's position so the evaluation can restore file order.
+(a stable hash of the vehicle id, computed once per distinct vehicle), not by vehicle: a
+handful of elements per group, each a ``GroupChunk`` carrying its group's position so the
+evaluation can restore file order.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ from pilotzone.schemas.checks import Finding, record_findings, unusable_rows
 from pilotzone.schemas.columnar import (
     ColumnarDeclinedError,
     ContainerScan,
-    decode_columnar,
+    HeaderReader,
+    decode_columnar_coded,
     is_contract_schema,
     scan_container,
     splice,
+    splice_inflated,
 )
 from pilotzone.schemas.decode import DeadLetter, TelemetryDecoder
 from pilotzone.schemas.factorize import sorted_codes
@@ -151,11 +155,37 @@ class ReadTelemetryGroups(beam.PTransform):
 
 @dataclass
 class _Decoded:
-    """A group's decoded samples with, per row, the file (position in the group) and block offset."""
+    """A group's decoded samples with, per row, the file (position in the group) and block
+    offset, and the vehicle ids as a dictionary: ``vehicles`` (may repeat) and each row's
+    position in it (``vehicle_codes``)."""
 
     batch: TelemetryBatch
     file: np.ndarray
     block_offset: np.ndarray
+    vehicles: list[str]
+    vehicle_codes: np.ndarray
+
+    def take(self, rows: np.ndarray) -> _Decoded:
+        return _Decoded(
+            self.batch.take(rows),
+            self.file[rows],
+            self.block_offset[rows],
+            self.vehicles,
+            self.vehicle_codes[rows],
+        )
+
+    @classmethod
+    def concat(cls, parts: list[_Decoded]) -> _Decoded:
+        if len(parts) == 1:
+            return parts[0]
+        firsts = np.cumsum([0] + [len(part.vehicles) for part in parts[:-1]])
+        return cls(
+            TelemetryBatch.concat([part.batch for part in parts]),
+            np.concatenate([part.file for part in parts]),
+            np.concatenate([part.block_offset for part in parts]),
+            [vehicle for part in parts for vehicle in part.vehicles],
+            np.concatenate([part.vehicle_codes + first for part, first in zip(parts, firsts, strict=True)]),
+        )
 
 
 def _read(path: str) -> bytes:
@@ -177,6 +207,8 @@ class DecodeGroupFn(beam.DoFn):
         self.progress = progress
         self.digests = None if digests is None else DigestLog(digests)
         self.decoder: TelemetryDecoder | None = None
+        self.headers = HeaderReader()
+        self.last_scan: tuple[str, bytes, ContainerScan | None] | None = None
         self.started = self.last_log = 0.0
         self.files_read = self.bytes_read = 0
         self.read = Metrics.counter(METRICS_NAMESPACE, "records_read")
@@ -186,7 +218,13 @@ class DecodeGroupFn(beam.DoFn):
         self.reference_files = Metrics.counter(METRICS_NAMESPACE, "files_decoded_reference")
 
     def setup(self) -> None:
+        # The columnar reader's import (polars, ~0.14 s of CPU) once per worker, here rather
+        # than inside the first group's decode; the replay's modules do not import it, as
+        # `pilotzone stream` imports them and never decodes columnar.
+        import polars_avro  # noqa: F401
+
         self.decoder = TelemetryDecoder()
+        self.headers = HeaderReader()
         self.started = self.last_log = time.monotonic()
         self.files_read = self.bytes_read = 0
 
@@ -207,7 +245,7 @@ class DecodeGroupFn(beam.DoFn):
     def process(self, element: tuple[int, list[FileSlice]]) -> Iterator[Any]:
         group, slices = element
         paths = [path for path, _, _ in slices]
-        payloads = [_read(path) for path in paths]
+        payloads = [self._read(path, count) for path, _, count in slices]
         if self.digests is not None:
             for (path, index, _), data in zip(slices, payloads, strict=True):
                 if index == 0:  # every slice of a large file reads it whole; digest it once
@@ -219,19 +257,45 @@ class DecodeGroupFn(beam.DoFn):
         unusable = unusable_rows(findings, len(batch))
         if unusable.any():
             dead.extend(_failing_records(paths, decoded, findings))
-            batch = batch.take(~unusable)
+            decoded = decoded.take(~unusable)
+            batch = decoded.batch
         yield from self._dead_letters(dead)
         self._log_progress(len(paths), sum(map(len, payloads)))
         if not len(batch):
             return
         record_delays(batch.time_ms, time.time_ns() // 1_000_000)
-        vehicles, inverse = sorted_codes(batch.vehicle_id)
-        row_bucket = np.array([vehicle_bucket(v, self.buckets) for v in vehicles], dtype=np.int64)[inverse]
-        for bucket in np.unique(row_bucket).tolist():
-            rows = row_bucket == bucket
-            yield int(bucket), GroupChunk(group, batch if rows.all() else batch.take(rows))
+        yield from self._bucket_chunks(group, decoded)
+
+    def _bucket_chunks(self, group: int, decoded: _Decoded) -> Iterator[tuple[int, GroupChunk]]:
+        """The group's samples cut by vehicle bucket, rows of each bucket in the group's order.
+
+        Each distinct vehicle is hashed once; the rows are put in bucket order by one stable
+        sort and one ``take``, and each bucket is then a consecutive ``span`` of that, so the
+        cut costs about one pass over the group, not one per bucket.
+        """
+        batch = decoded.batch
+        # Bucket numbers as 16-bit ints where they fit: numpy's stable sort of them is a radix sort.
+        vehicle_buckets = np.array(
+            [vehicle_bucket(v, self.buckets) for v in decoded.vehicles],
+            dtype=np.uint16 if self.buckets <= 1 << 16 else np.int64,
+        )
+        row_bucket = vehicle_buckets[decoded.vehicle_codes]
+        first = int(row_bucket[0])
+        if bool((row_bucket == first).all()):
+            yield first, GroupChunk(group, batch)
+            return
+        order = np.argsort(row_bucket, kind="stable")
+        in_order = batch.take(order)
+        sorted_buckets = row_bucket[order]
+        bounds = np.flatnonzero(sorted_buckets[1:] != sorted_buckets[:-1]) + 1
+        starts = [0, *bounds.tolist()]
+        ends = [*bounds.tolist(), len(order)]
+        for start, end in zip(starts, ends, strict=True):
+            # Views: ``in_order`` is this group's own copy, and chunks are only encoded or read.
+            yield int(sorted_buckets[start]), GroupChunk(group, in_order.span(start, end, copy=False))
 
     def finish_bundle(self) -> None:
+        self.last_scan = None  # a large file's bytes are not held between bundles
         if self.digests is not None:
             self.digests.flush()
 
@@ -240,8 +304,8 @@ class DecodeGroupFn(beam.DoFn):
         reference decoder."""
         fast: dict[tuple[bytes, str], list[_Member]] = {}
         slow: list[tuple[int, tuple[int, int] | None]] = []
-        for position, (data, (_, index, count)) in enumerate(zip(payloads, slices, strict=True)):
-            scan = scan_container(data)
+        for position, (data, (path, index, count)) in enumerate(zip(payloads, slices, strict=True)):
+            scan = self._scan(path, data) if count > 1 else scan_container(data, self.headers)
             if scan is None or not scan.block_offsets or not is_contract_schema(scan.schema_json):
                 if index == 0:  # a file the fast path declines is decoded whole, once
                     slow.append((position, None))
@@ -270,15 +334,40 @@ class DecodeGroupFn(beam.DoFn):
                 self._decode_reference(position, slices[position][0], payloads[position], dead, byte_range)
             )
         if not parts:
-            return _Decoded(TelemetryBatch.from_records([]), np.zeros(0, np.int64), np.zeros(0, np.int64))
-        batch = TelemetryBatch.concat([part.batch for part in parts])
-        files = np.concatenate([part.file for part in parts])
-        offsets = np.concatenate([part.block_offset for part in parts])
-        self.read.inc(len(batch))
-        if len(parts) > 1 and bool((np.diff(files) < 0).any()):
-            order = np.argsort(files, kind="stable")
-            return _Decoded(batch.take(order), files[order], offsets[order])
-        return _Decoded(batch, files, offsets)
+            empty = np.zeros(0, np.int64)
+            return _Decoded(TelemetryBatch.from_records([]), empty, empty, [], empty)
+        decoded = _Decoded.concat(parts)
+        self.read.inc(len(decoded.batch))
+        if len(parts) > 1 and bool((np.diff(decoded.file) < 0).any()):
+            return decoded.take(np.argsort(decoded.file, kind="stable"))
+        return decoded
+
+    def _read(self, path: str, slices: int) -> bytes:
+        """A file's bytes; of a file cut into slices, the bytes of its last slice when they
+        have not changed, so its other slices share one copy of them and one block scan."""
+        data = _read(path)
+        if slices > 1 and self.last_scan is not None:
+            last_path, last_data, _ = self.last_scan
+            if last_path == path and last_data == data:
+                return last_data
+        return data
+
+    def _scan(self, path: str, data: bytes) -> ContainerScan | None:
+        """``scan_container`` of a file cut into slices, walked once for all of its slices.
+
+        Each slice of a large file reads the whole file and needs the scan of all its blocks
+        (tens of thousands in a compacted part); the slices are consecutive groups, so one
+        worker usually decodes them one after the other. The last such file's bytes and scan
+        are kept, and reused only if the bytes read now are the same bytes (``_read``
+        compares them: a small fraction of the scan's cost).
+        """
+        if self.last_scan is not None:
+            last_path, last_data, last_scan = self.last_scan
+            if last_path == path and last_data is data:
+                return last_scan
+        scan = scan_container(data, self.headers)
+        self.last_scan = (path, data, scan)
+        return scan
 
     def _decode_reference(
         self,
@@ -307,10 +396,13 @@ class DecodeGroupFn(beam.DoFn):
             batches.append(TelemetryBatch.from_records(item.records, item.first_record))
             offsets.append(np.full(len(item.records), item.offset, dtype=np.int64))
         batch = TelemetryBatch.concat(batches)
+        vehicles, codes = sorted_codes(batch.vehicle_id)
         return _Decoded(
             batch,
             np.full(len(batch), position, dtype=np.int64),
             np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
+            vehicles,
+            codes,
         )
 
     def _dead_letters(self, records: list[dict[str, Any]]) -> Iterator[Any]:
@@ -359,7 +451,12 @@ def _decode_fast(payloads: list[bytes], members: list[_Member]) -> _Decoded:
     per_file = [scan.records for scan in scans]
     chosen = [payloads[member.position] for member in members]
     whole = len(members) == 1 and members[0].byte_range is None
-    batch = decode_columnar([chosen[0] if whole else splice(chosen, scans)], per_file)
+    if scans[0].codec == "deflate":
+        payload = splice_inflated(chosen, scans)
+    else:
+        payload = chosen[0] if whole else splice(chosen, scans)
+    decoded = decode_columnar_coded([payload], per_file)
+    batch = decoded.batch
     if any(member.first_record for member in members):
         batch.record_index += np.repeat(
             np.array([member.first_record for member in members], dtype=np.int64),
@@ -372,7 +469,7 @@ def _decode_fast(payloads: list[bytes], members: list[_Member]) -> _Decoded:
     files = np.repeat(
         np.array([member.position for member in members], dtype=np.int64), np.array(per_file, dtype=np.int64)
     )
-    return _Decoded(batch, files, offsets)
+    return _Decoded(batch, files, offsets, decoded.vehicles, decoded.vehicle_codes)
 
 
 def _failing_records(paths: list[str], decoded: _Decoded, findings: list[Finding]) -> list[dict[str, Any]]:

@@ -210,3 +210,14 @@ def test_ids_are_shown_short_and_escaped() -> None:
     assert shown_id("veh-b\x00") == "veh-b\\x00"
     assert shown_id("veh-\u202eb") == "veh-\\u202eb"
     assert shown_id("v" * 1_000_000) == "v" * MAX_ID_LENGTH + "..."
+
+
+def test_a_bad_id_in_a_later_run_or_alone_in_a_run_is_found() -> None:
+    """The quick all-valid pass looks at the first id of each run of equal ids: a bad id that
+    starts a run, or interrupts one, must still fail it."""
+    records = track(6, vehicle_id="veh-a") + track(3, vehicle_id="veh-\x00") + track(4, vehicle_id="veh-a")
+    assert _record(records) == [(6, Check.INVALID_ID), (7, Check.INVALID_ID), (8, Check.INVALID_ID)]
+    records = track(5, vehicle_id="veh-a")
+    records[3]["operator_id"] = ""
+    assert _record(records) == [(3, Check.MISSING_ID)]
+    assert _record(track(1, vehicle_id="\u202e")) == [(0, Check.INVALID_ID)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zlib
@@ -10,17 +11,22 @@ from typing import Any
 
 import fastavro
 import numpy as np
+import polars as pl
 import pytest
 
 from pilotzone.schemas import limits
-from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.batch import NO_LEVEL, TelemetryBatch
 from pilotzone.schemas.columnar import (
     COLUMNAR_CODECS,
     ColumnarDeclinedError,
+    HeaderReader,
     decode_columnar,
+    decode_columnar_coded,
+    enum_codes,
     is_contract_schema,
     scan_container,
     splice,
+    splice_inflated,
 )
 from pilotzone.schemas.contract import TELEMETRY, schema_dict, schema_json, writer_schema
 from pilotzone.schemas.decode import DecodedBlock, TelemetryDecoder
@@ -274,3 +280,134 @@ def test_autonomy_levels_outside_the_sae_range_are_coded_as_the_reference_decode
     actual = decode_columnar([splice([data], [scan])], [6])
     assert_same_columns(actual, reference_batch(data))
     assert actual.autonomy_level.tolist() == [127, 127, 127, 127, -1, 5]
+
+
+def interleaved_records(vehicles: list[str], per_vehicle: int) -> list[dict[str, Any]]:
+    """Samples of several vehicles one after the other, so the id column has no runs."""
+    tracks = [varied_records(vehicle, per_vehicle) for vehicle in vehicles]
+    return [record for samples in zip(*tracks, strict=True) for record in samples]
+
+
+ODD_IDS = ["veh-광주-07", "🚌-shuttle", "e\u0301", "veh-b\x00", "veh-b"]
+"""Ids the contract allows that a careless conversion could merge or mangle."""
+
+
+@pytest.mark.parametrize("layout", ["runs", "interleaved"])
+def test_the_id_columns_and_their_dictionary_equal_the_reference_decoders(layout: str) -> None:
+    records = (
+        [record for vehicle in ODD_IDS for record in varied_records(vehicle, 20)]
+        if layout == "runs"
+        else interleaved_records(ODD_IDS, 8)
+    )
+    for index, record in enumerate(records):
+        record["operator_id"] = ["op-서울", "op-🚕", "op-a"][
+            index % 3 if layout == "interleaved" else index // 40
+        ]
+    data = container_bytes(records, codec="deflate", sync_interval=700)
+    scan = scan_container(data)
+    assert scan is not None
+    decoded = decode_columnar_coded([splice_inflated([data], [scan])], [len(records)])
+    assert_same_columns(decoded.batch, reference_batch(data))
+    assert decoded.vehicles == list(dict.fromkeys(record["vehicle_id"] for record in records))
+    assert [decoded.vehicles[code] for code in decoded.vehicle_codes.tolist()] == [
+        record["vehicle_id"] for record in records
+    ]
+
+
+def test_an_inflated_splice_decodes_to_the_columns_of_the_deflate_files() -> None:
+    first = container_bytes(varied_records("veh-a"), codec="deflate", sync_interval=600)
+    second = container_bytes(varied_records("veh-b", 25), codec="deflate", sync_interval=300)
+    scans = [scan for scan in (scan_container(first), scan_container(second)) if scan]
+    inflated = splice_inflated([first, second], scans)
+    inflated_scan = scan_container(inflated)
+    assert inflated_scan is not None and inflated_scan.codec == "null"
+    assert inflated_scan.block_counts == scans[0].block_counts + scans[1].block_counts
+    expected = [*fastavro.reader(io.BytesIO(first)), *fastavro.reader(io.BytesIO(second))]
+    assert list(fastavro.reader(io.BytesIO(inflated))) == expected
+    actual = decode_columnar([inflated], [40, 25])
+    assert_same_columns(actual, TelemetryBatch.concat([reference_batch(first), reference_batch(second)]))
+    plain = container_bytes(varied_records("veh-c"), codec="null")
+    with pytest.raises(ValueError, match="deflate"):  # only deflate files are inflated
+        splice_inflated([plain], [scan for scan in [scan_container(plain)] if scan])
+
+
+def test_a_corrupt_deflate_block_declines_the_inflated_splice() -> None:
+    data = container_bytes(varied_records(), codec="deflate", sync_interval=600)
+    scan = scan_container(data)
+    assert scan is not None
+    start, end = scan.block_data[1]
+    corrupt = data[:start] + b"\xff" * (end - start) + data[end:]
+    corrupt_scan = scan_container(corrupt)
+    assert corrupt_scan is not None  # the frame is intact: only inflating finds the damage
+    with pytest.raises(ColumnarDeclinedError, match="deflate"):
+        splice_inflated([corrupt], [corrupt_scan])
+
+
+def test_a_splice_of_one_files_consecutive_blocks_keeps_every_blocks_bytes() -> None:
+    """Blocks that follow each other in a file are copied as one piece: the same bytes as
+    copying them block by block, with a block left out where the slice leaves it out."""
+    data = container_bytes(varied_records(), codec="deflate", sync_interval=300)
+    scan = scan_container(data)
+    assert scan is not None and len(scan.block_offsets) >= 4
+    kept = [0, 1, 3]  # a gap: two runs
+    part = dataclasses.replace(
+        scan,
+        block_offsets=tuple(scan.block_offsets[i] for i in kept),
+        block_counts=tuple(scan.block_counts[i] for i in kept),
+        block_data=tuple(scan.block_data[i] for i in kept),
+    )
+    expected = data[: scan.header_end] + b"".join(
+        data[scan.block_offsets[i] : scan.block_data[i][1]] + scan.sync for i in kept
+    )
+    assert splice([data], [part]) == expected
+
+
+def test_the_prescan_reads_block_headers_of_every_varint_width() -> None:
+    """Counts and sizes of one, two and three varint bytes (the common widths are read inline)."""
+    for records, interval in ((track(3), 16000), (track(300), 100_000), (track(2000), 400_000)):
+        data = container_bytes(records, codec="null", sync_interval=interval)
+        scan = scan_container(data)
+        assert scan is not None
+        blocks = [item for item in DECODER.decode(data, "f") if isinstance(item, DecodedBlock)]
+        assert list(scan.block_offsets) == [block.offset for block in blocks]
+        assert list(scan.block_counts) == [len(block.records) for block in blocks]
+    assert max(end - start for start, end in scan.block_data) > 1 << 14  # three bytes
+
+
+def test_enum_codes_follow_the_schema_whatever_the_categorical_order() -> None:
+    symbols = ("CAR", "BUS", "TRUCK")
+    values = ["TRUCK", None, "CAR", "BUS", "TRUCK"]
+    expected = [2, NO_LEVEL, 0, 1, 2]
+    reversed_order = pl.Categorical(pl.Categories("pilotzone-tests-reversed"))
+    pl.Series(["TRUCK", "BUS", "CAR"], dtype=reversed_order)  # physical codes 0, 1, 2 in that order
+    wide = pl.Categorical(pl.Categories("pilotzone-tests-wide"))
+    pl.Series([f"x{i}" for i in range(70_000)], dtype=wide)  # codes past the table's width
+    for dtype in (pl.Categorical, reversed_order, wide, pl.Enum(["BUS", "TRUCK", "CAR"]), pl.String):
+        series = pl.Series(values, dtype=dtype)
+        assert enum_codes(series, symbols, np.int8).tolist() == expected, dtype
+        assert enum_codes(series, symbols, np.int8).dtype == np.int8
+    for dtype in (pl.Categorical, pl.String):
+        with pytest.raises(ColumnarDeclinedError):
+            enum_codes(pl.Series(["CAR", "PLANE"], dtype=dtype), symbols, np.int8)
+
+
+def test_a_header_reader_parses_a_header_once_and_tells_files_apart() -> None:
+    """Files of one writer differ by their sync markers only: each file's own marker and
+    blocks are read, whatever header came before, and a new header is parsed anew."""
+    headers = HeaderReader()
+    first = container_bytes(track(5, vehicle_id="veh-a"), codec="deflate")
+    second = fastavro_bytes(track(7, vehicle_id="veh-b"), sync=b"another-marker!!")
+    newer = schema_dict(TELEMETRY)
+    newer["fields"].append({"name": "firmware", "type": "string", "default": ""})
+    other = container_bytes([{**r, "firmware": "2"} for r in track(2)], schema=newer, codec="null")
+    for data in (first, second, other, first, first[:60], b"Obj\x01"):
+        assert scan_container(data, headers) == scan_container(data)
+    scan = scan_container(second, headers)
+    assert scan is not None and scan.sync == b"another-marker!!" and scan.records == 7
+    assert headers.last[0] == first[: len(headers.last[0])]  # a truncated file leaves the last good header
+
+
+def fastavro_bytes(records: list[dict[str, Any]], sync: bytes) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, writer_schema(TELEMETRY), records, codec="deflate", sync_marker=sync)
+    return buffer.getvalue()

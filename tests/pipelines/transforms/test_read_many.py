@@ -8,6 +8,7 @@ from typing import Any
 
 import apache_beam as beam
 import fastavro
+import numpy as np
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -16,11 +17,21 @@ from pilotzone.pipelines.transforms.buckets import ReplayGroupsInMemory, ReplayG
 from pilotzone.pipelines.transforms.compliance import InMemoryReplaySettings, ReplayInMemory
 from pilotzone.pipelines.transforms.decode import ReadTelemetry
 from pilotzone.pipelines.transforms.inputs import InputPatternError
-from pilotzone.pipelines.transforms.read_many import ReadTelemetryGroups, plan_groups
-from pilotzone.pipelines.transforms.spill import SpillPlan
+from pilotzone.pipelines.transforms.read_many import (
+    DecodeGroupFn,
+    FileSlice,
+    GroupChunk,
+    GroupChunkCoder,
+    ReadTelemetryGroups,
+    plan_groups,
+)
+from pilotzone.pipelines.transforms.spill import SpillPlan, vehicle_bucket
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.columnar import scan_container
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
+from pilotzone.schemas.decode import DecodedBlock, TelemetryDecoder
 from pilotzone.zones import Zone, load_zones
-from tests.factories import container_bytes, track
+from tests.factories import container_bytes, track, write_container
 from tests.pipelines.fleets import EVERY_KIND_ZONE, every_kind_fleet
 
 OUTPUT_FILES = ("incidents.jsonl", "summaries.jsonl", "dead-letters.jsonl")
@@ -167,3 +178,88 @@ def test_groups_are_cut_by_size_and_keep_path_order(tmp_path: Path) -> None:
 def test_a_pattern_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputPatternError, match="matches no file"):
         plan_groups(str(tmp_path / "none-*.avro"))
+
+
+def _decoded_chunks(decode: DecodeGroupFn, element: tuple[int, list[FileSlice]]) -> list[tuple[int, bytes]]:
+    """(bucket, chunk bytes) of one group, dead letters left out."""
+    return [
+        (output[0], GroupChunkCoder().encode(output[1]))
+        for output in decode.process(element)
+        if isinstance(output, tuple)
+    ]
+
+
+def _fresh(buckets: int) -> DecodeGroupFn:
+    decode = DecodeGroupFn(buckets)
+    decode.setup()
+    return decode
+
+
+def test_bucket_chunks_hold_each_buckets_rows_in_file_order(tmp_path: Path) -> None:
+    """Cut by one stable sort: every bucket's rows, in the order of the files, as a mask per
+    bucket over the reference decoder's records gives them."""
+    vehicles = [f"veh-{i:02d}" for i in range(12)] + ["광주-셔틀-07", "🚌-07"]
+    paths = []
+    for index, vehicle in enumerate(vehicles):
+        records = track(7, vehicle_id=vehicle)
+        records[3]["events"] = [{"kind": "OTHER", "initiated_by": None}]
+        paths.append(write_container(tmp_path / f"{index:02d}.avro", records))
+    chunks = _decoded_chunks(_fresh(4), (3, [(str(path), 0, 1) for path in paths]))
+    decoder = TelemetryDecoder()
+    reference = TelemetryBatch.concat(
+        [
+            TelemetryBatch.from_records(block.records, block.first_record)
+            for path in paths
+            for block in decoder.decode(path.read_bytes(), str(path))
+            if isinstance(block, DecodedBlock)
+        ]
+    )
+    row_bucket = np.array([vehicle_bucket(str(v), 4) for v in reference.vehicle_id])
+    expected = [
+        (bucket, GroupChunkCoder().encode(GroupChunk(3, reference.take(row_bucket == bucket))))
+        for bucket in sorted(set(row_bucket.tolist()))
+    ]
+    assert [bucket for bucket, _ in chunks] == [bucket for bucket, _ in expected]
+    assert len(expected) > 1
+    assert chunks == expected
+
+
+def test_the_slices_of_a_file_share_its_scan_only_while_its_bytes_are_the_same(tmp_path: Path) -> None:
+    records = [record for vehicle in ("veh-a", "veh-b", "veh-c") for record in track(300, vehicle_id=vehicle)]
+    path = write_container(tmp_path / "part.avro", records, codec="null", sync_interval=2000)
+    size = path.stat().st_size
+    slices = [(str(path), index, 3) for index in range(3)]
+    expected = [_decoded_chunks(_fresh(2), (index, [part])) for index, part in enumerate(slices)]
+    shared = _fresh(2)
+    assert [_decoded_chunks(shared, (index, [part])) for index, part in enumerate(slices)] == expected
+    # The file changes between two slices (same size, other ids): the next slice reads the new bytes.
+    _decoded_chunks(shared, (0, [slices[0]]))
+    changed = [{**record, "vehicle_id": record["vehicle_id"].replace("veh", "car")} for record in records]
+    write_container(path, changed, codec="null", sync_interval=2000)
+    assert path.stat().st_size == size
+    assert _decoded_chunks(shared, (1, [slices[1]])) == _decoded_chunks(_fresh(2), (1, [slices[1]]))
+    assert _decoded_chunks(_fresh(2), (1, [slices[1]])) != expected[1]
+
+
+def test_a_corrupt_deflate_block_sends_only_its_file_to_the_reference_decoder(tmp_path: Path) -> None:
+    """The frame is intact, so the pre-scan passes the file; inflating its block fails, the
+    group is decoded again file by file, and only that file is read by the reference decoder,
+    whose dead letter names the block's offset."""
+    paths = [
+        write_container(tmp_path / f"{name}.avro", track(30, vehicle_id=name), sync_interval=400)
+        for name in ("veh-a", "veh-b", "veh-c")
+    ]
+    data = paths[1].read_bytes()
+    scan = scan_container(data)
+    assert scan is not None and len(scan.block_offsets) > 1
+    start, end = scan.block_data[1]
+    paths[1].write_bytes(data[:start] + b"\xff" * (end - start) + data[end:])
+    decode = _fresh(1)
+    outputs = list(decode.process((0, [(str(path), 0, 1) for path in paths])))
+    dead = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
+    assert [(d["source"], d["offset"], d["reason"]) for d in dead] == [
+        (str(paths[1]), scan.block_offsets[1], "corrupt_block")
+    ]
+    (bucket, chunk) = next(output for output in outputs if isinstance(output, tuple))
+    kept = [1 if vehicle == "veh-b" else 0 for vehicle in chunk.batch.vehicle_id.tolist()]
+    assert (bucket, len(chunk.batch), sum(kept)) == (0, 90 - dead[0]["records"], 30 - dead[0]["records"])
