@@ -25,10 +25,11 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 
-from pilotzone.pipelines.transforms.compliance import ComplianceResults, ConfirmAndSummarize
+from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
+from pilotzone.pipelines.transforms.compliance import ComplianceResults
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES, with_evaluation_outputs
-from pilotzone.pipelines.transforms.gaps import latest_sample_ms
+from pilotzone.pipelines.transforms.gaps import confirmed_outputs, latest_sample_ms, max_gaps_ms
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
 from pilotzone.pipelines.transforms.series import evaluate_series
 from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
@@ -89,17 +90,28 @@ def summed_in_bucket(outputs: Iterable[Any]) -> Iterator[Any]:
         yield beam.pvalue.TaggedOutput(SUMMARIES, summary)
 
 
-class EvaluateBucketChunksFn(beam.DoFn):
-    """(bucket, its chunks) → the evaluation outputs of every vehicle in it."""
+class _EvaluateBucketFn(beam.DoFn):
+    """What both ways of gathering a bucket share: zones, window, fences, and the gap
+    confirmation against the input's horizon (a side input), applied to a bucket's outputs
+    before its partials are summed (``gaps.confirmed_outputs``)."""
 
     def __init__(self, zones: Sequence[Zone], window_s: int, fences: Sequence[Fence] = ()) -> None:
         self.zones = list(zones)
         self.window_s = window_s
         self.fences = list(fences)
+        self.max_gap_ms = max_gaps_ms(self.zones)
 
-    def process(self, element: tuple[int, Iterable[GroupChunk]]) -> Iterator[Any]:
+    def evaluated(self, chunks: Iterable[GroupChunk], horizon_ms: int) -> Iterator[Any]:
+        outputs = evaluate_bucket(self.zones, chunks, self.window_s, self.fences)
+        return summed_in_bucket(confirmed_outputs(outputs, horizon_ms, self.max_gap_ms, self.window_s * 1000))
+
+
+class EvaluateBucketChunksFn(_EvaluateBucketFn):
+    """(bucket, its chunks), the input's horizon → the evaluation outputs of every vehicle in it."""
+
+    def process(self, element: tuple[int, Iterable[GroupChunk]], horizon_ms: int) -> Iterator[Any]:
         _, chunks = element
-        yield from summed_in_bucket(evaluate_bucket(self.zones, chunks, self.window_s, self.fences))
+        yield from self.evaluated(chunks, horizon_ms)
 
 
 class SpillChunksFn(BucketFilesFn):
@@ -124,18 +136,14 @@ def read_chunk_file(path: str) -> Iterator[GroupChunk]:
         position += length
 
 
-class EvaluateSpilledChunksFn(beam.DoFn):
-    """(bucket, [spill files]) → the evaluation outputs of every vehicle in that bucket."""
+class EvaluateSpilledChunksFn(_EvaluateBucketFn):
+    """(bucket, [spill files]), the input's horizon → the evaluation outputs of every vehicle in
+    that bucket."""
 
-    def __init__(self, zones: Sequence[Zone], window_s: int, fences: Sequence[Fence] = ()) -> None:
-        self.zones = list(zones)
-        self.window_s = window_s
-        self.fences = list(fences)
-
-    def process(self, element: tuple[int, Iterable[str]]) -> Iterator[Any]:
+    def process(self, element: tuple[int, Iterable[str]], horizon_ms: int) -> Iterator[Any]:
         _, paths = element
         chunks = [chunk for path in sorted(paths) for chunk in read_chunk_file(path)]
-        yield from summed_in_bucket(evaluate_bucket(self.zones, chunks, self.window_s, self.fences))
+        yield from self.evaluated(chunks, horizon_ms)
 
 
 def _horizon(chunks: beam.PCollection) -> beam.PCollection:
@@ -167,7 +175,9 @@ class _ReplayGroups(beam.PTransform):
         self.progress = progress
         self.digests = digests
 
-    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def gather_and_evaluate(
+        self, chunks: beam.PCollection, horizon: beam.pvalue.AsSingleton
+    ) -> beam.pvalue.DoOutputsTuple:
         raise NotImplementedError
 
     def expand(self, groups: beam.PCollection) -> ComplianceResults:
@@ -177,10 +187,13 @@ class _ReplayGroups(beam.PTransform):
         chunks = decoded.chunks | "AsChunks" >> beam.Map(lambda chunk: chunk).with_output_types(
             tuple[int, GroupChunk]
         )
-        evaluated = self.gather_and_evaluate(chunks)
-        incidents, summaries = (evaluated.incidents, evaluated[SUMMARIES]) | ConfirmAndSummarize(
-            self.zones, _horizon(chunks), self.window_s
-        )
+        # A bucket is evaluated after all input is read, so its step can confirm the gaps itself
+        # (``gaps.confirmed_outputs``, what ``ConfirmAndSummarize`` does as steps of their own):
+        # the partials then go straight into the merge, summed per bucket, without another
+        # pass through the runner.
+        evaluated = self.gather_and_evaluate(chunks, beam.pvalue.AsSingleton(_horizon(chunks)))
+        incidents = evaluated.incidents
+        summaries = evaluated[SUMMARIES] | "SummarizeWindows" >> SummarizeWindows()
         dead_letters = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
         observations = evaluated[FENCE_OBSERVATIONS] if self.fences else None
         return ComplianceResults(incidents, summaries, dead_letters, observations)
@@ -202,13 +215,15 @@ class ReplayGroupsInMemory(_ReplayGroups):
     ) -> None:
         super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress, digests, fences=fences)
 
-    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def gather_and_evaluate(
+        self, chunks: beam.PCollection, horizon: beam.pvalue.AsSingleton
+    ) -> beam.pvalue.DoOutputsTuple:
         return (
             chunks
             | "GroupByBucket" >> beam.GroupByKey()
             | "EvaluateRules"
             >> with_evaluation_outputs(
-                beam.ParDo(EvaluateBucketChunksFn(self.zones, self.window_s, self.fences))
+                beam.ParDo(EvaluateBucketChunksFn(self.zones, self.window_s, self.fences), horizon)
             )
         )
 
@@ -229,13 +244,15 @@ class ReplayGroupsSpilled(_ReplayGroups):
         super().__init__(zones, window_s, plan.buckets, progress, digests, fences=fences)
         self.plan = plan
 
-    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def gather_and_evaluate(
+        self, chunks: beam.PCollection, horizon: beam.pvalue.AsSingleton
+    ) -> beam.pvalue.DoOutputsTuple:
         return (
             chunks
             | "Spill" >> beam.ParDo(SpillChunksFn(self.plan))
             | "FilesByBucket" >> beam.GroupByKey()
             | "EvaluateRules"
             >> with_evaluation_outputs(
-                beam.ParDo(EvaluateSpilledChunksFn(self.zones, self.window_s, self.fences))
+                beam.ParDo(EvaluateSpilledChunksFn(self.zones, self.window_s, self.fences), horizon)
             )
         )
