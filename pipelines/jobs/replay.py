@@ -134,6 +134,46 @@ class WriteSortedJsonl(beam.PTransform):
         )
 
 
+class WriteSortedJsonlFiles(beam.PTransform):
+    """Several (small) bounded PCollections of dicts, each as one sorted JSON Lines file, in one step.
+
+    ``WriteSortedJsonl`` gathers each output on its own: a GroupByKey and a second step for
+    the default (an empty input still writes its empty file), two stages the runner sets up
+    and runs per file. Tagging the rows with their file and gathering them all at once
+    writes the same files, empty ones included, in two stages however many files there are.
+    """
+
+    def __init__(self, files: Sequence[tuple[Path, Any]]) -> None:
+        super().__init__()
+        self.files = list(files)
+        """(path, sort key) of each input, in input order."""
+
+    def expand(self, rows: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        files = self.files
+        tagged = [pcoll | f"Tag{index}" >> beam.Map(_tagged, index) for index, pcoll in enumerate(rows)]
+        return (
+            tagged
+            | "AllRows" >> beam.Flatten()
+            | "Gather" >> beam.CombineGlobally(beam.combiners.ToListCombineFn())
+            | "Write" >> beam.FlatMap(lambda all_rows: _write_each(files, all_rows))
+        )
+
+
+def _tagged(row: dict[str, Any], index: int) -> tuple[int, dict[str, Any]]:
+    return index, row
+
+
+def _write_each(files: Sequence[tuple[Path, Any]], tagged: list[tuple[int, dict[str, Any]]]) -> list[int]:
+    """Write every file (sorted; empty if it has no rows); the number of lines of each."""
+    rows: list[list[dict[str, Any]]] = [[] for _ in files]
+    for index, row in tagged:
+        rows[index].append(row)
+    return [
+        _write_text(path, sorted_jsonl(of_file, key))
+        for (path, key), of_file in zip(files, rows, strict=True)
+    ]
+
+
 def _write_text(path: Path, text: str) -> int:
     write_text_atomically(path, text)
     return text.count("\n")
@@ -189,11 +229,14 @@ def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: 
     """The sinks: incident log (JSON Lines, optionally Avro and the register), summaries and
     dead letters."""
     final = results.incidents | "FinalStates" >> FinalIncidentStates()
-    (
-        final
-        | "IncidentJson" >> beam.Map(IncidentRecord.to_json)
-        | "WriteIncidents" >> WriteSortedJsonl(outputs.incidents_jsonl, incident_sort_key)
-    )
+    jsonl: list[tuple[str, beam.PCollection, Path, Any]] = [
+        (
+            "WriteIncidents",
+            final | "IncidentJson" >> beam.Map(IncidentRecord.to_json),
+            outputs.incidents_jsonl,
+            incident_sort_key,
+        )
+    ]
     if outputs.register is not None:
         from pilotzone.pipelines.register.sink import WriteToRegister
 
@@ -208,16 +251,18 @@ def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: 
             )
         )
     if outputs.summaries_jsonl is not None:
-        (
-            results.summaries
-            | "SummaryJson" >> beam.Map(summary_to_json, window_s=window_s)
-            | "WriteSummaries" >> WriteSortedJsonl(outputs.summaries_jsonl, summary_sort_key)
-        )
+        summaries = results.summaries | "SummaryJson" >> beam.Map(summary_to_json, window_s=window_s)
+        jsonl.append(("WriteSummaries", summaries, outputs.summaries_jsonl, summary_sort_key))
     if outputs.dead_letter_jsonl is not None:
-        (
-            results.dead_letters
-            | "WriteDeadLetters" >> WriteSortedJsonl(outputs.dead_letter_jsonl, dead_letter_sort_key)
+        jsonl.append(
+            ("WriteDeadLetters", results.dead_letters, outputs.dead_letter_jsonl, dead_letter_sort_key)
         )
+    if results.incidents.is_bounded:
+        files = [(path, key) for _, _, path, key in jsonl]
+        _ = tuple(rows for _, rows, _, _ in jsonl) | "WriteJsonl" >> WriteSortedJsonlFiles(files)
+    else:
+        for label, rows, path, key in jsonl:
+            _ = rows | label >> WriteSortedJsonl(path, key)
     if outputs.fence_observations is not None and results.fence_observations is not None:
         (
             results.fence_observations
