@@ -28,6 +28,7 @@ from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS, RUNNERS
 from pilotzone.pipelines.transforms.aggregate import FinalIncidentStates
 from pilotzone.pipelines.transforms.buckets import ReplayGroupsInMemory, ReplayGroupsSpilled
 from pilotzone.pipelines.transforms.compliance import ComplianceResults
+from pilotzone.pipelines.transforms.handoff import InProcessHandoff, runs_in_this_process
 from pilotzone.pipelines.transforms.inputs import InputPatternError, match_inputs
 from pilotzone.pipelines.transforms.read_many import ReadTelemetryGroups
 from pilotzone.pipelines.transforms.spill import SpillPlan
@@ -202,19 +203,27 @@ def build_pipeline(
     settings: ReplaySettings,
     *,
     spill: SpillPlan | None = None,
+    handoff: InProcessHandoff | None = None,
 ) -> None:
     """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write.
 
     Files are read and decoded many at a time (``read_many``) and evaluated by vehicle bucket
     (``buckets``), so Beam handles a few large elements rather than one per upload. The digests
-    of the bytes decoded go to ``outputs.input_digests`` for the run manifest.
+    of the bytes decoded go to ``outputs.input_digests`` for the run manifest. ``handoff``:
+    keep the decoded chunks in this process on their way to the evaluation (``handoff``; only
+    for a runner whose workers are this process; in-memory grouping only).
     """
     digests = None if outputs.input_digests is None else str(outputs.input_digests)
     groups = pipeline | "ReadTelemetry" >> ReadTelemetryGroups(input_pattern)
     fences = settings.fences
     mode = (
         ReplayGroupsInMemory(
-            zones, settings.window_s, progress=settings.progress, digests=digests, fences=fences
+            zones,
+            settings.window_s,
+            progress=settings.progress,
+            digests=digests,
+            fences=fences,
+            handoff=handoff,
         )
         if spill is None
         else ReplayGroupsSpilled(
@@ -313,10 +322,16 @@ def _run(
     settings: ReplaySettings,
     spill: SpillPlan | None,
 ) -> dict[str, int]:
-    pipeline = beam.Pipeline(options=pipeline_options(settings))
-    build_pipeline(pipeline, zones, input_pattern, outputs, settings, spill=spill)
-    result = pipeline.run()
-    result.wait_until_finish()
+    options = pipeline_options(settings)
+    pipeline = beam.Pipeline(options=options)
+    handoff = InProcessHandoff() if spill is None and runs_in_this_process(options) else None
+    build_pipeline(pipeline, zones, input_pattern, outputs, settings, spill=spill, handoff=handoff)
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    finally:
+        if handoff is not None:
+            handoff.discard()
     return runner_totals(result.metrics().query())
 
 

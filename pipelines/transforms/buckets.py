@@ -30,6 +30,7 @@ from pilotzone.pipelines.transforms.compliance import ComplianceResults
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES, with_evaluation_outputs
 from pilotzone.pipelines.transforms.gaps import confirmed_outputs, latest_sample_ms, max_gaps_ms
+from pilotzone.pipelines.transforms.handoff import InProcessHandoff
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
 from pilotzone.pipelines.transforms.series import evaluate_series
 from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
@@ -112,6 +113,27 @@ class EvaluateBucketChunksFn(_EvaluateBucketFn):
     def process(self, element: tuple[int, Iterable[GroupChunk]], horizon_ms: int) -> Iterator[Any]:
         _, chunks = element
         yield from self.evaluated(chunks, horizon_ms)
+
+
+class EvaluateHandedOffChunksFn(_EvaluateBucketFn):
+    """(bucket, tokens of its parked chunks), the input's horizon → the evaluation outputs of
+    every vehicle in it (``handoff``: the chunks stayed in this process)."""
+
+    def __init__(
+        self, zones: Sequence[Zone], window_s: int, handoff: InProcessHandoff, fences: Sequence[Fence] = ()
+    ) -> None:
+        super().__init__(zones, window_s, fences)
+        self.handoff = handoff
+
+    def process(self, element: tuple[int, Iterable[int]], horizon_ms: int) -> Iterator[Any]:
+        _, tokens = element
+        chunks = [self.handoff.take(token) for token in tokens]
+        yield from self.evaluated(chunks, horizon_ms)
+
+
+def _parked(element: tuple[int, GroupChunk], handoff: InProcessHandoff) -> tuple[int, int]:
+    bucket, chunk = element
+    return bucket, handoff.park(chunk)
 
 
 class SpillChunksFn(BucketFilesFn):
@@ -202,7 +224,10 @@ class _ReplayGroups(beam.PTransform):
 class ReplayGroupsInMemory(_ReplayGroups):
     """Groups of files → ``ComplianceResults``, each vehicle bucket gathered by a GroupByKey.
 
-    ``digests``: a folder for the digests of the files decoded (``pipelines.digests``)."""
+    ``digests``: a folder for the digests of the files decoded (``pipelines.digests``).
+    ``handoff``: on a runner whose workers are this process (``handoff.runs_in_this_process``),
+    the chunks stay in the process and only their tokens are grouped; the caller discards the
+    handoff after the run."""
 
     def __init__(
         self,
@@ -212,12 +237,22 @@ class ReplayGroupsInMemory(_ReplayGroups):
         digests: str | None = None,
         *,
         fences: Sequence[Fence] = (),
+        handoff: InProcessHandoff | None = None,
     ) -> None:
         super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress, digests, fences=fences)
+        self.handoff = handoff
 
     def gather_and_evaluate(
         self, chunks: beam.PCollection, horizon: beam.pvalue.AsSingleton
     ) -> beam.pvalue.DoOutputsTuple:
+        if self.handoff is not None:
+            evaluate = EvaluateHandedOffChunksFn(self.zones, self.window_s, self.handoff, self.fences)
+            return (
+                chunks
+                | "Park" >> beam.Map(_parked, self.handoff).with_output_types(tuple[int, int])
+                | "GroupByBucket" >> beam.GroupByKey()
+                | "EvaluateRules" >> with_evaluation_outputs(beam.ParDo(evaluate, horizon))
+            )
         return (
             chunks
             | "GroupByBucket" >> beam.GroupByKey()
