@@ -17,6 +17,7 @@ Two ways to gather a bucket, as for the per-file replay:
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import numpy.typing as npt
 
 from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
 from pilotzone.pipelines.transforms.compliance import ComplianceResults
@@ -133,7 +135,29 @@ class EvaluateHandedOffChunksFn(_EvaluateBucketFn):
 
 def _parked(element: tuple[int, GroupChunk], handoff: InProcessHandoff) -> tuple[int, int]:
     bucket, chunk = element
-    return bucket, handoff.park(chunk)
+    batch = chunk.batch
+    ids = {"vehicle_id": shared_strings(batch.vehicle_id), "operator_id": shared_strings(batch.operator_id)}
+    return bucket, handoff.park(GroupChunk(chunk.group, dataclasses.replace(batch, **ids)))
+
+
+def shared_strings(column: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """An id column whose equal values are one ``str`` object each.
+
+    A decoder may make one ``str`` per row (~55 bytes each, two id columns): a parked chunk
+    would then hold more than twice the ~85 bytes a sample its encoded form held in the
+    runner's grouping buffer, which decodes into one object per distinct id
+    (``TelemetryBatch.from_bytes``). Ids come in runs, so only each run's first value is
+    looked up.
+    """
+    size = len(column)
+    if size < 2:
+        return column
+    starts = np.concatenate([[0], np.flatnonzero(column[1:] != column[:-1]) + 1])
+    canonical: dict[str, str] = {}
+    runs = np.empty(len(starts), dtype=object)
+    runs[:] = [canonical.setdefault(value, value) for value in column[starts].tolist()]
+    shared: npt.NDArray[np.object_] = np.repeat(runs, np.diff(np.append(starts, size)))
+    return shared
 
 
 class SpillChunksFn(BucketFilesFn):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pilotzone.pipelines.jobs.replay import ReplayOutputs, ReplaySettings, pipeline_options, runner_totals
 from pilotzone.pipelines.jobs.replay import build_pipeline as build_replay
+from pilotzone.pipelines.transforms.buckets import shared_strings
 from pilotzone.pipelines.transforms.handoff import HandoffError, InProcessHandoff, runs_in_this_process
 from pilotzone.zones import Zone
 from tests.pipelines.fleets import every_kind_fleet
@@ -83,3 +85,22 @@ def test_handing_chunks_off_in_process_writes_the_same_bytes_and_counts(
     }
     assert handed_off["records_read"] > 2500
     assert handed_off["incidents_opened"] > 0
+
+
+def _objects(*values: str) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    column[:] = ["".join(list(value)) for value in values]  # a fresh str per row, as a decoder makes
+    return column
+
+
+def test_parked_ids_share_one_object_per_value() -> None:
+    column = _objects("veh-b", "veh-b", "차량-가", "veh-b", "veh-b\x00", "veh-b\x00", "veh-a")
+    assert len({id(value) for value in column}) == 7
+    shared = shared_strings(column)
+    assert shared.dtype == object
+    assert shared.tolist() == column.tolist()
+    assert len({id(value) for value in shared}) == 4  # "veh-b" twice in separate runs: still one object
+    assert shared[0] is shared[1] is shared[3]
+    assert shared[4] is shared[5] and shared[4] != shared[0]
+    assert shared_strings(_objects()).tolist() == []
+    assert shared_strings(_objects("only")).tolist() == ["only"]
