@@ -9,7 +9,9 @@ vehicle's whole series for ``evaluate_series``: the same series, in the same ord
 
 Two ways to gather a bucket, as for the per-file replay:
 
-* ``ReplayGroupsInMemory``: a GroupByKey of the chunks (the runner holds them in memory).
+* ``ReplayGroupsInMemory``: a GroupByKey of the chunks (the runner holds them in memory), or,
+  on a runner whose workers are this process, of tokens while the chunks stay in the process
+  (``pilotzone.pipelines.transforms.handoff``).
 * ``ReplayGroupsSpilled``: each chunk is appended to its bucket's spill files on disk
   (``pilotzone.pipelines.transforms.spill`` explains why), only the files' names are grouped,
   and one bucket at a time is read back, so memory holds about ``1 / buckets`` of the input.
