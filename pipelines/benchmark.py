@@ -193,7 +193,8 @@ def replay_in_child(
     workers: int = 1,
     profile: bool = False,
 ) -> tuple[dict[str, int], float, float, int, str, float]:
-    """Counters, replay seconds, the replay process's peak RSS in MiB, its spill buckets, the
+    """Counters, replay seconds, the replay process's getrusage peak RSS in MiB (which can be
+    inherited from this process: callers sample ``proctree.TreePeak`` instead), its spill buckets, the
     profile's summary (empty unless ``profile``) and the replay's CPU seconds (its workers'
     included)."""
     context = multiprocessing.get_context("spawn")
@@ -372,15 +373,19 @@ def main(argv: list[str] | None = None) -> int:
         records, decode_s = bare_decode_rate(files)
         decode_cpu = cpu_seconds() - cpu_started
         decode_rate = records / decode_s
-        counters, replay_s, replay_peak_mib, buckets, profile, replay_cpu = replay_in_child(
-            zone_path,
-            pattern,
-            out,
-            args.runner,
-            args.spill_buckets,
-            workers=args.workers,
-            profile=args.profile and name == "uploads",
-        )
+        # Sampled from the tree, as for the large run: the child's own getrusage high-water mark
+        # can be this process's, inherited across the spawn's exec.
+        with TreePeak(os.getpid()) as tree:
+            counters, replay_s, _own_peak_mib, buckets, profile, replay_cpu = replay_in_child(
+                zone_path,
+                pattern,
+                out,
+                args.runner,
+                args.spill_buckets,
+                workers=args.workers,
+                profile=args.profile and name == "uploads",
+            )
+        replay_peak_mib = tree.largest / 2**20
         read = counters.get("records_read", 0)
         replay_rate = read / replay_s
         grouping = "in memory" if buckets <= 1 else f"on disk in {buckets} buckets"

@@ -3,13 +3,29 @@
 ``zones.loader`` builds it; everything else only reads it. Lookups prepared from a zone
 (the area index, rule precedence tables) live in ``zones.compiled``, not on the zone, so a
 zone stays a small value that pickles as what it is.
+
+A zone pickles *content-addressed* (``Zone.__reduce__``): its state is pickled and compressed
+once per process, and named by a digest of those bytes. Unpickling looks the digest up in a
+process-wide registry of live zones first and rebuilds the zone only on a miss. Beam pickles a
+pipeline's functions, which carry the zones, when it builds the pipeline and unpickles them
+again for every stage of every bundle: with a zone of a thousand areas that was most of
+what a stage costs to set up. Now every stage after the first gets the zone that is already
+alive in its process -- the same object, so the lookups prepared per zone by identity
+(``zones.compiled.per_zone``) are built once per process, not once per stage. A process that
+has never seen the zone (a fresh worker) rebuilds it from the bytes, so the pickled form
+stands alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import pickle
+import threading
+import weakref
+import zlib
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import shapely
 
@@ -68,6 +84,49 @@ class Zone:
         if kind not in RULE_KINDS:
             raise ValueError(f"unknown rule kind {kind!r}: expected one of {', '.join(RULE_KINDS)}")
         return [rule for rule in self.config.rules if rule.kind == kind]
+
+    def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
+        return (restore_zone, pickled_state(self))
+
+
+_LIVE: weakref.WeakValueDictionary[str, Zone] = weakref.WeakValueDictionary()
+"""The zones alive in this process, by the digest of their pickled state."""
+
+_STATES: weakref.WeakKeyDictionary[Zone, tuple[str, bytes]] = weakref.WeakKeyDictionary()
+"""Each live zone's (digest, pickled state), computed on its first pickling."""
+
+_LOCK = threading.Lock()
+"""Bundles run on several threads; one zone's state is computed, and a zone built, once."""
+
+
+def pickled_state(zone: Zone) -> tuple[str, bytes]:
+    """``zone``'s digest and its compressed pickled state, computed once per zone.
+
+    The digest is ``zone.version`` (what the config says) plus a SHA-256 of the state bytes
+    (everything the zone holds: source, repairs and warnings too), so two zones share an
+    entry only if they would unpickle to equal values. zlib at its fastest level: Beam
+    compresses every pickled function again with bz2, which costs less on smaller input.
+    """
+    with _LOCK:
+        found = _STATES.get(zone)
+        if found is None:
+            values = tuple(getattr(zone, field.name) for field in fields(zone))
+            state = zlib.compress(pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL), 1)
+            digest = f"{zone.version}/{hashlib.sha256(state).hexdigest()[:32]}"
+            found = _STATES[zone] = (digest, state)
+            _LIVE.setdefault(digest, zone)
+        return found
+
+
+def restore_zone(digest: str, state: bytes) -> Zone:
+    """The live zone of this digest if the process has one, else the zone rebuilt from ``state``."""
+    with _LOCK:
+        zone = _LIVE.get(digest)
+        if zone is None:
+            zone = Zone(*pickle.loads(zlib.decompress(state)))
+            _LIVE[digest] = zone
+            _STATES[zone] = (digest, state)
+        return zone
 
 
 __all__ = ["Area", "Polygonal", "Zone"]

@@ -28,6 +28,7 @@ from pilotzone.pipelines.jobs.runners import REPLAY_RUNNERS, RUNNERS
 from pilotzone.pipelines.transforms.aggregate import FinalIncidentStates
 from pilotzone.pipelines.transforms.buckets import ReplayGroupsInMemory, ReplayGroupsSpilled
 from pilotzone.pipelines.transforms.compliance import ComplianceResults
+from pilotzone.pipelines.transforms.handoff import InProcessHandoff, runs_in_this_process
 from pilotzone.pipelines.transforms.inputs import InputPatternError, match_inputs
 from pilotzone.pipelines.transforms.read_many import ReadTelemetryGroups
 from pilotzone.pipelines.transforms.spill import SpillPlan
@@ -134,6 +135,46 @@ class WriteSortedJsonl(beam.PTransform):
         )
 
 
+class WriteSortedJsonlFiles(beam.PTransform):
+    """Several (small) bounded PCollections of dicts, each as one sorted JSON Lines file, in one step.
+
+    ``WriteSortedJsonl`` gathers each output on its own: a GroupByKey and a second step for
+    the default (an empty input still writes its empty file), two stages the runner sets up
+    and runs per file. Tagging the rows with their file and gathering them all at once
+    writes the same files, empty ones included, in two stages however many files there are.
+    """
+
+    def __init__(self, files: Sequence[tuple[Path, Any]]) -> None:
+        super().__init__()
+        self.files = list(files)
+        """(path, sort key) of each input, in input order."""
+
+    def expand(self, rows: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        files = self.files
+        tagged = [pcoll | f"Tag{index}" >> beam.Map(_tagged, index) for index, pcoll in enumerate(rows)]
+        return (
+            tagged
+            | "AllRows" >> beam.Flatten()
+            | "Gather" >> beam.CombineGlobally(beam.combiners.ToListCombineFn())
+            | "Write" >> beam.FlatMap(lambda all_rows: _write_each(files, all_rows))
+        )
+
+
+def _tagged(row: dict[str, Any], index: int) -> tuple[int, dict[str, Any]]:
+    return index, row
+
+
+def _write_each(files: Sequence[tuple[Path, Any]], tagged: list[tuple[int, dict[str, Any]]]) -> list[int]:
+    """Write every file (sorted; empty if it has no rows); the number of lines of each."""
+    rows: list[list[dict[str, Any]]] = [[] for _ in files]
+    for index, row in tagged:
+        rows[index].append(row)
+    return [
+        _write_text(path, sorted_jsonl(of_file, key))
+        for (path, key), of_file in zip(files, rows, strict=True)
+    ]
+
+
 def _write_text(path: Path, text: str) -> int:
     write_text_atomically(path, text)
     return text.count("\n")
@@ -162,19 +203,27 @@ def build_pipeline(
     settings: ReplaySettings,
     *,
     spill: SpillPlan | None = None,
+    handoff: InProcessHandoff | None = None,
 ) -> None:
     """Wire the replay into ``pipeline``: read, decode, evaluate, summarise and write.
 
     Files are read and decoded many at a time (``read_many``) and evaluated by vehicle bucket
     (``buckets``), so Beam handles a few large elements rather than one per upload. The digests
-    of the bytes decoded go to ``outputs.input_digests`` for the run manifest.
+    of the bytes decoded go to ``outputs.input_digests`` for the run manifest. ``handoff``:
+    keep the decoded chunks in this process on their way to the evaluation (``handoff``; only
+    for a runner whose workers are this process; in-memory grouping only).
     """
     digests = None if outputs.input_digests is None else str(outputs.input_digests)
     groups = pipeline | "ReadTelemetry" >> ReadTelemetryGroups(input_pattern)
     fences = settings.fences
     mode = (
         ReplayGroupsInMemory(
-            zones, settings.window_s, progress=settings.progress, digests=digests, fences=fences
+            zones,
+            settings.window_s,
+            progress=settings.progress,
+            digests=digests,
+            fences=fences,
+            handoff=handoff,
         )
         if spill is None
         else ReplayGroupsSpilled(
@@ -189,11 +238,14 @@ def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: 
     """The sinks: incident log (JSON Lines, optionally Avro and the register), summaries and
     dead letters."""
     final = results.incidents | "FinalStates" >> FinalIncidentStates()
-    (
-        final
-        | "IncidentJson" >> beam.Map(IncidentRecord.to_json)
-        | "WriteIncidents" >> WriteSortedJsonl(outputs.incidents_jsonl, incident_sort_key)
-    )
+    jsonl: list[tuple[str, beam.PCollection, Path, Any]] = [
+        (
+            "WriteIncidents",
+            final | "IncidentJson" >> beam.Map(IncidentRecord.to_json),
+            outputs.incidents_jsonl,
+            incident_sort_key,
+        )
+    ]
     if outputs.register is not None:
         from pilotzone.pipelines.register.sink import WriteToRegister
 
@@ -208,16 +260,18 @@ def write_outputs(results: ComplianceResults, outputs: ReplayOutputs, window_s: 
             )
         )
     if outputs.summaries_jsonl is not None:
-        (
-            results.summaries
-            | "SummaryJson" >> beam.Map(summary_to_json, window_s=window_s)
-            | "WriteSummaries" >> WriteSortedJsonl(outputs.summaries_jsonl, summary_sort_key)
-        )
+        summaries = results.summaries | "SummaryJson" >> beam.Map(summary_to_json, window_s=window_s)
+        jsonl.append(("WriteSummaries", summaries, outputs.summaries_jsonl, summary_sort_key))
     if outputs.dead_letter_jsonl is not None:
-        (
-            results.dead_letters
-            | "WriteDeadLetters" >> WriteSortedJsonl(outputs.dead_letter_jsonl, dead_letter_sort_key)
+        jsonl.append(
+            ("WriteDeadLetters", results.dead_letters, outputs.dead_letter_jsonl, dead_letter_sort_key)
         )
+    if results.incidents.is_bounded:
+        files = [(path, key) for _, _, path, key in jsonl]
+        _ = tuple(rows for _, rows, _, _ in jsonl) | "WriteJsonl" >> WriteSortedJsonlFiles(files)
+    else:
+        for label, rows, path, key in jsonl:
+            _ = rows | label >> WriteSortedJsonl(path, key)
     if outputs.fence_observations is not None and results.fence_observations is not None:
         (
             results.fence_observations
@@ -268,10 +322,16 @@ def _run(
     settings: ReplaySettings,
     spill: SpillPlan | None,
 ) -> dict[str, int]:
-    pipeline = beam.Pipeline(options=pipeline_options(settings))
-    build_pipeline(pipeline, zones, input_pattern, outputs, settings, spill=spill)
-    result = pipeline.run()
-    result.wait_until_finish()
+    options = pipeline_options(settings)
+    pipeline = beam.Pipeline(options=options)
+    handoff = InProcessHandoff() if spill is None and runs_in_this_process(options) else None
+    build_pipeline(pipeline, zones, input_pattern, outputs, settings, spill=spill, handoff=handoff)
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    finally:
+        if handoff is not None:
+            handoff.discard()
     return runner_totals(result.metrics().query())
 
 

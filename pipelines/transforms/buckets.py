@@ -9,7 +9,9 @@ vehicle's whole series for ``evaluate_series``: the same series, in the same ord
 
 Two ways to gather a bucket, as for the per-file replay:
 
-* ``ReplayGroupsInMemory``: a GroupByKey of the chunks (the runner holds them in memory).
+* ``ReplayGroupsInMemory``: a GroupByKey of the chunks (the runner holds them in memory), or,
+  on a runner whose workers are this process, of tokens while the chunks stay in the process
+  (``pilotzone.pipelines.transforms.handoff``).
 * ``ReplayGroupsSpilled``: each chunk is appended to its bucket's spill files on disk
   (``pilotzone.pipelines.transforms.spill`` explains why), only the files' names are grouped,
   and one bucket at a time is read back, so memory holds about ``1 / buckets`` of the input.
@@ -17,6 +19,7 @@ Two ways to gather a bucket, as for the per-file replay:
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -24,11 +27,14 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import numpy.typing as npt
 
-from pilotzone.pipelines.transforms.compliance import ComplianceResults, ConfirmAndSummarize
+from pilotzone.pipelines.transforms.aggregate import SummarizeWindows
+from pilotzone.pipelines.transforms.compliance import ComplianceResults
 from pilotzone.pipelines.transforms.decode import DEAD_LETTER
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES, with_evaluation_outputs
-from pilotzone.pipelines.transforms.gaps import latest_sample_ms
+from pilotzone.pipelines.transforms.gaps import confirmed_outputs, latest_sample_ms, max_gaps_ms
+from pilotzone.pipelines.transforms.handoff import InProcessHandoff
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
 from pilotzone.pipelines.transforms.series import evaluate_series
 from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
@@ -89,17 +95,71 @@ def summed_in_bucket(outputs: Iterable[Any]) -> Iterator[Any]:
         yield beam.pvalue.TaggedOutput(SUMMARIES, summary)
 
 
-class EvaluateBucketChunksFn(beam.DoFn):
-    """(bucket, its chunks) → the evaluation outputs of every vehicle in it."""
+class _EvaluateBucketFn(beam.DoFn):
+    """What both ways of gathering a bucket share: zones, window, fences, and the gap
+    confirmation against the input's horizon (a side input), applied to a bucket's outputs
+    before its partials are summed (``gaps.confirmed_outputs``)."""
 
     def __init__(self, zones: Sequence[Zone], window_s: int, fences: Sequence[Fence] = ()) -> None:
         self.zones = list(zones)
         self.window_s = window_s
         self.fences = list(fences)
+        self.max_gap_ms = max_gaps_ms(self.zones)
 
-    def process(self, element: tuple[int, Iterable[GroupChunk]]) -> Iterator[Any]:
+    def evaluated(self, chunks: Iterable[GroupChunk], horizon_ms: int) -> Iterator[Any]:
+        outputs = evaluate_bucket(self.zones, chunks, self.window_s, self.fences)
+        return summed_in_bucket(confirmed_outputs(outputs, horizon_ms, self.max_gap_ms, self.window_s * 1000))
+
+
+class EvaluateBucketChunksFn(_EvaluateBucketFn):
+    """(bucket, its chunks), the input's horizon → the evaluation outputs of every vehicle in it."""
+
+    def process(self, element: tuple[int, Iterable[GroupChunk]], horizon_ms: int) -> Iterator[Any]:
         _, chunks = element
-        yield from summed_in_bucket(evaluate_bucket(self.zones, chunks, self.window_s, self.fences))
+        yield from self.evaluated(chunks, horizon_ms)
+
+
+class EvaluateHandedOffChunksFn(_EvaluateBucketFn):
+    """(bucket, tokens of its parked chunks), the input's horizon → the evaluation outputs of
+    every vehicle in it (``handoff``: the chunks stayed in this process)."""
+
+    def __init__(
+        self, zones: Sequence[Zone], window_s: int, handoff: InProcessHandoff, fences: Sequence[Fence] = ()
+    ) -> None:
+        super().__init__(zones, window_s, fences)
+        self.handoff = handoff
+
+    def process(self, element: tuple[int, Iterable[int]], horizon_ms: int) -> Iterator[Any]:
+        _, tokens = element
+        chunks = [self.handoff.take(token) for token in tokens]
+        yield from self.evaluated(chunks, horizon_ms)
+
+
+def _parked(element: tuple[int, GroupChunk], handoff: InProcessHandoff) -> tuple[int, int]:
+    bucket, chunk = element
+    batch = chunk.batch
+    ids = {"vehicle_id": shared_strings(batch.vehicle_id), "operator_id": shared_strings(batch.operator_id)}
+    return bucket, handoff.park(GroupChunk(chunk.group, dataclasses.replace(batch, **ids)))
+
+
+def shared_strings(column: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """An id column whose equal values are one ``str`` object each.
+
+    A decoder may make one ``str`` per row (~55 bytes each, two id columns): a parked chunk
+    would then hold more than twice the ~85 bytes a sample its encoded form held in the
+    runner's grouping buffer, which decodes into one object per distinct id
+    (``TelemetryBatch.from_bytes``). Ids come in runs, so only each run's first value is
+    looked up.
+    """
+    size = len(column)
+    if size < 2:
+        return column
+    starts = np.concatenate([[0], np.flatnonzero(column[1:] != column[:-1]) + 1])
+    canonical: dict[str, str] = {}
+    runs = np.empty(len(starts), dtype=object)
+    runs[:] = [canonical.setdefault(value, value) for value in column[starts].tolist()]
+    shared: npt.NDArray[np.object_] = np.repeat(runs, np.diff(np.append(starts, size)))
+    return shared
 
 
 class SpillChunksFn(BucketFilesFn):
@@ -124,18 +184,14 @@ def read_chunk_file(path: str) -> Iterator[GroupChunk]:
         position += length
 
 
-class EvaluateSpilledChunksFn(beam.DoFn):
-    """(bucket, [spill files]) → the evaluation outputs of every vehicle in that bucket."""
+class EvaluateSpilledChunksFn(_EvaluateBucketFn):
+    """(bucket, [spill files]), the input's horizon → the evaluation outputs of every vehicle in
+    that bucket."""
 
-    def __init__(self, zones: Sequence[Zone], window_s: int, fences: Sequence[Fence] = ()) -> None:
-        self.zones = list(zones)
-        self.window_s = window_s
-        self.fences = list(fences)
-
-    def process(self, element: tuple[int, Iterable[str]]) -> Iterator[Any]:
+    def process(self, element: tuple[int, Iterable[str]], horizon_ms: int) -> Iterator[Any]:
         _, paths = element
         chunks = [chunk for path in sorted(paths) for chunk in read_chunk_file(path)]
-        yield from summed_in_bucket(evaluate_bucket(self.zones, chunks, self.window_s, self.fences))
+        yield from self.evaluated(chunks, horizon_ms)
 
 
 def _horizon(chunks: beam.PCollection) -> beam.PCollection:
@@ -167,7 +223,9 @@ class _ReplayGroups(beam.PTransform):
         self.progress = progress
         self.digests = digests
 
-    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def gather_and_evaluate(
+        self, chunks: beam.PCollection, horizon: beam.pvalue.AsSingleton
+    ) -> beam.pvalue.DoOutputsTuple:
         raise NotImplementedError
 
     def expand(self, groups: beam.PCollection) -> ComplianceResults:
@@ -177,10 +235,13 @@ class _ReplayGroups(beam.PTransform):
         chunks = decoded.chunks | "AsChunks" >> beam.Map(lambda chunk: chunk).with_output_types(
             tuple[int, GroupChunk]
         )
-        evaluated = self.gather_and_evaluate(chunks)
-        incidents, summaries = (evaluated.incidents, evaluated[SUMMARIES]) | ConfirmAndSummarize(
-            self.zones, _horizon(chunks), self.window_s
-        )
+        # A bucket is evaluated after all input is read, so its step can confirm the gaps itself
+        # (``gaps.confirmed_outputs``, what ``ConfirmAndSummarize`` does as steps of their own):
+        # the partials then go straight into the merge, summed per bucket, without another
+        # pass through the runner.
+        evaluated = self.gather_and_evaluate(chunks, beam.pvalue.AsSingleton(_horizon(chunks)))
+        incidents = evaluated.incidents
+        summaries = evaluated[SUMMARIES] | "SummarizeWindows" >> SummarizeWindows()
         dead_letters = (decoded[DEAD_LETTER], evaluated[DEAD_LETTER]) | "AllDeadLetters" >> beam.Flatten()
         observations = evaluated[FENCE_OBSERVATIONS] if self.fences else None
         return ComplianceResults(incidents, summaries, dead_letters, observations)
@@ -189,7 +250,10 @@ class _ReplayGroups(beam.PTransform):
 class ReplayGroupsInMemory(_ReplayGroups):
     """Groups of files → ``ComplianceResults``, each vehicle bucket gathered by a GroupByKey.
 
-    ``digests``: a folder for the digests of the files decoded (``pipelines.digests``)."""
+    ``digests``: a folder for the digests of the files decoded (``pipelines.digests``).
+    ``handoff``: on a runner whose workers are this process (``handoff.runs_in_this_process``),
+    the chunks stay in the process and only their tokens are grouped; the caller discards the
+    handoff after the run."""
 
     def __init__(
         self,
@@ -199,16 +263,28 @@ class ReplayGroupsInMemory(_ReplayGroups):
         digests: str | None = None,
         *,
         fences: Sequence[Fence] = (),
+        handoff: InProcessHandoff | None = None,
     ) -> None:
         super().__init__(zones, window_s, IN_MEMORY_BUCKETS, progress, digests, fences=fences)
+        self.handoff = handoff
 
-    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def gather_and_evaluate(
+        self, chunks: beam.PCollection, horizon: beam.pvalue.AsSingleton
+    ) -> beam.pvalue.DoOutputsTuple:
+        if self.handoff is not None:
+            evaluate = EvaluateHandedOffChunksFn(self.zones, self.window_s, self.handoff, self.fences)
+            return (
+                chunks
+                | "Park" >> beam.Map(_parked, self.handoff).with_output_types(tuple[int, int])
+                | "GroupByBucket" >> beam.GroupByKey()
+                | "EvaluateRules" >> with_evaluation_outputs(beam.ParDo(evaluate, horizon))
+            )
         return (
             chunks
             | "GroupByBucket" >> beam.GroupByKey()
             | "EvaluateRules"
             >> with_evaluation_outputs(
-                beam.ParDo(EvaluateBucketChunksFn(self.zones, self.window_s, self.fences))
+                beam.ParDo(EvaluateBucketChunksFn(self.zones, self.window_s, self.fences), horizon)
             )
         )
 
@@ -229,13 +305,15 @@ class ReplayGroupsSpilled(_ReplayGroups):
         super().__init__(zones, window_s, plan.buckets, progress, digests, fences=fences)
         self.plan = plan
 
-    def gather_and_evaluate(self, chunks: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+    def gather_and_evaluate(
+        self, chunks: beam.PCollection, horizon: beam.pvalue.AsSingleton
+    ) -> beam.pvalue.DoOutputsTuple:
         return (
             chunks
             | "Spill" >> beam.ParDo(SpillChunksFn(self.plan))
             | "FilesByBucket" >> beam.GroupByKey()
             | "EvaluateRules"
             >> with_evaluation_outputs(
-                beam.ParDo(EvaluateSpilledChunksFn(self.zones, self.window_s, self.fences))
+                beam.ParDo(EvaluateSpilledChunksFn(self.zones, self.window_s, self.fences), horizon)
             )
         )

@@ -9,14 +9,14 @@ them all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pilotzone.pipelines.transforms.decode import METRICS_NAMESPACE
-from pilotzone.pipelines.transforms.emit import INCIDENTS
+from pilotzone.pipelines.transforms.emit import INCIDENTS, SUMMARIES
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import IncidentRecord, WindowSummary
@@ -79,6 +79,37 @@ def gap_observed(
     )
 
 
+def gap_correction(incident: IncidentRecord, window_ms: int) -> WindowSummary:
+    """The partial that takes an unobserved gap back out of its window's ``incidents_opened``
+    (the evaluator counted it as opened there); counted as ``gaps_after_end_of_input``."""
+    Metrics.counter(METRICS_NAMESPACE, "gaps_after_end_of_input").inc()
+    return WindowSummary(
+        pilot_zone=incident.pilot_zone,
+        config_version=incident.config_version,
+        operator_id=incident.operator_id,
+        vehicle_class=incident.vehicle_class,
+        window_start_ms=incident.start_ms - incident.start_ms % window_ms,
+        incidents_opened={(incident.kind, incident.severity): -1},
+    )
+
+
+def confirmed_outputs(
+    outputs: Iterable[Any], horizon_ms: int, max_gap_ms: dict[tuple[str, str, str], int], window_ms: int
+) -> Iterator[Any]:
+    """An evaluation step's outputs with ``ConfirmGaps`` applied in place: unobserved gaps become
+    corrections among the ``summaries`` partials, everything else passes unchanged, in order.
+
+    For a step that knows the horizon when it evaluates (a replay's bucket, which runs after
+    all input is read): its incidents and partials then need no further step, and the
+    partials no extra pass through the runner, before they are merged.
+    """
+    for output in outputs:
+        if isinstance(output, IncidentRecord) and not gap_observed(output, horizon_ms, max_gap_ms):
+            yield beam.pvalue.TaggedOutput(SUMMARIES, gap_correction(output, window_ms))
+        else:
+            yield output
+
+
 class ConfirmGapsFn(beam.DoFn):
     """Pass observed incidents on; turn the others into summary corrections."""
 
@@ -90,19 +121,7 @@ class ConfirmGapsFn(beam.DoFn):
         if gap_observed(incident, horizon, self.max_gap_ms):
             yield incident
             return
-        Metrics.counter(METRICS_NAMESPACE, "gaps_after_end_of_input").inc()
-        # The evaluator counted this gap as opened in its window; take it back out.
-        yield beam.pvalue.TaggedOutput(
-            CORRECTIONS,
-            WindowSummary(
-                pilot_zone=incident.pilot_zone,
-                config_version=incident.config_version,
-                operator_id=incident.operator_id,
-                vehicle_class=incident.vehicle_class,
-                window_start_ms=incident.start_ms - incident.start_ms % self.window_ms,
-                incidents_opened={(incident.kind, incident.severity): -1},
-            ),
-        )
+        yield beam.pvalue.TaggedOutput(CORRECTIONS, gap_correction(incident, self.window_ms))
 
 
 @beam.typehints.with_input_types(IncidentRecord)

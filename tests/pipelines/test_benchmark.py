@@ -67,3 +67,31 @@ def test_the_large_run_reports_rates_and_the_process_trees_peak(
         .out.splitlines()[0]
         .startswith("bulk fleet: 20 vehicles x 1,000 s, 20,000 records")
     )
+
+
+@pytest.mark.slow
+def test_each_layouts_peak_is_its_own_not_the_launching_process(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A high-water mark of 1 GiB in this process: a spawned replay reading its own getrusage
+    # could report it (it is inherited across the exec); sampled from the tree, it cannot.
+    ballast = b"\x01" * 2**30
+    del ballast
+    argv = ["--vehicles", "6", "--duration", "120", "--areas", "5", "--workdir", str(tmp_path)]
+    assert main([*argv, "--sim-workers", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    peaks = [
+        re.fullmatch(
+            rf"\[{layout}\] peak RSS of the replay \(its largest process\): ([\d,]+) MiB "
+            r"\([\d,]+ samples, grouped in memory\)   sub-areas: \d+",
+            line,
+        )
+        for layout in ("uploads", "compacted")
+        for line in lines
+        if line.startswith(f"[{layout}] peak RSS")
+    ]
+    assert len(peaks) == 2
+    for peak in peaks:
+        assert peak is not None
+        assert 50 < int(peak[1].replace(",", "")) < 1024
+    assert lines[-1] == "incidents and summaries of both layouts identical: True"

@@ -1,0 +1,46 @@
+"""The replay's JSON Lines files, gathered in one step: sorted, and empty files still written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pilotzone.pipelines.jobs.replay import WriteSortedJsonlFiles
+
+
+def _by_name(row: dict[str, str]) -> str:
+    return row["name"]
+
+
+def _by_id(row: dict[str, int]) -> int:
+    return row["id"]
+
+
+def test_each_input_becomes_its_own_sorted_file_and_an_empty_input_an_empty_file(tmp_path: Path) -> None:
+    names, ids, nothing = tmp_path / "names.jsonl", tmp_path / "ids.jsonl", tmp_path / "nothing.jsonl"
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        lines = (
+            pipeline | "Names" >> beam.Create([{"name": "서울"}, {"name": "busan"}, {"name": "Ärhus"}]),
+            pipeline | "Ids" >> beam.Create([{"id": 3}, {"id": 1}, {"id": 2}, {"id": 1}]),
+            pipeline | "Nothing" >> beam.Create([]),
+        ) | WriteSortedJsonlFiles([(names, _by_name), (ids, _by_id), (nothing, _by_id)])
+        assert_that(lines, equal_to([3, 4, 0]))
+    assert names.read_text(encoding="utf-8") == "".join(
+        json.dumps({"name": name}, ensure_ascii=False) + "\n" for name in ("busan", "Ärhus", "서울")
+    )
+    assert ids.read_text(encoding="utf-8") == "".join(f'{{"id": {i}}}\n' for i in (1, 1, 2, 3))
+    assert nothing.read_bytes() == b""
+
+
+def test_nothing_at_all_still_writes_every_file_empty(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        _ = (
+            pipeline | "First" >> beam.Create([]),
+            pipeline | "Second" >> beam.Create([]),
+        ) | WriteSortedJsonlFiles([(first, _by_id), (second, _by_id)])
+    assert (first.read_bytes(), second.read_bytes()) == (b"", b"")
