@@ -138,8 +138,10 @@ class EvaluateHandedOffChunksFn(_EvaluateBucketFn):
 def _parked(element: tuple[int, GroupChunk], handoff: InProcessHandoff) -> tuple[int, int]:
     bucket, chunk = element
     batch = chunk.batch
-    ids = {"vehicle_id": shared_strings(batch.vehicle_id), "operator_id": shared_strings(batch.operator_id)}
-    return bucket, handoff.park(GroupChunk(chunk.group, dataclasses.replace(batch, **ids)))
+    shared = dataclasses.replace(
+        batch, vehicle_id=shared_strings(batch.vehicle_id), operator_id=shared_strings(batch.operator_id)
+    )
+    return bucket, handoff.park(GroupChunk(chunk.group, shared))
 
 
 def shared_strings(column: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
