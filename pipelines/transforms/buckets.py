@@ -30,7 +30,7 @@ from pilotzone.pipelines.transforms.decode import DEAD_LETTER
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES, with_evaluation_outputs
 from pilotzone.pipelines.transforms.gaps import latest_sample_ms
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
-from pilotzone.pipelines.transforms.series import evaluate_series
+from pilotzone.pipelines.transforms.series import evaluate_sorted_series
 from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.factorize import sorted_codes
@@ -50,7 +50,8 @@ _FRAME = struct.Struct("<QI")
 def evaluate_bucket(
     zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_s: int, fences: Sequence[Fence] = ()
 ) -> Iterator[Any]:
-    """The evaluation outputs of every vehicle in a bucket's chunks, vehicle by vehicle."""
+    """The evaluation outputs of every vehicle in a bucket's chunks, vehicle by vehicle, then
+    the bucket's window summaries summed per key (``evaluate_sorted_series``)."""
     parts = sorted(chunks, key=lambda chunk: chunk.group)
     if not parts:
         return
@@ -61,12 +62,8 @@ def evaluate_bucket(
         batch = batch.take(order)
         codes = codes[order]
     zoned = assign_zones(zones, batch)
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = [0, *bounds.tolist()]
-    ends = [*bounds.tolist(), len(codes)]
-    for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
-        series = zoned if start == 0 and end == len(codes) else zoned.span(start, end)
-        yield from evaluate_series(zones, vehicle, series, window_s, fences)
+    starts = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist()]
+    yield from evaluate_sorted_series(zones, zoned, vehicles, starts, window_s, fences=fences)
 
 
 def summed_in_bucket(outputs: Iterable[Any]) -> Iterator[Any]:

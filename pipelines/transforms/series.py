@@ -14,17 +14,22 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.metrics import Metrics
 
 from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
+from pilotzone.pipelines.transforms.decode import METRICS_NAMESPACE
 from pilotzone.pipelines.transforms.emit import (
     END_OF_INPUT_MS,
     FENCE_OBSERVATIONS,
+    SUMMARIES,
+    dead_rows,
     emit_evaluation,
     with_evaluation_outputs,
 )
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import EvaluationOutput, ZonedBatch, assign_zones, vehicle_evaluator
+from pilotzone.zones.evaluate.bucket import bucket_evaluable, evaluate_sorted_bucket
 from pilotzone.zones.fences import Fence
 from pilotzone.zones.fences.tracker import judge_series
 
@@ -100,6 +105,61 @@ def evaluate_series(
         yield from emit_evaluation(vehicle, None, EvaluationOutput(incidents=records))
         for observation in observations:
             yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
+
+
+def evaluate_sorted_series(
+    zones: Sequence[Zone],
+    zoned: ZonedBatch,
+    vehicles: Sequence[str],
+    starts: Sequence[int],
+    window_s: int,
+    *,
+    fences: Sequence[Fence] = (),
+) -> Iterator[Any]:
+    """The outputs of many vehicles' whole series, rows sorted by (vehicle, time, sequence
+    number), ``vehicles[k]`` from row ``starts[k]``: vehicle by vehicle, what
+    ``evaluate_series`` gives each, except that the window summaries come last, summed per key.
+
+    One call over all vehicles (``zones.evaluate.bucket``) does the per-sample work once for
+    the bucket; a config history with changes is evaluated vehicle by vehicle instead. Either
+    way the summaries summed per key are the same.
+    """
+    if not bucket_evaluable(zones):
+        yield from _evaluate_each(zones, zoned, vehicles, starts, window_s, fences=fences)
+        return
+    result = evaluate_sorted_bucket(zones, zoned, vehicles, starts, window_s, end_of_input_ms=END_OF_INPUT_MS)
+    decoded = 0
+    for vehicle in result.vehicles:
+        processed, name = vehicle.processed, vehicle.vehicle_id
+        yield from emit_evaluation(name, None, EvaluationOutput(incidents=processed.incidents))
+        decoded += vehicle.end - vehicle.start - len(processed.duplicates) - len(processed.unplaced)
+        for reason, rows in (("duplicate", processed.duplicates), ("outside_all_zones", processed.unplaced)):
+            yield from dead_rows(zoned, rows, reason, f"{reason.replace('_', ' ')} sample of {name}")
+        yield from emit_evaluation(name, None, EvaluationOutput(incidents=vehicle.ended))
+        if fences:
+            records, observations = judge_series(fences, name, zoned.batch.span(vehicle.start, vehicle.end))
+            yield from emit_evaluation(name, None, EvaluationOutput(incidents=records))
+            for observation in observations:
+                yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
+    Metrics.counter(METRICS_NAMESPACE, "records_decoded").inc(decoded)
+    for summary in result.summaries:
+        yield beam.pvalue.TaggedOutput(SUMMARIES, summary)
+
+
+def _evaluate_each(
+    zones: Sequence[Zone],
+    zoned: ZonedBatch,
+    vehicles: Sequence[str],
+    starts: Sequence[int],
+    window_s: int,
+    *,
+    fences: Sequence[Fence],
+) -> Iterator[Any]:
+    """``evaluate_sorted_series`` one vehicle at a time (the reference, and for histories)."""
+    ends = [*starts[1:], len(zoned)]
+    for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
+        series = zoned if start == 0 and end == len(zoned) else zoned.span(start, end)
+        yield from evaluate_series(zones, vehicle, series, window_s, fences)
 
 
 class EvaluateSeriesFn(beam.DoFn):

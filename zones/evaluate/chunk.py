@@ -8,6 +8,7 @@ share a rule context, the gaps, and the additive window partials.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -214,7 +215,9 @@ def _utc_offsets_ms(t: IntArray, tz: ZoneInfo) -> IntArray:
     return result
 
 
+@functools.lru_cache(maxsize=4096)
 def _offset_ms(tz: ZoneInfo, hour: int) -> int:
+    """The zone's UTC offset during one hour of event time (cached: a replay meets few hours)."""
     offset = dt.datetime.fromtimestamp(hour * 3600, tz=tz).utcoffset()
     assert offset is not None
     return int(offset.total_seconds() * 1000)
