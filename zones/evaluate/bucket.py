@@ -191,7 +191,8 @@ class _Bucket:
             in_rule_area=in_rule_area,
             out=EvaluationOutput(),
         )
-        partials = self._window_partials(chunk, dt_ms, owner)
+        op_codes = sorted_codes(cols.op)
+        partials = self._window_partials(chunk, dt_ms, owner, op_codes)
         outside: list[FloatArray] = []
 
         def metres() -> FloatArray:
@@ -210,13 +211,13 @@ class _Bucket:
             stopped=stopped,
             metres_outside=metres,
         )
-        conditions = _conditions(plan, fixes, in_force[ginv] if m else np.zeros((0, len(plan.rules)), bool))
+        conditions = _conditions(plan, fixes, in_force, ginv, op_codes)
 
         # What each vehicle has to do in order, as positions in the placed rows.
         vehicle_of = owner.tolist()
         runs_of: dict[int, list[int]] = {}
         for r, (condition, _) in sorted(conditions.items()):
-            for v in np.unique(owner[condition]).tolist():
+            for v in _may_open(plan, r, condition, owner, cols.t).tolist():
                 runs_of.setdefault(v, []).append(r)
         gap_rule = np.array([info.gap_rule for _, info in groups], dtype=np.int64)
         gaps_of: dict[int, list[int]] = {}
@@ -331,7 +332,7 @@ class _Bucket:
     # --- window summaries ---------------------------------------------------------------
 
     def _window_partials(
-        self, chunk: Chunk, dt_ms: IntArray, owner: IntArray
+        self, chunk: Chunk, dt_ms: IntArray, owner: IntArray, op_codes: tuple[list[str], IntArray]
     ) -> dict[tuple[int, str, int, int], _Partial]:
         """Samples, observed time, distance by mode, events and vehicles per window key."""
         cols = chunk.cols
@@ -346,7 +347,7 @@ class _Bucket:
             distance_mm[1:] = np.where(observed[1:], np.rint(metres * 1000), 0).astype(np.int64)
         earlier_mode = np.zeros(m, dtype=np.int64)
         earlier_mode[1:] = cols.mode[:-1]
-        operators, op_code = sorted_codes(cols.op)
+        operators, op_code = op_codes
         window = cols.t // self.window_ms
         key_of, unique = _window_keys(cols.vz, op_code, cols.cls.astype(np.int64), window)
         count = len(unique)
@@ -463,22 +464,23 @@ def _stop_states(speed: FloatArray, thresholds: Sequence[float], first: IntArray
 
 
 def _conditions(
-    plan: Plan, fixes: Fixes, in_force: BoolArray
+    plan: Plan, fixes: Fixes, in_force: BoolArray, ginv: IntArray, op_codes: tuple[list[str], IntArray]
 ) -> dict[int, tuple[BoolArray, FloatArray | None]]:
     """Per rule in force somewhere, where it is violated and its peak values, over all fixes.
 
     Each kind is asked once per operator among the fixes (its condition may look the operator
     up), on that operator's fixes.
     """
-    rules = np.flatnonzero(in_force.any(axis=0)).tolist() if len(in_force) else []
+    rules = np.flatnonzero(in_force.any(axis=0)).tolist() if len(ginv) else []
     if not rules:
         return {}
-    operators, op_code = sorted_codes(fixes.operator_id)
+    operators, op_code = op_codes
     parts = [np.flatnonzero(op_code == code) for code in range(len(operators))]
     subsets = [fixes] if len(parts) == 1 else [_take(fixes, rows) for rows in parts]
     found: dict[int, tuple[BoolArray, FloatArray | None]] = {}
     n = len(fixes)
     for r in rules:
+        applies = in_force[:, r][ginv]
         ref = plan.rules[r]
         holds = np.zeros(n, dtype=bool)
         values: FloatArray | None = None
@@ -492,10 +494,26 @@ def _conditions(
                 if values is None:
                     values = np.zeros(n, dtype=np.float64)
                 values[rows] = part_values
-        condition = in_force[:, r] & holds
+        condition = applies & holds
         if condition.any():
             found[r] = (condition, values)
     return found
+
+
+def _may_open(plan: Plan, r: int, condition: BoolArray, owner: IntArray, t: IntArray) -> IntArray:
+    """The vehicles whose violations of rule ``r`` span at least its grace.
+
+    A run that never becomes an incident leaves no record and no window figure, so only
+    these vehicles need their runs of the rule tracked.
+    """
+    rows = np.flatnonzero(condition)
+    vehicle = owner[rows]
+    firsts = np.flatnonzero(np.concatenate([[True], vehicle[1:] != vehicle[:-1]]))
+    lasts = np.concatenate([firsts[1:], [len(rows)]]) - 1
+    ref = plan.rules[r]
+    span = t[rows[lasts]] - t[rows[firsts]]
+    may: IntArray = vehicle[firsts[span >= ref.kind.grace_ms(ref.rule)]]
+    return may
 
 
 def _take(fixes: Fixes, rows: npt.NDArray[np.intp]) -> Fixes:
