@@ -141,7 +141,7 @@ class _Bucket:
         zone = self.zoned.zone[fresh].astype(np.int64)
         owner = self.owner[fresh]
         seen = np.maximum.accumulate(np.where(zone >= 0, np.arange(len(zone)), -1))
-        first = np.searchsorted(owner, owner)
+        first = np.searchsorted(fresh, self.bounds[:-1])[owner]
         vehicle_zone = np.where(seen >= first, zone[np.maximum(seen, 0)], -1)
         missing = np.flatnonzero(vehicle_zone < 0)
         if missing.size:
@@ -349,7 +349,7 @@ class _Bucket:
         earlier_mode[1:] = cols.mode[:-1]
         operators, op_code = op_codes
         window = cols.t // self.window_ms
-        key_of, unique = _window_keys(cols.vz, op_code, cols.cls.astype(np.int64), window)
+        key_of, unique, heads = _window_keys(owner, cols.vz, op_code, cols.cls.astype(np.int64), window)
         count = len(unique)
         samples = np.bincount(key_of, minlength=count)
         seconds = np.bincount(key_of, weights=observed_ms, minlength=count)
@@ -366,10 +366,9 @@ class _Bucket:
             for k, code in enumerate((_DISENGAGEMENT, _REMOTE_TAKEOVER)):
                 of_kind = kept & (batch.event_kind == code)
                 np.add.at(event_counts[k], key_of[event_position[of_kind]], 1)
-        pairs = np.unique(key_of * len(self.vehicles) + owner)
-        vehicles_of: list[list[str]] = [[] for _ in range(count)]
-        for pair in pairs.tolist():
-            vehicles_of[pair // len(self.vehicles)].append(self.vehicles[pair % len(self.vehicles)])
+        vehicles_of: list[set[str]] = [set() for _ in range(count)]
+        for k, v in zip(key_of[heads].tolist(), owner[heads].tolist(), strict=True):
+            vehicles_of[k].add(self.vehicles[v])
         partials = {}
         for k, (zone_pos, op, cls, w) in enumerate(unique):
             partials[(zone_pos, operators[op], cls, w * self.window_ms)] = _Partial(
@@ -426,23 +425,24 @@ class _Partial:
     vehicle_ids: frozenset[str] = frozenset()
 
 
-def _window_keys(*columns: IntArray) -> tuple[IntArray, list[tuple[int, ...]]]:
-    """Each row's position among the distinct rows of the columns, and those in sorted order.
+def _window_keys(owner: IntArray, *columns: IntArray) -> tuple[IntArray, list[tuple[int, ...]], IntArray]:
+    """Each row's position among the distinct rows of ``columns``, those rows in sorted
+    order, and the first row of each stretch of one vehicle with equal columns.
 
     The columns change rarely along the sorted bucket (a vehicle's window, zone, class or
-    operator), so only the rows where one changes are sorted.
+    operator), so only the stretches' first rows are looked at.
     """
-    n = len(columns[0])
-    same = np.ones(max(n - 1, 0), dtype=bool)
+    n = len(owner)
+    same = owner[1:] == owner[:-1]
     for column in columns:
         same &= column[1:] == column[:-1]
     heads = np.concatenate([[0], np.flatnonzero(~same) + 1]) if n else np.zeros(0, dtype=np.int64)
-    distinct = sorted(set(zip(*(column[heads].tolist() for column in columns), strict=True)))
+    run_keys = list(zip(*(column[heads].tolist() for column in columns), strict=True))
+    distinct = sorted(set(run_keys))
     position = {key: k for k, key in enumerate(distinct)}
-    run_keys = zip(*(column[heads].tolist() for column in columns), strict=True)
     run_of = np.array([position[key] for key in run_keys], dtype=np.int64)
     key_of: IntArray = np.repeat(run_of, np.diff(np.append(heads, n)))
-    return key_of, distinct
+    return key_of, distinct, heads
 
 
 def _split(rows: npt.NDArray[np.intp], bounds: IntArray) -> list[npt.NDArray[np.intp]]:

@@ -184,6 +184,16 @@ def _add_areas_outside(cols: Columns, plan: Plan) -> None:
     cols.codes = np.concatenate(found)[order].astype(np.int32)
 
 
+def zones_present(vz: IntArray) -> list[int]:
+    """The distinct vehicle zones of some rows, ascending (most chunks have one)."""
+    if len(vz) == 0:
+        return []
+    if bool((vz == vz[0]).all()):
+        return [int(vz[0])]
+    present: list[int] = np.unique(vz).tolist()
+    return present
+
+
 def minute_of_week(t: IntArray, vz: IntArray, plan: Plan) -> IntArray:
     """The local minute of the week (Monday 00:00 is 0) of each time, in its vehicle zone."""
     local = np.empty_like(t)

@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 
 from pilotzone.schemas.batch import VEHICLE_CLASSES
-from pilotzone.zones.evaluate.chunk import Chunk
+from pilotzone.zones.evaluate.chunk import Chunk, zones_present
 from pilotzone.zones.evaluate.records import IncidentRecord
 from pilotzone.zones.evaluate.tables import A_MONDAY, Plan
 from pilotzone.zones.evaluate.writer import IncidentWriter
@@ -42,7 +42,7 @@ def crossing_hits(chunk: Chunk, plan: Plan) -> list[tuple[int, int, int, Any]]:
     lon, lat = cols.lon, cols.lat
     seg_minx, seg_maxx = np.minimum(lon[:-1], lon[1:]), np.maximum(lon[:-1], lon[1:])
     seg_miny, seg_maxy = np.minimum(lat[:-1], lat[1:]), np.maximum(lat[:-1], lat[1:])
-    for zone_pos in np.unique(cols.vz).tolist():
+    for zone_pos in zones_present(cols.vz):
         tables = plan.tables[zone_pos]
         for local, crossable in tables.crossable.items():
             minx, miny, maxx, maxy = crossable.bounds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pilotzone.schemas.batch import EVENT_KINDS, INITIATORS, NO_LEVEL
-from pilotzone.zones.evaluate.chunk import Chunk
+from pilotzone.zones.evaluate.chunk import Chunk, zones_present
 from pilotzone.zones.evaluate.records import IncidentRecord
 from pilotzone.zones.evaluate.tables import Plan
 from pilotzone.zones.evaluate.writer import IncidentWriter
@@ -32,7 +32,7 @@ def wanted_events(chunk: Chunk, plan: Plan) -> tuple[IntArray, IntArray]:
     position[chunk.rows] = np.arange(chunk.c0, chunk.c0 + len(chunk.rows))
     event_position = position[batch.event_row]
     any_rule = np.zeros(len(EVENT_KINDS), dtype=bool)
-    for zone_pos in np.unique(cols.vz).tolist():
+    for zone_pos in zones_present(cols.vz):
         any_rule |= plan.tables[zone_pos].event_codes
     wanted = np.flatnonzero((event_position >= 0) & any_rule[batch.event_kind])
     return wanted, event_position
