@@ -125,7 +125,7 @@ def evaluate_sorted_series(
     way the summaries summed per key are the same.
     """
     if not bucket_evaluable(zones):
-        yield from _evaluate_each(zones, zoned, vehicles, starts, window_s, fences=fences)
+        yield from evaluate_each_vehicle(zones, zoned, vehicles, starts, window_s, fences=fences)
         return
     result = evaluate_sorted_bucket(zones, zoned, vehicles, starts, window_s, end_of_input_ms=END_OF_INPUT_MS)
     decoded = 0
@@ -146,16 +146,17 @@ def evaluate_sorted_series(
         yield beam.pvalue.TaggedOutput(SUMMARIES, summary)
 
 
-def _evaluate_each(
+def evaluate_each_vehicle(
     zones: Sequence[Zone],
     zoned: ZonedBatch,
     vehicles: Sequence[str],
     starts: Sequence[int],
     window_s: int,
     *,
-    fences: Sequence[Fence],
+    fences: Sequence[Fence] = (),
 ) -> Iterator[Any]:
-    """``evaluate_sorted_series`` one vehicle at a time (the reference, and for histories)."""
+    """``evaluate_sorted_series`` one vehicle at a time, each summary partial as it comes: the
+    reference the bucket evaluation is tested against, and the way histories are evaluated."""
     ends = [*starts[1:], len(zoned)]
     for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
         series = zoned if start == 0 and end == len(zoned) else zoned.span(start, end)
