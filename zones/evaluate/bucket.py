@@ -38,7 +38,7 @@ from pilotzone.zones.evaluate.evaluator import DUPLICATE_HORIZON_S
 from pilotzone.zones.evaluate.events import event_records, wanted_events
 from pilotzone.zones.evaluate.gaps import gap_closed, gap_opened
 from pilotzone.zones.evaluate.records import EvaluationOutput, IncidentRecord
-from pilotzone.zones.evaluate.runs import Run, RunTracker, still_open
+from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker, still_open
 from pilotzone.zones.evaluate.summaries import Windows, WindowSummary, sum_by_key
 from pilotzone.zones.evaluate.tables import Plan, plan_for
 from pilotzone.zones.evaluate.writer import IncidentWriter
@@ -172,6 +172,7 @@ class _Bucket:
         gap[1:] = dt_ms[1:] > gap_ms[:-1]
         gap &= ~head
         cut = gap | head  # no interval ends here: a gap, or a vehicle's first fix
+        gaps_before = np.cumsum(gap)
         in_force = np.zeros((len(groups), len(plan.rules)), dtype=bool)
         in_rule_area = np.zeros((len(groups), len(plan.rules)), dtype=bool)
         for g, (zone_pos, info) in enumerate(groups):
@@ -217,7 +218,7 @@ class _Bucket:
         vehicle_of = owner.tolist()
         runs_of: dict[int, list[int]] = {}
         for r, (condition, _) in sorted(conditions.items()):
-            for v in _may_open(plan, r, condition, owner, cols.t).tolist():
+            for v in _may_open(plan, r, condition, owner, cols.t, gaps_before).tolist():
                 runs_of.setdefault(v, []).append(r)
         gap_rule = np.array([info.gap_rule for _, info in groups], dtype=np.int64)
         gaps_of: dict[int, list[int]] = {}
@@ -500,19 +501,28 @@ def _conditions(
     return found
 
 
-def _may_open(plan: Plan, r: int, condition: BoolArray, owner: IntArray, t: IntArray) -> IntArray:
-    """The vehicles whose violations of rule ``r`` span at least its grace.
+def _may_open(  # noqa: PLR0917 - a rule's violations and the columns that cut them into runs
+    plan: Plan, r: int, condition: BoolArray, owner: IntArray, t: IntArray, gaps_before: IntArray
+) -> IntArray:
+    """The vehicles with a run of rule ``r`` that lasts at least its grace.
 
-    A run that never becomes an incident leaves no record and no window figure, so only
+    The runs are those ``runs.segments_of`` finds in a fresh evaluator's chunk (a gap, a
+    change of vehicle, or ``HOLD_S`` without a violating fix ends one). A run shorter than
+    the grace never becomes an incident, and leaves no record and no window figure, so only
     these vehicles need their runs of the rule tracked.
     """
     rows = np.flatnonzero(condition)
-    vehicle = owner[rows]
-    firsts = np.flatnonzero(np.concatenate([[True], vehicle[1:] != vehicle[:-1]]))
+    p, j = rows[:-1], rows[1:]
+    join = (
+        (owner[j] == owner[p])
+        & (gaps_before[j] == gaps_before[p])
+        & ((j == p + 1) | (t[j] - t[np.minimum(p + 1, len(t) - 1)] < HOLD_MS))
+    )
+    firsts = np.flatnonzero(np.concatenate([[True], ~join]))
     lasts = np.concatenate([firsts[1:], [len(rows)]]) - 1
     ref = plan.rules[r]
     span = t[rows[lasts]] - t[rows[firsts]]
-    may: IntArray = vehicle[firsts[span >= ref.kind.grace_ms(ref.rule)]]
+    may: IntArray = np.unique(owner[rows[firsts[span >= ref.kind.grace_ms(ref.rule)]]])
     return may
 
 
