@@ -23,6 +23,7 @@ kind's is (a dwell's stop state, the one sequential input, is computed here per 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -470,34 +471,38 @@ def _conditions(
     """Per rule in force somewhere, where it is violated and its peak values, over all fixes.
 
     Each kind is asked once per operator among the fixes (its condition may look the operator
-    up), on that operator's fixes.
+    up), on that operator's fixes: the fixes are put in operator order once, so that each
+    operator's are one slice.
     """
     rules = np.flatnonzero(in_force.any(axis=0)).tolist() if len(ginv) else []
     if not rules:
         return {}
     operators, op_code = op_codes
-    parts = [np.flatnonzero(op_code == code) for code in range(len(operators))]
-    subsets = [fixes] if len(parts) == 1 else [_take(fixes, rows) for rows in parts]
-    found: dict[int, tuple[BoolArray, FloatArray | None]] = {}
     n = len(fixes)
+    inverse: IntArray | None = None
+    parts: list[tuple[slice, Fixes]] = [(slice(0, n), fixes)]
+    if len(operators) > 1:
+        order = np.argsort(op_code, kind="stable")
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(n)
+        in_order = _take(fixes, order)
+        bounds = np.searchsorted(op_code[order], np.arange(len(operators) + 1)).tolist()
+        parts = [(slice(a, b), _take(in_order, slice(a, b))) for a, b in itertools.pairwise(bounds)]
+    found: dict[int, tuple[BoolArray, FloatArray | None]] = {}
     for r in rules:
-        applies = in_force[:, r][ginv]
         ref = plan.rules[r]
-        holds = np.zeros(n, dtype=bool)
+        holds = np.empty(n, dtype=bool)
         values: FloatArray | None = None
-        for rows, subset in zip(parts, subsets, strict=True):
+        for part, subset in parts:
             part_holds, part_values = ref.kind.condition(ref.rule, plan.prepared(ref), subset)
-            if len(parts) == 1:
-                holds, values = np.asarray(part_holds, dtype=bool), part_values
-                break
-            holds[rows] = part_holds
+            holds[part] = part_holds
             if part_values is not None:
                 if values is None:
-                    values = np.zeros(n, dtype=np.float64)
-                values[rows] = part_values
-        condition = applies & holds
+                    values = np.empty(n, dtype=np.float64)
+                values[part] = part_values
+        condition = in_force[:, r][ginv] & (holds if inverse is None else holds[inverse])
         if condition.any():
-            found[r] = (condition, values)
+            found[r] = (condition, values if values is None or inverse is None else values[inverse])
     return found
 
 
@@ -526,7 +531,8 @@ def _may_open(  # noqa: PLR0917 - a rule's violations and the columns that cut t
     return may
 
 
-def _take(fixes: Fixes, rows: npt.NDArray[np.intp]) -> Fixes:
+def _take(fixes: Fixes, rows: npt.NDArray[np.intp] | slice) -> Fixes:
+    """The selected fixes (an index array, or a slice: views)."""
     whole = fixes.metres_outside
     return Fixes(
         speed_kmh=fixes.speed_kmh[rows],
