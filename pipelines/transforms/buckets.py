@@ -30,7 +30,7 @@ from pilotzone.pipelines.transforms.decode import DEAD_LETTER
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES, with_evaluation_outputs
 from pilotzone.pipelines.transforms.gaps import latest_sample_ms
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
-from pilotzone.pipelines.transforms.series import evaluate_sorted_series
+from pilotzone.pipelines.transforms.series import evaluate_sorted_series, vehicle_time_order
 from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.factorize import sorted_codes
@@ -57,7 +57,7 @@ def evaluate_bucket(
         return
     batch = parts[0].batch if len(parts) == 1 else TelemetryBatch.concat([part.batch for part in parts])
     vehicles, codes = sorted_codes(batch.vehicle_id)
-    order = np.lexsort((batch.sequence_number, batch.time_ms, codes))
+    order = vehicle_time_order(codes, batch)
     if not bool((order == np.arange(len(order))).all()):
         batch = batch.take(order)
         codes = codes[order]

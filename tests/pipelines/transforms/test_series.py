@@ -13,11 +13,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pilotzone.pipelines.transforms.buckets import summed_in_bucket
 from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES
-from pilotzone.pipelines.transforms.series import evaluate_each_vehicle, evaluate_sorted_series
+from pilotzone.pipelines.transforms.series import (
+    evaluate_each_vehicle,
+    evaluate_sorted_series,
+    vehicle_time_order,
+)
+from pilotzone.schemas.batch import TelemetryBatch
+from pilotzone.schemas.factorize import sorted_codes
 from pilotzone.zones.fences import Fence
 from pilotzone.zones.fences.loader import load_fence
 from tests.factories import T0_MS, sample
@@ -58,3 +65,24 @@ def test_bucket_outputs_equal_each_vehicles(tmp_path: Path, with_fence: bool) ->
     assert tags["dead_letter"] == 4  # the duplicate and the three unplaced samples
     assert (tags[FENCE_OBSERVATIONS] > 0) == with_fence
     assert tags[SUMMARIES] > 0 and tags["incident"] > 0
+
+
+@pytest.mark.parametrize("tied", [False, True], ids=["distinct times", "a vehicle's samples share a time"])
+def test_vehicle_time_order_is_lexsorts(tied: bool) -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    times = rng.choice(10**6, size=n, replace=False) + T0_MS
+    if tied:
+        times[10:20] = times[0]
+    records = [
+        sample(
+            vehicle_id=f"veh-{rng.integers(7)}",
+            sequence_number=int(rng.integers(50)),
+            current_location_timestamp=int(t),
+        )
+        for t in times
+    ]
+    batch = TelemetryBatch.from_records(records)
+    _, codes = sorted_codes(batch.vehicle_id)
+    expected = np.lexsort((batch.sequence_number, batch.time_ms, codes))
+    assert vehicle_time_order(codes, batch).tolist() == expected.tolist()
