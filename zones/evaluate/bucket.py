@@ -24,7 +24,7 @@ kind's is (a dwell's stop state, the one sequential input, is computed here per 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +48,10 @@ from pilotzone.zones.history import history_of
 from pilotzone.zones.kinds.base import BoolArray, Fixes, FloatArray, IntArray
 from pilotzone.zones.kinds.dwell import DWELL_RESUME_MARGIN_KMH
 from pilotzone.zones.zone import Zone
+
+SLICE_ROWS = 262_144
+"""At most this many samples (or one vehicle) are evaluated at once: the whole-bucket columns
+are several times the size of the samples, and a spilled replay's bucket can hold millions."""
 
 _DUPLICATE_MS = int(DUPLICATE_HORIZON_S * 1000)
 _DISENGAGEMENT = EVENT_KINDS.index("DISENGAGEMENT")
@@ -91,16 +95,40 @@ def evaluate_sorted_bucket(
     window_s: int,
     *,
     end_of_input_ms: int,
+    slice_rows: int = SLICE_ROWS,
 ) -> BucketResult:
     """Evaluate a bucket whose rows are sorted by (vehicle, time, sequence number).
 
     ``vehicles[k]``'s samples are rows ``starts[k]:starts[k + 1]`` (the last up to the end).
+    A large bucket is evaluated a slice of whole vehicles at a time (``SLICE_ROWS``).
     """
     if window_s <= 0:
         raise ValueError(f"window_s must be positive, got {window_s}")
     if not bucket_evaluable(zones):
         raise ValueError("a config history with changes is evaluated per vehicle, not by bucket")
-    return _Bucket(plan_for(tuple(zones)), zoned, vehicles, starts, window_s * 1000).run(end_of_input_ms)
+    plan = plan_for(tuple(zones))
+    bounds = [*starts, len(zoned)]
+    results: list[VehicleResult] = []
+    summaries: list[WindowSummary] = []
+    first = slices = 0
+    while first < len(vehicles):
+        # Whole vehicles, up to ``slice_rows`` samples (at least one vehicle).
+        last = int(np.searchsorted(bounds, bounds[first] + slice_rows, side="right")) - 1
+        last = min(max(last, first + 1), len(vehicles))
+        offset = bounds[first]
+        part = zoned if first == 0 and last == len(vehicles) else zoned.span(offset, bounds[last])
+        part_starts = [start - offset for start in bounds[first:last]]
+        done = _Bucket(plan, part, vehicles[first:last], part_starts, window_s * 1000).run(end_of_input_ms)
+        for vehicle in done.vehicles:
+            vehicle.start += offset
+            vehicle.end += offset
+            vehicle.processed.duplicates = vehicle.processed.duplicates + offset
+            vehicle.processed.unplaced = vehicle.processed.unplaced + offset
+        results += done.vehicles
+        summaries += done.summaries
+        first = last
+        slices += 1
+    return BucketResult(results, summaries if slices == 1 else sum_by_key(summaries))
 
 
 class _Bucket:
@@ -213,14 +241,17 @@ class _Bucket:
             stopped=stopped,
             metres_outside=metres,
         )
-        conditions = _conditions(plan, fixes, in_force, ginv, op_codes)
+        placed_bounds = np.searchsorted(owner, np.arange(len(self.vehicles) + 1))
 
-        # What each vehicle has to do in order, as positions in the placed rows.
+        # What each vehicle has to do in order, as positions in the placed rows. A rule's
+        # condition is kept only for the vehicles whose runs of it need following.
         vehicle_of = owner.tolist()
-        runs_of: dict[int, list[int]] = {}
-        for r, (condition, _) in sorted(conditions.items()):
+        runs_of: dict[int, list[tuple[int, BoolArray, FloatArray | None]]] = {}
+        for r, condition, values in _conditions(plan, fixes, in_force, ginv, op_codes):
             for v in _may_open(plan, r, condition, owner, cols.t, gaps_before).tolist():
-                runs_of.setdefault(v, []).append(r)
+                part = slice(placed_bounds[v], placed_bounds[v + 1])
+                own_values = None if values is None else values[part].copy()
+                runs_of.setdefault(v, []).append((r, condition[part].copy(), own_values))
         gap_rule = np.array([info.gap_rule for _, info in groups], dtype=np.int64)
         gaps_of: dict[int, list[int]] = {}
         for i in np.flatnonzero(gap).tolist():
@@ -235,7 +266,6 @@ class _Bucket:
             wanted, event_position = wanted_events(chunk, plan)
             for e in wanted.tolist():
                 events_of.setdefault(vehicle_of[int(event_position[e])], []).append(e)
-        placed_bounds = np.searchsorted(owner, np.arange(len(self.vehicles) + 1))
         dead = {
             "duplicates": _split(np.flatnonzero(duplicate), self.bounds),
             "unplaced": _split(unplaced, self.bounds),
@@ -255,7 +285,7 @@ class _Bucket:
                 out.incidents += [gap_opened(writer, earlier), gap_closed(writer, earlier, int(cols.t[i]))]
             runs: dict[int, Run] = {}
             if v in runs_of:
-                self._track(runs_of[v], conditions, chunk, a, b, writer, runs, fixes, out)
+                self._track(runs_of[v], chunk, a, b, writer, runs, fixes, out)
             for zone_pos, local, i, line in crossings_of.get(v, ()):
                 out.incidents += crossing_records(chunk, writer, i, line, zone_pos, local)
             if v in events_of:
@@ -274,8 +304,7 @@ class _Bucket:
 
     def _track(  # noqa: PLR0917 - one vehicle's runs: its rules, rows and outputs
         self,
-        rules: list[int],
-        conditions: dict[int, tuple[BoolArray, FloatArray | None]],
+        rules: list[tuple[int, BoolArray, FloatArray | None]],
         chunk: Chunk,
         a: int,
         b: int,
@@ -284,7 +313,8 @@ class _Bucket:
         fixes: Fixes,
         out: EvaluationOutput,
     ) -> None:
-        """Rows ``a:b`` (one vehicle) through ``RunTracker``, as a chunk of their own."""
+        """Rows ``a:b`` (one vehicle) through ``RunTracker``, as a chunk of their own, for the
+        ``rules`` given with the vehicle's conditions and peak values."""
         cols = chunk.cols
         part = slice(a, b)
         gap = chunk.gap[part].copy()
@@ -327,9 +357,8 @@ class _Bucket:
             metres_outside=lambda: whole()[part],
         )
         tracker = RunTracker(runs, writer, own, own_fixes)
-        for r in rules:
-            condition, values = conditions[r]
-            tracker.advance(r, condition[part], None if values is None else values[part])
+        for r, condition, values in rules:
+            tracker.advance(r, condition, values)
 
     # --- window summaries ---------------------------------------------------------------
 
@@ -467,8 +496,9 @@ def _stop_states(speed: FloatArray, thresholds: Sequence[float], first: IntArray
 
 def _conditions(
     plan: Plan, fixes: Fixes, in_force: BoolArray, ginv: IntArray, op_codes: tuple[list[str], IntArray]
-) -> dict[int, tuple[BoolArray, FloatArray | None]]:
-    """Per rule in force somewhere, where it is violated and its peak values, over all fixes.
+) -> Iterator[tuple[int, BoolArray, FloatArray | None]]:
+    """Per rule in force somewhere, in rule order, where it is violated (if anywhere) and its
+    peak values, over all fixes.
 
     Each kind is asked once per operator among the fixes (its condition may look the operator
     up), on that operator's fixes: the fixes are put in operator order once, so that each
@@ -476,7 +506,7 @@ def _conditions(
     """
     rules = np.flatnonzero(in_force.any(axis=0)).tolist() if len(ginv) else []
     if not rules:
-        return {}
+        return
     operators, op_code = op_codes
     n = len(fixes)
     inverse: IntArray | None = None
@@ -488,7 +518,6 @@ def _conditions(
         in_order = _take(fixes, order)
         bounds = np.searchsorted(op_code[order], np.arange(len(operators) + 1)).tolist()
         parts = [(slice(a, b), _take(in_order, slice(a, b))) for a, b in itertools.pairwise(bounds)]
-    found: dict[int, tuple[BoolArray, FloatArray | None]] = {}
     for r in rules:
         ref = plan.rules[r]
         holds = np.empty(n, dtype=bool)
@@ -502,8 +531,7 @@ def _conditions(
                 values[part] = part_values
         condition = in_force[:, r][ginv] & (holds if inverse is None else holds[inverse])
         if condition.any():
-            found[r] = (condition, values if values is None or inverse is None else values[inverse])
-    return found
+            yield r, condition, values if values is None or inverse is None else values[inverse]
 
 
 def _may_open(  # noqa: PLR0917 - a rule's violations and the columns that cut them into runs

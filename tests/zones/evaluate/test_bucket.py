@@ -21,7 +21,7 @@ from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.factorize import sorted_codes
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import VehicleEvaluator, ZonedBatch, assign_zones
-from pilotzone.zones.evaluate.bucket import BucketResult, bucket_evaluable, evaluate_sorted_bucket
+from pilotzone.zones.evaluate.bucket import SLICE_ROWS, BucketResult, bucket_evaluable, evaluate_sorted_bucket
 from pilotzone.zones.evaluate.summaries import WindowSummary, sum_by_key
 from tests.factories import T0_MS, sample
 from tests.zones.evaluate.test_evaluate import every_kind_zone, tracks, zones
@@ -43,10 +43,15 @@ def sorted_bucket(
 
 
 def assert_bucket_matches_each_vehicle(
-    zone_list: Sequence[Zone], records: Sequence[dict[str, Any]], window_s: int = 60
+    zone_list: Sequence[Zone],
+    records: Sequence[dict[str, Any]],
+    window_s: int = 60,
+    slice_rows: int = SLICE_ROWS,
 ) -> BucketResult:
     zoned, vehicles, starts = sorted_bucket(records, zone_list)
-    result = evaluate_sorted_bucket(zone_list, zoned, vehicles, starts, window_s, end_of_input_ms=END_MS)
+    result = evaluate_sorted_bucket(
+        zone_list, zoned, vehicles, starts, window_s, end_of_input_ms=END_MS, slice_rows=slice_rows
+    )
     ends = [*starts[1:], len(zoned)]
     assert [(v.vehicle_id, v.start, v.end) for v in result.vehicles] == list(
         zip(vehicles, starts, ends, strict=True)
@@ -99,9 +104,11 @@ def fleets(draw: st.DrawFn) -> list[dict[str, Any]]:
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
-@given(fleets(), st.sampled_from([60, 60, 7]))
-def test_bucket_equals_each_vehicle_on_random_fleets(records: list[dict[str, Any]], window_s: int) -> None:
-    assert_bucket_matches_each_vehicle(zones(), records, window_s)
+@given(fleets(), st.sampled_from([60, 60, 7]), st.sampled_from([SLICE_ROWS, 1, 100]))
+def test_bucket_equals_each_vehicle_on_random_fleets(
+    records: list[dict[str, Any]], window_s: int, slice_rows: int
+) -> None:
+    assert_bucket_matches_each_vehicle(zones(), records, window_s, slice_rows)
 
 
 @settings(
@@ -141,8 +148,9 @@ def loop_fleet(vehicles: int) -> list[dict[str, Any]]:
     return records
 
 
-def test_bucket_equals_each_vehicle_in_the_simulators_zone() -> None:
-    result = assert_bucket_matches_each_vehicle([every_kind_zone()], loop_fleet(4))
+@pytest.mark.parametrize("slice_rows", [SLICE_ROWS, 1500], ids=["one slice", "two vehicles a slice"])
+def test_bucket_equals_each_vehicle_in_the_simulators_zone(slice_rows: int) -> None:
+    result = assert_bucket_matches_each_vehicle([every_kind_zone()], loop_fleet(4), slice_rows=slice_rows)
     kinds = {r.kind for v in result.vehicles for r in v.processed.incidents + v.ended}
     assert kinds == {
         "speed_limit",
