@@ -16,37 +16,38 @@ summaries come out summed per key over the bucket (``sum_by_key``), which is wha
 per-vehicle partials sum to. It judges by one set of zones: a config history with changes
 (``zones.history``) is evaluated per vehicle (``bucket_evaluable``).
 
-Conditions are asked of each kind over many vehicles' fixes at once, split by operator (a
-permit is per operator); this relies on a kind's condition being per fix, which every
-kind's is (a dwell's stop state, the one sequential input, is computed here per vehicle).
+The rules over all fixes are in ``bucket_rules``, the window summaries in ``bucket_windows``.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from pilotzone import geo
-from pilotzone.schemas.batch import DRIVING_MODES, EVENT_KINDS, VEHICLE_CLASSES
 from pilotzone.schemas.factorize import sorted_codes
+from pilotzone.zones.evaluate.bucket_rules import (
+    bucket_conditions,
+    may_open,
+    stop_states_by_vehicle,
+    take_fixes,
+)
+from pilotzone.zones.evaluate.bucket_windows import bucket_summaries, window_partials
 from pilotzone.zones.evaluate.chunk import Chunk, Columns, columns, groups_of, metres_outside, minute_of_week
 from pilotzone.zones.evaluate.crossings import crossing_hits, crossing_records
 from pilotzone.zones.evaluate.evaluator import DUPLICATE_HORIZON_S
 from pilotzone.zones.evaluate.events import event_records, wanted_events
 from pilotzone.zones.evaluate.gaps import gap_closed, gap_opened
 from pilotzone.zones.evaluate.records import EvaluationOutput, IncidentRecord
-from pilotzone.zones.evaluate.runs import HOLD_MS, Run, RunTracker, still_open
+from pilotzone.zones.evaluate.runs import Run, RunTracker, still_open
 from pilotzone.zones.evaluate.summaries import Windows, WindowSummary, sum_by_key
 from pilotzone.zones.evaluate.tables import Plan, plan_for
 from pilotzone.zones.evaluate.writer import IncidentWriter
 from pilotzone.zones.evaluate.zoning import ZonedBatch
 from pilotzone.zones.history import history_of
 from pilotzone.zones.kinds.base import BoolArray, Fixes, FloatArray, IntArray
-from pilotzone.zones.kinds.dwell import DWELL_RESUME_MARGIN_KMH
 from pilotzone.zones.zone import Zone
 
 SLICE_ROWS = 262_144
@@ -54,8 +55,6 @@ SLICE_ROWS = 262_144
 are several times the size of the samples, and a spilled replay's bucket can hold millions."""
 
 _DUPLICATE_MS = int(DUPLICATE_HORIZON_S * 1000)
-_DISENGAGEMENT = EVENT_KINDS.index("DISENGAGEMENT")
-_REMOTE_TAKEOVER = EVENT_KINDS.index("REMOTE_TAKEOVER")
 
 
 @dataclass
@@ -222,7 +221,7 @@ class _Bucket:
             out=EvaluationOutput(),
         )
         op_codes = sorted_codes(cols.op)
-        partials = self._window_partials(chunk, dt_ms, owner, op_codes)
+        partials = window_partials(chunk, dt_ms, owner, self.vehicles, op_codes, self.window_ms)
         outside: list[FloatArray] = []
 
         def metres() -> FloatArray:
@@ -230,7 +229,7 @@ class _Bucket:
                 outside.append(metres_outside(cols, plan))
             return outside[0]
 
-        stopped = _stop_states(cols.speed, plan.stop_thresholds, first)
+        stopped = stop_states_by_vehicle(cols.speed, plan.stop_thresholds, first)
         fixes = Fixes(
             speed_kmh=cols.speed,
             accuracy_m=cols.accuracy,
@@ -247,8 +246,8 @@ class _Bucket:
         # condition is kept only for the vehicles whose runs of it need following.
         vehicle_of = owner.tolist()
         runs_of: dict[int, list[tuple[int, BoolArray, FloatArray | None]]] = {}
-        for r, condition, values in _conditions(plan, fixes, in_force, ginv, op_codes):
-            for v in _may_open(plan, r, condition, owner, cols.t, gaps_before).tolist():
+        for r, condition, values in bucket_conditions(plan, fixes, in_force, ginv, op_codes):
+            for v in may_open(plan, r, condition, owner, cols.t, gaps_before).tolist():
                 part = slice(placed_bounds[v], placed_bounds[v + 1])
                 own_values = None if values is None else values[part].copy()
                 runs_of.setdefault(v, []).append((r, condition[part].copy(), own_values))
@@ -300,7 +299,7 @@ class _Bucket:
                 result.ended.append(gap_opened(writer, last))
             if runs:
                 result.ended += still_open(writer, runs)
-        return BucketResult(results, self._summaries(partials))
+        return BucketResult(results, bucket_summaries(plan.zones, partials, self.windows))
 
     def _track(  # noqa: PLR0917 - one vehicle's runs: its rules, rows and outputs
         self,
@@ -345,230 +344,13 @@ class _Bucket:
             in_rule_area=chunk.in_rule_area,
             out=out,
         )
-        whole = fixes.metres_outside
-        own_fixes = Fixes(
-            speed_kmh=fixes.speed_kmh[part],
-            accuracy_m=fixes.accuracy_m[part],
-            driving_mode=fixes.driving_mode[part],
-            vehicle_class=fixes.vehicle_class[part],
-            operator_id=fixes.operator_id[part],
-            minute_of_week=fixes.minute_of_week[part],
-            stopped={low: states[part] for low, states in fixes.stopped.items()},
-            metres_outside=lambda: whole()[part],
-        )
+        own_fixes = take_fixes(fixes, part)
         tracker = RunTracker(runs, writer, own, own_fixes)
         for r, condition, values in rules:
             tracker.advance(r, condition, values)
-
-    # --- window summaries ---------------------------------------------------------------
-
-    def _window_partials(
-        self, chunk: Chunk, dt_ms: IntArray, owner: IntArray, op_codes: tuple[list[str], IntArray]
-    ) -> dict[tuple[int, str, int, int], _Partial]:
-        """Samples, observed time, distance by mode, events and vehicles per window key."""
-        cols = chunk.cols
-        m = len(cols.t)
-        if m == 0:
-            return {}
-        observed = ~chunk.gap
-        observed_ms = np.where(observed, dt_ms, 0)
-        distance_mm = np.zeros(m, dtype=np.int64)
-        if m > 1:
-            metres = geo.haversine_m(cols.lon[:-1], cols.lat[:-1], cols.lon[1:], cols.lat[1:])
-            distance_mm[1:] = np.where(observed[1:], np.rint(metres * 1000), 0).astype(np.int64)
-        earlier_mode = np.zeros(m, dtype=np.int64)
-        earlier_mode[1:] = cols.mode[:-1]
-        operators, op_code = op_codes
-        window = cols.t // self.window_ms
-        key_of, unique, heads = _window_keys(owner, cols.vz, op_code, cols.cls.astype(np.int64), window)
-        count = len(unique)
-        samples = np.bincount(key_of, minlength=count)
-        seconds = np.bincount(key_of, weights=observed_ms, minlength=count)
-        modes = len(DRIVING_MODES)
-        by_mode = np.bincount(key_of * modes + earlier_mode, weights=distance_mm, minlength=count * modes)
-        by_mode = by_mode.reshape(count, modes)
-        event_counts = np.zeros((2, count), dtype=np.int64)
-        batch = chunk.zoned.batch
-        if len(batch.event_row):
-            position = np.full(len(batch), -1, dtype=np.int64)
-            position[chunk.rows] = np.arange(m)
-            event_position = position[batch.event_row]
-            kept = event_position >= 0
-            for k, code in enumerate((_DISENGAGEMENT, _REMOTE_TAKEOVER)):
-                of_kind = kept & (batch.event_kind == code)
-                np.add.at(event_counts[k], key_of[event_position[of_kind]], 1)
-        vehicles_of: list[set[str]] = [set() for _ in range(count)]
-        for k, v in zip(key_of[heads].tolist(), owner[heads].tolist(), strict=True):
-            vehicles_of[k].add(self.vehicles[v])
-        partials = {}
-        for k, (zone_pos, op, cls, w) in enumerate(unique):
-            partials[(zone_pos, operators[op], cls, w * self.window_ms)] = _Partial(
-                samples=int(samples[k]),
-                vehicle_ms=round(float(seconds[k])),
-                distance_mm={mode: round(mm) for mode, mm in enumerate(by_mode[k].tolist()) if mm},
-                disengagements=int(event_counts[0, k]),
-                remote_takeovers=int(event_counts[1, k]),
-                vehicle_ids=frozenset(vehicles_of[k]),
-            )
-        return partials
-
-    def _summaries(self, partials: dict[tuple[int, str, int, int], _Partial]) -> list[WindowSummary]:
-        """The partials and the incidents' violation time and counts, summed per key."""
-        zones = self.plan.zones
-        summaries = []
-        for key in sorted(set(partials) | set(self.windows.open)):
-            zone_pos, operator, cls, start = key
-            part = partials.get(key, _Partial())
-            acc = self.windows.open.get(key)
-            summaries.append(
-                WindowSummary(
-                    pilot_zone=zones[zone_pos].zone_id,
-                    config_version=zones[zone_pos].version,
-                    operator_id=operator,
-                    vehicle_class=VEHICLE_CLASSES[cls],
-                    window_start_ms=start,
-                    samples=part.samples,
-                    vehicle_ids=part.vehicle_ids,
-                    vehicle_seconds=part.vehicle_ms / 1000,
-                    distance_m_by_mode={
-                        DRIVING_MODES[mode]: mm / 1000 for mode, mm in sorted(part.distance_mm.items())
-                    },
-                    violation_s_by_rule={}
-                    if acc is None
-                    else {rule: ms / 1000 for rule, ms in sorted(acc.violation_ms.items())},
-                    incidents_opened={} if acc is None else dict(sorted(acc.opened.items())),
-                    disengagements=part.disengagements,
-                    remote_takeovers=part.remote_takeovers,
-                )
-            )
-        return sum_by_key(summaries)
-
-
-@dataclass
-class _Partial:
-    """What the samples of one window key add up to over the bucket's vehicles."""
-
-    samples: int = 0
-    vehicle_ms: int = 0
-    distance_mm: dict[int, int] = field(default_factory=dict)
-    disengagements: int = 0
-    remote_takeovers: int = 0
-    vehicle_ids: frozenset[str] = frozenset()
-
-
-def _window_keys(owner: IntArray, *columns: IntArray) -> tuple[IntArray, list[tuple[int, ...]], IntArray]:
-    """Each row's position among the distinct rows of ``columns``, those rows in sorted
-    order, and the first row of each stretch of one vehicle with equal columns.
-
-    The columns change rarely along the sorted bucket (a vehicle's window, zone, class or
-    operator), so only the stretches' first rows are looked at.
-    """
-    n = len(owner)
-    same = owner[1:] == owner[:-1]
-    for column in columns:
-        same &= column[1:] == column[:-1]
-    heads = np.concatenate([[0], np.flatnonzero(~same) + 1]) if n else np.zeros(0, dtype=np.int64)
-    run_keys = list(zip(*(column[heads].tolist() for column in columns), strict=True))
-    distinct = sorted(set(run_keys))
-    position = {key: k for k, key in enumerate(distinct)}
-    run_of = np.array([position[key] for key in run_keys], dtype=np.int64)
-    key_of: IntArray = np.repeat(run_of, np.diff(np.append(heads, n)))
-    return key_of, distinct, heads
 
 
 def _split(rows: npt.NDArray[np.intp], bounds: IntArray) -> list[npt.NDArray[np.intp]]:
     """Sorted bucket rows cut into each vehicle's (``bounds``: the vehicles' first rows, then n)."""
     cuts = np.searchsorted(rows, bounds)
     return [rows[cuts[v] : cuts[v + 1]] for v in range(len(bounds) - 1)]
-
-
-def _stop_states(speed: FloatArray, thresholds: Sequence[float], first: IntArray) -> dict[float, BoolArray]:
-    """``kinds.dwell.stop_states`` of each vehicle's fixes, ``first``: each fix's vehicle's first."""
-    states: dict[float, BoolArray] = {}
-    index = np.arange(len(speed))
-    for low in thresholds:
-        stop = speed < low
-        decisive = stop | (speed >= low + DWELL_RESUME_MARGIN_KMH)
-        latest = np.maximum.accumulate(np.where(decisive, index, -1))
-        states[low] = (latest >= first) & stop[np.maximum(latest, 0)]
-    return states
-
-
-def _conditions(
-    plan: Plan, fixes: Fixes, in_force: BoolArray, ginv: IntArray, op_codes: tuple[list[str], IntArray]
-) -> Iterator[tuple[int, BoolArray, FloatArray | None]]:
-    """Per rule in force somewhere, in rule order, where it is violated (if anywhere) and its
-    peak values, over all fixes.
-
-    Each kind is asked once per operator among the fixes (its condition may look the operator
-    up), on that operator's fixes: the fixes are put in operator order once, so that each
-    operator's are one slice.
-    """
-    rules = np.flatnonzero(in_force.any(axis=0)).tolist() if len(ginv) else []
-    if not rules:
-        return
-    operators, op_code = op_codes
-    n = len(fixes)
-    inverse: IntArray | None = None
-    parts: list[tuple[slice, Fixes]] = [(slice(0, n), fixes)]
-    if len(operators) > 1:
-        order = np.argsort(op_code, kind="stable")
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(n)
-        in_order = _take(fixes, order)
-        bounds = np.searchsorted(op_code[order], np.arange(len(operators) + 1)).tolist()
-        parts = [(slice(a, b), _take(in_order, slice(a, b))) for a, b in itertools.pairwise(bounds)]
-    for r in rules:
-        ref = plan.rules[r]
-        holds = np.empty(n, dtype=bool)
-        values: FloatArray | None = None
-        for part, subset in parts:
-            part_holds, part_values = ref.kind.condition(ref.rule, plan.prepared(ref), subset)
-            holds[part] = part_holds
-            if part_values is not None:
-                if values is None:
-                    values = np.empty(n, dtype=np.float64)
-                values[part] = part_values
-        condition = in_force[:, r][ginv] & (holds if inverse is None else holds[inverse])
-        if condition.any():
-            yield r, condition, values if values is None or inverse is None else values[inverse]
-
-
-def _may_open(  # noqa: PLR0917 - a rule's violations and the columns that cut them into runs
-    plan: Plan, r: int, condition: BoolArray, owner: IntArray, t: IntArray, gaps_before: IntArray
-) -> IntArray:
-    """The vehicles with a run of rule ``r`` that lasts at least its grace.
-
-    The runs are those ``runs.segments_of`` finds in a fresh evaluator's chunk (a gap, a
-    change of vehicle, or ``HOLD_S`` without a violating fix ends one). A run shorter than
-    the grace never becomes an incident, and leaves no record and no window figure, so only
-    these vehicles need their runs of the rule tracked.
-    """
-    rows = np.flatnonzero(condition)
-    p, j = rows[:-1], rows[1:]
-    join = (
-        (owner[j] == owner[p])
-        & (gaps_before[j] == gaps_before[p])
-        & ((j == p + 1) | (t[j] - t[np.minimum(p + 1, len(t) - 1)] < HOLD_MS))
-    )
-    firsts = np.flatnonzero(np.concatenate([[True], ~join]))
-    lasts = np.concatenate([firsts[1:], [len(rows)]]) - 1
-    ref = plan.rules[r]
-    span = t[rows[lasts]] - t[rows[firsts]]
-    may: IntArray = np.unique(owner[rows[firsts[span >= ref.kind.grace_ms(ref.rule)]]])
-    return may
-
-
-def _take(fixes: Fixes, rows: npt.NDArray[np.intp] | slice) -> Fixes:
-    """The selected fixes (an index array, or a slice: views)."""
-    whole = fixes.metres_outside
-    return Fixes(
-        speed_kmh=fixes.speed_kmh[rows],
-        accuracy_m=fixes.accuracy_m[rows],
-        driving_mode=fixes.driving_mode[rows],
-        vehicle_class=fixes.vehicle_class[rows],
-        operator_id=fixes.operator_id[rows],
-        minute_of_week=fixes.minute_of_week[rows],
-        stopped={low: states[rows] for low, states in fixes.stopped.items()},
-        metres_outside=lambda: whole()[rows],
-    )
