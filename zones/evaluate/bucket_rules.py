@@ -39,38 +39,58 @@ def bucket_conditions(
     """Per rule in force somewhere, in rule order, where it is violated (if anywhere) and its
     peak values, over all fixes.
 
-    Each kind is asked once per operator among the fixes (its condition may look the operator
-    up), on that operator's fixes: the fixes are put in operator order once, so that each
-    operator's are one slice.
+    A kind whose condition looks the operator up (``RuleKind.reads_operator``) is asked once
+    per operator among the fixes, on that operator's fixes: they are put in operator order
+    once, so that each operator's are one slice. Every other kind is asked once.
     """
     rules = np.flatnonzero(in_force.any(axis=0)).tolist() if len(ginv) else []
     if not rules:
         return
     operators, op_code = op_codes
     n = len(fixes)
-    inverse: IntArray | None = None
-    parts: list[tuple[slice, Fixes]] = [(slice(0, n), fixes)]
-    if len(operators) > 1:
-        order = np.argsort(op_code, kind="stable")
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(n)
-        in_order = take_fixes(fixes, order)
-        bounds = np.searchsorted(op_code[order], np.arange(len(operators) + 1)).tolist()
-        parts = [(slice(a, b), take_fixes(in_order, slice(a, b))) for a, b in itertools.pairwise(bounds)]
+    by_operator: tuple[IntArray, list[tuple[slice, Fixes]]] | None = None
     for r in rules:
         ref = plan.rules[r]
-        holds = np.empty(n, dtype=bool)
-        values: FloatArray | None = None
-        for part, subset in parts:
-            part_holds, part_values = ref.kind.condition(ref.rule, plan.prepared(ref), subset)
-            holds[part] = part_holds
-            if part_values is not None:
-                if values is None:
-                    values = np.empty(n, dtype=np.float64)
-                values[part] = part_values
-        condition = in_force[:, r][ginv] & (holds if inverse is None else holds[inverse])
+        column = in_force[:, r]
+        applies = None if bool(column.all()) else column[ginv]
+        if ref.kind.reads_operator and len(operators) > 1:
+            if by_operator is None:
+                by_operator = _by_operator(fixes, op_code, len(operators))
+            holds, values = _per_operator(plan, r, n, *by_operator)
+        else:
+            holds, values = ref.kind.condition(ref.rule, plan.prepared(ref), fixes)
+        condition = np.asarray(holds, dtype=bool) if applies is None else applies & holds
         if condition.any():
-            yield r, condition, values if values is None or inverse is None else values[inverse]
+            yield r, condition, values
+
+
+def _by_operator(
+    fixes: Fixes, op_code: IntArray, operators: int
+) -> tuple[IntArray, list[tuple[slice, Fixes]]]:
+    """The fixes in operator order, as one slice per operator, and where each fix went."""
+    order = np.argsort(op_code, kind="stable")
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    in_order = take_fixes(fixes, order)
+    bounds = np.searchsorted(op_code[order], np.arange(operators + 1)).tolist()
+    return inverse, [(slice(a, b), take_fixes(in_order, slice(a, b))) for a, b in itertools.pairwise(bounds)]
+
+
+def _per_operator(
+    plan: Plan, r: int, n: int, inverse: IntArray, parts: list[tuple[slice, Fixes]]
+) -> tuple[BoolArray, FloatArray | None]:
+    """Rule ``r``'s condition and peak values asked of each operator's fixes, in fix order."""
+    ref = plan.rules[r]
+    holds = np.empty(n, dtype=bool)
+    values: FloatArray | None = None
+    for part, subset in parts:
+        part_holds, part_values = ref.kind.condition(ref.rule, plan.prepared(ref), subset)
+        holds[part] = part_holds
+        if part_values is not None:
+            if values is None:
+                values = np.empty(n, dtype=np.float64)
+            values[part] = part_values
+    return holds[inverse], None if values is None else values[inverse]
 
 
 def may_open(  # noqa: PLR0917 - a rule's violations and the columns that cut them into runs
