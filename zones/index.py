@@ -47,11 +47,12 @@ class AreaIndex:
         # A copy, so preparing it does not change the zone's own geometry object.
         self._boundary = shapely.from_wkb(shapely.to_wkb(zone.boundary))
         shapely.prepare(self._boundary)
+        self._boundary_cells = _BoundaryCells(self._boundary)
 
     def inside_boundary(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Per point, whether it is inside the zone's boundary or on its edge."""
         x, y = _coordinates(lon, lat)
-        return np.asarray(shapely.intersects_xy(self._boundary, x, y), dtype=bool)
+        return self._boundary_cells.inside(x, y)
 
     def areas_containing(
         self, lon: npt.ArrayLike, lat: npt.ArrayLike
@@ -85,6 +86,8 @@ class _AreaGrid:
     """
 
     MAX_CELLS_PER_SIDE = 512
+    CELL_MARGIN = 1e-6
+    """How much wider than a cell (as a fraction of its side) the box is that classifies it."""
 
     def __init__(self, geometries: list[shapely.Geometry]) -> None:
         count = len(geometries)
@@ -110,6 +113,7 @@ class _AreaGrid:
             self.cells_x = self.cells_y = 0
             self.cell_offsets = np.zeros(1, dtype=np.int64)
             self.cell_areas = np.zeros(0, dtype=np.intp)
+            self.cell_covered = np.zeros(0, dtype=np.bool_)
             return
         self.origin_x, self.origin_y = float(self.min_x[usable].min()), float(self.min_y[usable].min())
         width = max(float(self.max_x[usable].max()) - self.origin_x, 1e-9)
@@ -131,10 +135,43 @@ class _AreaGrid:
             owners.append(np.full(len(covered), position, dtype=np.intp))
         cell = np.concatenate(cells)
         owner = np.concatenate(owners)
+        cell, owner, covered = self._classify(cell, owner)
         order = np.lexsort((owner, cell))
         self.cell_areas = owner[order]
+        self.cell_covered = covered[order]
         self.cell_offsets = np.zeros(side * side + 1, dtype=np.int64)
         np.cumsum(np.bincount(cell, minlength=side * side), out=self.cell_offsets[1:])
+
+    def _classify(
+        self, cell: npt.NDArray[np.int64], owner: npt.NDArray[np.intp]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+        """Drop the cells a shaped area does not reach, and mark those it covers whole.
+
+        A point in a covered cell and in the area's bounding box is in the area: no polygon
+        test. Each cell is widened by a sliver (``CELL_MARGIN`` of its side) before it is
+        compared, so a point that the floor formula puts in a cell but that lies a rounding
+        error outside it is still decided correctly; points clipped into an edge cell lie
+        outside every bounding box and fail the box comparison first.
+        """
+        covered = np.zeros(len(cell), dtype=np.bool_)
+        shaped = np.flatnonzero(~self.exact_box[owner])
+        if shaped.size == 0:
+            return cell, owner, covered
+        cx, cy = cell[shaped] % self.cells_x, cell[shaped] // self.cells_x
+        margin_x, margin_y = self.CELL_MARGIN / self.scale_x, self.CELL_MARGIN / self.scale_y
+        boxes = shapely.box(
+            self.origin_x + cx / self.scale_x - margin_x,
+            self.origin_y + cy / self.scale_y - margin_y,
+            self.origin_x + (cx + 1) / self.scale_x + margin_x,
+            self.origin_y + (cy + 1) / self.scale_y + margin_y,
+        )
+        reached = np.ones(len(cell), dtype=np.bool_)
+        for position in np.unique(owner[shaped]).tolist():
+            mine = owner[shaped] == position
+            area = self.prepared[position]
+            covered[shaped[mine]] = shapely.covers(area, boxes[mine])
+            reached[shaped[mine]] = shapely.intersects(area, boxes[mine])
+        return cell[reached], owner[reached], covered[reached]
 
     def _cell_x(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         return np.clip(np.floor((x - self.origin_x) * self.scale_x), 0, self.cells_x - 1).astype(np.int64)
@@ -159,7 +196,8 @@ class _AreaGrid:
             return empty, empty
         samples = np.repeat(np.arange(len(x), dtype=np.intp), counts)
         first = np.cumsum(counts) - counts
-        areas = self.cell_areas[np.repeat(starts - first, counts) + np.arange(total)]
+        entries = np.repeat(starts - first, counts) + np.arange(total)
+        areas = self.cell_areas[entries]
         px, py = x[samples], y[samples]
         keep = (
             (px >= self.min_x[areas])
@@ -167,13 +205,58 @@ class _AreaGrid:
             & (py >= self.min_y[areas])
             & (py <= self.max_y[areas])
         )
-        shaped = keep & ~self.exact_box[areas]
+        shaped = keep & ~self.exact_box[areas] & ~self.cell_covered[entries]
         if shaped.any():
             candidates = np.flatnonzero(shaped)
             for position in np.unique(areas[candidates]).tolist():
                 mine = candidates[areas[candidates] == position]
                 keep[mine] = shapely.intersects_xy(self.prepared[position], px[mine], py[mine])
         return samples[keep], areas[keep]
+
+
+class _BoundaryCells:
+    """Boundary membership by a grid over the boundary's bounding box: a point in a cell the
+    boundary covers is inside, one in a cell it does not reach is outside, and only points in
+    cells its edge crosses are tested with ``intersects_xy``. Cells are widened by a sliver
+    before they are classified, as in ``_AreaGrid``; points outside the bounding box (and NaN
+    coordinates) are outside.
+    """
+
+    SIDE = 64
+    CELL_MARGIN = 1e-6
+
+    def __init__(self, boundary: shapely.Geometry) -> None:
+        self.boundary = boundary
+        self.min_x, self.min_y, self.max_x, self.max_y = boundary.bounds
+        self.usable = all(math.isfinite(v) for v in boundary.bounds)
+        if not self.usable:
+            return
+        self.scale_x = self.SIDE / max(self.max_x - self.min_x, 1e-9)
+        self.scale_y = self.SIDE / max(self.max_y - self.min_y, 1e-9)
+        cy, cx = np.divmod(np.arange(self.SIDE * self.SIDE), self.SIDE)
+        margin_x, margin_y = self.CELL_MARGIN / self.scale_x, self.CELL_MARGIN / self.scale_y
+        boxes = shapely.box(
+            self.min_x + cx / self.scale_x - margin_x,
+            self.min_y + cy / self.scale_y - margin_y,
+            self.min_x + (cx + 1) / self.scale_x + margin_x,
+            self.min_y + (cy + 1) / self.scale_y + margin_y,
+        )
+        self.covered = np.asarray(shapely.covers(boundary, boxes), dtype=np.bool_)
+        self.crossed = np.asarray(shapely.intersects(boundary, boxes), dtype=np.bool_) & ~self.covered
+
+    def inside(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        if not self.usable:
+            return np.asarray(shapely.intersects_xy(self.boundary, x, y), dtype=bool)
+        in_box = (x >= self.min_x) & (x <= self.max_x) & (y >= self.min_y) & (y <= self.max_y)
+        with np.errstate(invalid="ignore"):
+            cx = np.clip(np.floor((np.nan_to_num(x) - self.min_x) * self.scale_x), 0, self.SIDE - 1)
+            cy = np.clip(np.floor((np.nan_to_num(y) - self.min_y) * self.scale_y), 0, self.SIDE - 1)
+        cell = cy.astype(np.int64) * self.SIDE + cx.astype(np.int64)
+        inside = in_box & self.covered[cell]
+        test = np.flatnonzero(in_box & self.crossed[cell])
+        if test.size:
+            inside[test] = shapely.intersects_xy(self.boundary, x[test], y[test])
+        return inside
 
 
 def _coordinates(

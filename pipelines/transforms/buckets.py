@@ -36,7 +36,7 @@ from pilotzone.pipelines.transforms.emit import FENCE_OBSERVATIONS, SUMMARIES, w
 from pilotzone.pipelines.transforms.gaps import confirmed_outputs, latest_sample_ms, max_gaps_ms
 from pilotzone.pipelines.transforms.handoff import InProcessHandoff
 from pilotzone.pipelines.transforms.read_many import DecodeTelemetryGroups, GroupChunk
-from pilotzone.pipelines.transforms.series import evaluate_series
+from pilotzone.pipelines.transforms.series import evaluate_sorted_series, vehicle_time_order
 from pilotzone.pipelines.transforms.spill import BucketFilesFn, SpillPlan
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.schemas.factorize import sorted_codes
@@ -56,23 +56,20 @@ _FRAME = struct.Struct("<QI")
 def evaluate_bucket(
     zones: Sequence[Zone], chunks: Iterable[GroupChunk], window_s: int, fences: Sequence[Fence] = ()
 ) -> Iterator[Any]:
-    """The evaluation outputs of every vehicle in a bucket's chunks, vehicle by vehicle."""
+    """The evaluation outputs of every vehicle in a bucket's chunks, vehicle by vehicle, then
+    the bucket's window summaries summed per key (``evaluate_sorted_series``)."""
     parts = sorted(chunks, key=lambda chunk: chunk.group)
     if not parts:
         return
     batch = parts[0].batch if len(parts) == 1 else TelemetryBatch.concat([part.batch for part in parts])
     vehicles, codes = sorted_codes(batch.vehicle_id)
-    order = np.lexsort((batch.sequence_number, batch.time_ms, codes))
+    order = vehicle_time_order(codes, batch)
     if not bool((order == np.arange(len(order))).all()):
         batch = batch.take(order)
         codes = codes[order]
     zoned = assign_zones(zones, batch)
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = [0, *bounds.tolist()]
-    ends = [*bounds.tolist(), len(codes)]
-    for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
-        series = zoned if start == 0 and end == len(codes) else zoned.span(start, end)
-        yield from evaluate_series(zones, vehicle, series, window_s, fences)
+    starts = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist()]
+    yield from evaluate_sorted_series(zones, zoned, vehicles, starts, window_s, fences=fences)
 
 
 def summed_in_bucket(outputs: Iterable[Any]) -> Iterator[Any]:

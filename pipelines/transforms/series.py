@@ -14,17 +14,23 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import numpy.typing as npt
+from apache_beam.metrics import Metrics
 
 from pilotzone.pipelines.transforms.coders import TelemetryBatchCoder  # noqa: F401  (registers the coder)
+from pilotzone.pipelines.transforms.decode import METRICS_NAMESPACE
 from pilotzone.pipelines.transforms.emit import (
     END_OF_INPUT_MS,
     FENCE_OBSERVATIONS,
+    SUMMARIES,
+    dead_rows,
     emit_evaluation,
     with_evaluation_outputs,
 )
 from pilotzone.schemas.batch import TelemetryBatch
 from pilotzone.zones import Zone
 from pilotzone.zones.evaluate import EvaluationOutput, ZonedBatch, assign_zones, vehicle_evaluator
+from pilotzone.zones.evaluate.bucket import bucket_evaluable, evaluate_sorted_bucket
 from pilotzone.zones.fences import Fence
 from pilotzone.zones.fences.tracker import judge_series
 
@@ -34,6 +40,27 @@ def in_time_order(chunks: Iterable[ZonedBatch]) -> ZonedBatch:
     merged = ZonedBatch.concat(list(chunks))
     order = np.lexsort((merged.batch.sequence_number, merged.batch.time_ms))
     return merged.take(order)
+
+
+def vehicle_time_order(codes: npt.NDArray[np.int64], batch: TelemetryBatch) -> npt.NDArray[np.intp]:
+    """The stable order of rows by (vehicle code, event time, sequence number).
+
+    ``np.lexsort`` of the three keys, done as one stable sort of a combined vehicle-and-time
+    key when no two rows of a vehicle share a time (the sort then never looks at sequence
+    numbers) and the key fits in 63 bits.
+    """
+    n = len(codes)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    t = batch.time_ms - batch.time_ms.min()
+    span = int(t.max()) + 1
+    if (int(codes.max()) + 1) * span < 2**62:
+        combined = codes * span + t
+        order = np.argsort(combined, kind="stable")
+        ordered = combined[order]
+        if not bool((ordered[1:] == ordered[:-1]).any()):
+            return order
+    return np.lexsort((batch.sequence_number, batch.time_ms, codes))
 
 
 def batch_in_time_order(chunks: Iterable[TelemetryBatch]) -> TelemetryBatch:
@@ -100,6 +127,62 @@ def evaluate_series(
         yield from emit_evaluation(vehicle, None, EvaluationOutput(incidents=records))
         for observation in observations:
             yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
+
+
+def evaluate_sorted_series(
+    zones: Sequence[Zone],
+    zoned: ZonedBatch,
+    vehicles: Sequence[str],
+    starts: Sequence[int],
+    window_s: int,
+    *,
+    fences: Sequence[Fence] = (),
+) -> Iterator[Any]:
+    """The outputs of many vehicles' whole series, rows sorted by (vehicle, time, sequence
+    number), ``vehicles[k]`` from row ``starts[k]``: vehicle by vehicle, what
+    ``evaluate_series`` gives each, except that the window summaries come last, summed per key.
+
+    One call over all vehicles (``zones.evaluate.bucket``) does the per-sample work once for
+    the bucket; a config history with changes is evaluated vehicle by vehicle instead. Either
+    way the summaries summed per key are the same.
+    """
+    if not bucket_evaluable(zones):
+        yield from evaluate_each_vehicle(zones, zoned, vehicles, starts, window_s, fences=fences)
+        return
+    result = evaluate_sorted_bucket(zones, zoned, vehicles, starts, window_s, end_of_input_ms=END_OF_INPUT_MS)
+    decoded = 0
+    for vehicle in result.vehicles:
+        processed, name = vehicle.processed, vehicle.vehicle_id
+        yield from emit_evaluation(name, None, EvaluationOutput(incidents=processed.incidents))
+        decoded += vehicle.end - vehicle.start - len(processed.duplicates) - len(processed.unplaced)
+        for reason, rows in (("duplicate", processed.duplicates), ("outside_all_zones", processed.unplaced)):
+            yield from dead_rows(zoned, rows, reason, f"{reason.replace('_', ' ')} sample of {name}")
+        yield from emit_evaluation(name, None, EvaluationOutput(incidents=vehicle.ended))
+        if fences:
+            records, observations = judge_series(fences, name, zoned.batch.span(vehicle.start, vehicle.end))
+            yield from emit_evaluation(name, None, EvaluationOutput(incidents=records))
+            for observation in observations:
+                yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
+    Metrics.counter(METRICS_NAMESPACE, "records_decoded").inc(decoded)
+    for summary in result.summaries:
+        yield beam.pvalue.TaggedOutput(SUMMARIES, summary)
+
+
+def evaluate_each_vehicle(
+    zones: Sequence[Zone],
+    zoned: ZonedBatch,
+    vehicles: Sequence[str],
+    starts: Sequence[int],
+    window_s: int,
+    *,
+    fences: Sequence[Fence] = (),
+) -> Iterator[Any]:
+    """``evaluate_sorted_series`` one vehicle at a time, each summary partial as it comes: the
+    reference the bucket evaluation is tested against, and the way histories are evaluated."""
+    ends = [*starts[1:], len(zoned)]
+    for vehicle, start, end in zip(vehicles, starts, ends, strict=True):
+        series = zoned if start == 0 and end == len(zoned) else zoned.span(start, end)
+        yield from evaluate_series(zones, vehicle, series, window_s, fences)
 
 
 class EvaluateSeriesFn(beam.DoFn):

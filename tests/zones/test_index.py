@@ -166,3 +166,49 @@ def test_zone_without_areas_and_bad_shapes() -> None:
         ValueError, match=r"lon and lat must be 1-D arrays of one length, got shapes \(2,\) and \(1,\)"
     ):
         AreaIndex(zone).inside_boundary([127.0, 127.1], [37.0])
+
+
+def test_large_shapes_match_brute_force_on_grid_lines_edges_and_holes() -> None:
+    """Areas and a boundary spanning many grid cells: cells they cover whole, or do not reach,
+    decide their points without a polygon test; points on the cells' lines, on the shapes'
+    edges and vertices and inside holes must still get ``intersects``' answer."""
+    rng = np.random.default_rng(RNG_SEED + 2)
+    star = shapely.Polygon(
+        [
+            (127.1 + r * np.cos(a), 37.1 + r * np.sin(a))
+            for a, r in zip(np.linspace(0, 2 * np.pi, 41)[:-1], [0.09, 0.04] * 20, strict=True)
+        ]
+    )
+    donut = (
+        shapely.Point(127.05, 37.05)
+        .buffer(0.04, quad_segs=16)
+        .difference(shapely.Point(127.05, 37.05).buffer(0.015, quad_segs=16))
+    )
+    l_shape = shapely.Polygon(
+        [(127.0, 37.0), (127.2, 37.0), (127.2, 37.03), (127.03, 37.03), (127.03, 37.2), (127.0, 37.2)]
+    )
+    areas = [star, donut, l_shape, *many_small_areas(rng, 40)]
+    boundary = shapely.Polygon(
+        [(126.99, 36.99), (127.21, 36.99), (127.21, 37.21), (127.1, 37.12), (126.99, 37.21)]
+    )
+    zone = synthetic_zone(areas, boundary)
+    index = AreaIndex(zone)
+    grid = np.linspace(0.0, 1.0, 125)
+    # Points on the lines of grids of several sizes over the shapes' extent, and random points.
+    gx, gy = np.meshgrid(127.0 + 0.2 * grid, 37.0 + 0.2 * grid[::7])
+    edges = shapely.get_coordinates(
+        shapely.segmentize(shapely.boundary(shapely.GeometryCollection([*areas[:3], boundary])), 0.002)
+    )
+    lon = np.concatenate(
+        [gx.ravel(), gy.ravel() - 37.0 + 127.0, edges[:, 0], rng.uniform(126.98, 127.22, 20000)]
+    )
+    lat = np.concatenate(
+        [gy.ravel(), gx.ravel() - 127.0 + 37.0, edges[:, 1], rng.uniform(36.98, 37.22, 20000)]
+    )
+
+    samples, positions = index.areas_containing(lon, lat)
+
+    expected = brute_force_pairs(areas, lon, lat)
+    assert len(expected) > 10_000
+    assert set(zip(samples.tolist(), positions.tolist(), strict=True)) == expected
+    assert index.inside_boundary(lon, lat).tolist() == shapely.intersects_xy(boundary, lon, lat).tolist()

@@ -104,8 +104,9 @@ The package's modules, one job each: ``zoning`` (where each sample is), ``tables
 looked up per zone and per group of samples), ``chunk`` (one chunk's columns, groups, window
 partials), ``runs`` (conditions to incidents), ``gaps``, ``crossings`` and ``events`` (the
 incidents that are not runs), ``records`` and ``summaries`` (what comes out), ``writer``
-(making records), ``evaluator`` (the per-vehicle state that ties them together). What each
-rule kind means lives in ``zones.kinds``.
+(making records), ``evaluator`` (the per-vehicle state that ties them together), ``bucket``
+(a replay's many complete series at once, with the same results as fresh evaluators, helped by
+``bucket_rules`` and ``bucket_windows``). What each rule kind means lives in ``zones.kinds``.
 """
 
 from __future__ import annotations

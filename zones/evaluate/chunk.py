@@ -8,6 +8,7 @@ share a rule context, the gaps, and the additive window partials.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -183,6 +184,16 @@ def _add_areas_outside(cols: Columns, plan: Plan) -> None:
     cols.codes = np.concatenate(found)[order].astype(np.int32)
 
 
+def zones_present(vz: IntArray) -> list[int]:
+    """The distinct vehicle zones of some rows, ascending (most chunks have one)."""
+    if len(vz) == 0:
+        return []
+    if bool((vz == vz[0]).all()):
+        return [int(vz[0])]
+    present: list[int] = np.unique(vz).tolist()
+    return present
+
+
 def minute_of_week(t: IntArray, vz: IntArray, plan: Plan) -> IntArray:
     """The local minute of the week (Monday 00:00 is 0) of each time, in its vehicle zone."""
     local = np.empty_like(t)
@@ -214,7 +225,9 @@ def _utc_offsets_ms(t: IntArray, tz: ZoneInfo) -> IntArray:
     return result
 
 
+@functools.lru_cache(maxsize=4096)
 def _offset_ms(tz: ZoneInfo, hour: int) -> int:
+    """The zone's UTC offset during one hour of event time (cached: a replay meets few hours)."""
     offset = dt.datetime.fromtimestamp(hour * 3600, tz=tz).utcoffset()
     assert offset is not None
     return int(offset.total_seconds() * 1000)

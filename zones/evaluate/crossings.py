@@ -14,23 +14,35 @@ import numpy as np
 import shapely
 
 from pilotzone.schemas.batch import VEHICLE_CLASSES
-from pilotzone.zones.evaluate.chunk import Chunk
-from pilotzone.zones.evaluate.tables import A_MONDAY, RuleRef
+from pilotzone.zones.evaluate.chunk import Chunk, zones_present
+from pilotzone.zones.evaluate.records import IncidentRecord
+from pilotzone.zones.evaluate.tables import A_MONDAY, Plan
 from pilotzone.zones.evaluate.writer import IncidentWriter
-from pilotzone.zones.kinds.restricted_area import Crossable, crossing_observed, entry_point, inside_fraction
+from pilotzone.zones.kinds.restricted_area import crossing_observed, entry_point, inside_fraction
 from pilotzone.zones.rules import independent_rules
 
 
 def crossings(chunk: Chunk, writer: IncidentWriter) -> None:
     """Records of the crossings in a chunk (opened and closed at once)."""
+    for zone_pos, local, i, line in crossing_hits(chunk, writer.plan):
+        chunk.out.incidents.extend(crossing_records(chunk, writer, i, line, zone_pos, local))
+
+
+def crossing_hits(chunk: Chunk, plan: Plan) -> list[tuple[int, int, int, Any]]:
+    """The (vehicle zone, crossable rule's local number, later fix, segment) of every segment
+    that enters a crossable rule's areas, by zone, rule and fix.
+
+    Only intervals that are not gaps count, so a chunk holding several vehicles one after the
+    other is searched at once when ``chunk.gap`` also marks each vehicle's first fix.
+    """
     cols = chunk.cols
-    plan = writer.plan
+    hits: list[tuple[int, int, int, Any]] = []
     if len(cols.t) < 2:
-        return
+        return hits
     lon, lat = cols.lon, cols.lat
     seg_minx, seg_maxx = np.minimum(lon[:-1], lon[1:]), np.maximum(lon[:-1], lon[1:])
     seg_miny, seg_maxy = np.minimum(lat[:-1], lat[1:]), np.maximum(lat[:-1], lat[1:])
-    for zone_pos in sorted(set(cols.vz.tolist())):
+    for zone_pos in zones_present(cols.vz):
         tables = plan.tables[zone_pos]
         for local, crossable in tables.crossable.items():
             minx, miny, maxx, maxy = crossable.bounds
@@ -53,26 +65,30 @@ def crossings(chunk: Chunk, writer: IncidentWriter) -> None:
             starts = np.column_stack([lon[later - 1], lat[later - 1]])
             ends = np.column_stack([lon[later], lat[later]])
             lines = shapely.linestrings(np.stack([starts, ends], axis=1))
-            hits = shapely.intersects(crossable.union, lines)
-            for i, line in zip(later[hits].tolist(), lines[hits].tolist(), strict=True):
-                _crossing(chunk, writer, i, line, plan.rule_ref(zone_pos, local), crossable)
+            found = shapely.intersects(crossable.union, lines)
+            for i, line in zip(later[found].tolist(), lines[found].tolist(), strict=True):
+                hits.append((zone_pos, local, i, line))
+    return hits
 
 
-def _crossing(  # noqa: PLR0917 - one crossing: where, which rule, which areas
-    chunk: Chunk, writer: IncidentWriter, i: int, line: Any, ref: RuleRef, crossable: Crossable
-) -> None:
-    """OPENED and CLOSED records of one crossing, unless it was shorter than the grace."""
+def crossing_records(  # noqa: PLR0917 - one crossing: where, which rule
+    chunk: Chunk, writer: IncidentWriter, i: int, line: Any, zone_pos: int, local: int
+) -> list[IncidentRecord]:
+    """OPENED and CLOSED records of one crossing (``crossing_hits``), none if it was shorter
+    than the grace."""
     cols = chunk.cols
+    ref = writer.plan.rule_ref(zone_pos, local)
+    crossable = writer.plan.tables[zone_pos].crossable[local]
     zone = writer.plan.zones[ref.zone_pos]
     rule = ref.rule
     start_ms, end_ms = int(cols.t[i - 1]), int(cols.t[i])
     inside_ms = round(inside_fraction(line, crossable) * (end_ms - start_ms))
     grace_ms = ref.kind.grace_ms(rule)
     if grace_ms > 0 and inside_ms < grace_ms:
-        return
+        return []
     entry = entry_point(line, crossable)
     if entry is None:
-        return
+        return []
     area_id, point = entry
     local_time = A_MONDAY + dt.timedelta(minutes=int(chunk.minute[i - 1]))
     vehicle_class = VEHICLE_CLASSES[int(cols.cls[i - 1])]
@@ -84,18 +100,18 @@ def _crossing(  # noqa: PLR0917 - one crossing: where, which rule, which areas
     operator = str(cols.op[i - 1])
     explanation = f"{crossing_observed(area_id, end_ms - start_ms, inside_ms)} where {applied.explanation}"
     writer.count_opened(ref.zone_pos, operator, int(cols.cls[i - 1]), start_ms, rule)
-    for status, end in (("OPENED", None), ("CLOSED", end_ms)):
-        chunk.out.incidents.append(
-            writer.record(
-                status,
-                ref,
-                start_ms=start_ms,
-                end_ms=end,
-                peak=inside_ms / 1000,
-                place=(float(point[0]), float(point[1])),
-                area=area_id,
-                operator=operator,
-                vehicle_class=int(cols.cls[i - 1]),
-                explanation=explanation,
-            )
+    return [
+        writer.record(
+            status,
+            ref,
+            start_ms=start_ms,
+            end_ms=end,
+            peak=inside_ms / 1000,
+            place=(float(point[0]), float(point[1])),
+            area=area_id,
+            operator=operator,
+            vehicle_class=int(cols.cls[i - 1]),
+            explanation=explanation,
         )
+        for status, end in (("OPENED", None), ("CLOSED", end_ms))
+    ]

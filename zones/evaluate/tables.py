@@ -55,6 +55,7 @@ class _ZoneTables:
     week: tuple[BoolArray | None, ...]  # per rule: its schedule's minutes, None = always
     prepared: tuple[Any, ...]  # per rule: its kind's tables (RuleKind.prepare)
     crossable: dict[int, Crossable]  # rules whose areas can be crossed between fixes
+    crossable_areas: tuple[frozenset[str], ...]  # per rule: its areas if crossable, else none
     event_codes: BoolArray  # event kinds some event rule is about
     boundary_m: Any  # the boundary in a local metric projection, prepared
     frame: geo.LocalFrame  # metres around the boundary's centre, for distances outside it
@@ -107,6 +108,9 @@ def _zone_tables(zone: Zone) -> _ZoneTables:
         week=week,
         prepared=prepared,
         crossable=crossable,
+        crossable_areas=tuple(
+            frozenset(r.applies.areas or ()) if kind_of(r).crossable else frozenset() for r in rules
+        ),
         event_codes=event_codes,
         boundary_m=boundary_m,
         frame=frame,
@@ -190,8 +194,7 @@ def group_rules(zone: Zone, key: tuple[tuple[int, ...], int, int, bool], minute:
             silence = kind_of(gap.rule).max_silence_ms(gap.rule)
             gap_ms = _DEFAULT_GAP_MS if silence is None else silence
         in_rule_area = np.array(
-            [kind_of(r).crossable and bool(areas & set(r.applies.areas or ())) for r in zone.rules],
-            dtype=bool,
+            [not areas.isdisjoint(rule_areas) for rule_areas in tables.crossable_areas], dtype=bool
         )
         return GroupRules(
             areas, vehicle_class, local, in_force, area, explanation, gap_rule, gap_ms, in_rule_area

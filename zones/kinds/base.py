@@ -112,6 +112,9 @@ class RuleKind(Generic[R]):
     """True: in force only where the vehicle is outside the zone's boundary."""
     crossable: bool = False
     """True: entering the rule's areas between two fixes outside them is also an incident."""
+    reads_operator: bool = False
+    """True: the condition looks the operator up, and is fastest asked of one operator's fixes
+    at a time (a replay's bucket holds many operators' vehicles)."""
     subject_needed: str | None = None
     """What a rule of the kind is about, if rules override only rules about the same thing
     (the phrase for the error when it is missing)."""

@@ -30,6 +30,8 @@ class Permits:
 class Permit(RuleKind[PermitRule]):
     """Not permitted; one incident per stretch of continuous observation (grace 0); peak = seconds."""
 
+    reads_operator = True
+
     name = "permit"
     model = PermitRule
     overriding = False
