@@ -50,6 +50,7 @@ from pilotzone.schemas.batch import (
     TelemetryBatch,
 )
 from pilotzone.schemas.blocks import read_long
+from pilotzone.schemas.container import encode_long
 from pilotzone.schemas.contract import TELEMETRY, schema_dict
 from pilotzone.schemas.decode import CONTAINER_MAGIC, HEADER_ERRORS, SYNC_SIZE, read_container_header
 from pilotzone.schemas.factorize import string_codes
@@ -396,7 +397,7 @@ def splice_inflated(payloads: Sequence[bytes], scans: Sequence[ContainerScan]) -
                 inflated = isal_zlib.decompress(view[start:end], -15)
             except _INFLATE_ERROR as exc:
                 raise ColumnarDeclinedError(f"deflate: {exc}") from None
-            spliced.write(_encode_long(count) + _encode_long(len(inflated)))
+            spliced.write(encode_long(count) + encode_long(len(inflated)))
             spliced.write(inflated)
             spliced.write(first.sync)
     return spliced.getvalue()
@@ -410,22 +411,9 @@ def _null_codec_header(schema_json: bytes, sync: bytes) -> bytes:
     """A container header declaring ``schema_json`` and the null codec."""
     meta = {b"avro.schema": schema_json, b"avro.codec": b"null"}
     entries = b"".join(
-        _encode_long(len(key)) + key + _encode_long(len(value)) + value for key, value in meta.items()
+        encode_long(len(key)) + key + encode_long(len(value)) + value for key, value in meta.items()
     )
-    return CONTAINER_MAGIC + _encode_long(len(meta)) + entries + _encode_long(0) + sync
-
-
-@functools.lru_cache(maxsize=4096)
-def _encode_long(value: int) -> bytes:
-    """Avro's zig-zag varint of ``value`` (cached: blocks of a replay repeat a few counts and
-    sizes tens of thousands of times)."""
-    zigzag = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while zigzag > 0x7F:
-        out.append((zigzag & 0x7F) | 0x80)
-        zigzag >>= 7
-    out.append(zigzag)
-    return bytes(out)
+    return CONTAINER_MAGIC + encode_long(len(meta)) + entries + encode_long(0) + sync
 
 
 def _contiguous_runs(scan: ContainerScan) -> Iterator[tuple[int, int]]:

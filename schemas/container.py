@@ -7,6 +7,7 @@ with one fastavro reader and turns what fails into dead letters with their reaso
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -149,7 +150,10 @@ _CHUNK_EVENTS = 65_536
 block never exists as Python objects all at once."""
 
 
-def _encode_long(value: int) -> bytes:
+@functools.lru_cache(maxsize=4096)
+def encode_long(value: int) -> bytes:
+    """Avro's zig-zag varint of ``value`` (cached: the blocks of a file or a splice repeat a few
+    counts and sizes tens of thousands of times)."""
     zigzag = (value << 1) ^ (value >> 63)
     out = bytearray()
     while zigzag > 0x7F:
@@ -201,7 +205,7 @@ class BlockRun:
         blocks, self.pending, self.pending_bytes = self.pending, [], 0
         parts = [self.prefix]
         for _, count, raw in blocks:
-            parts += [_encode_long(count), _encode_long(len(raw)), raw, self.sync]
+            parts += [encode_long(count), encode_long(len(raw)), raw, self.sync]
         index = 0
         decoded = 0
         try:

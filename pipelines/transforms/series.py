@@ -123,10 +123,16 @@ def evaluate_series(
     yield from emit_evaluation(vehicle, None, evaluator.advance(END_OF_INPUT_MS))
     yield from emit_evaluation(vehicle, None, evaluator.finish())
     if fences:
-        records, observations = judge_series(fences, vehicle, series.batch)
-        yield from emit_evaluation(vehicle, None, EvaluationOutput(incidents=records))
-        for observation in observations:
-            yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
+        yield from fence_outputs(fences, vehicle, series.batch)
+
+
+def fence_outputs(fences: Sequence[Fence], vehicle: str, batch: TelemetryBatch) -> Iterator[Any]:
+    """What the emergency fences make of one vehicle's whole series: their incidents (no window
+    summaries) and, for the metrics, their observations under ``FENCE_OBSERVATIONS``."""
+    records, observations = judge_series(fences, vehicle, batch)
+    yield from emit_evaluation(vehicle, None, EvaluationOutput(incidents=records))
+    for observation in observations:
+        yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
 
 
 def evaluate_sorted_series(
@@ -159,10 +165,7 @@ def evaluate_sorted_series(
             yield from dead_rows(zoned, rows, reason, f"{reason.replace('_', ' ')} sample of {name}")
         yield from emit_evaluation(name, None, EvaluationOutput(incidents=vehicle.ended))
         if fences:
-            records, observations = judge_series(fences, name, zoned.batch.span(vehicle.start, vehicle.end))
-            yield from emit_evaluation(name, None, EvaluationOutput(incidents=records))
-            for observation in observations:
-                yield beam.pvalue.TaggedOutput(FENCE_OBSERVATIONS, observation)
+            yield from fence_outputs(fences, name, zoned.batch.span(vehicle.start, vehicle.end))
     Metrics.counter(METRICS_NAMESPACE, "records_decoded").inc(decoded)
     for summary in result.summaries:
         yield beam.pvalue.TaggedOutput(SUMMARIES, summary)

@@ -35,7 +35,7 @@ from pilotzone.zones.evaluate.bucket_rules import (
     take_fixes,
 )
 from pilotzone.zones.evaluate.bucket_windows import bucket_summaries, window_partials
-from pilotzone.zones.evaluate.chunk import Chunk, Columns, columns, groups_of, metres_outside, minute_of_week
+from pilotzone.zones.evaluate.chunk import Chunk, columns, groups_of, metres_outside, minute_of_week
 from pilotzone.zones.evaluate.crossings import crossing_hits, crossing_records
 from pilotzone.zones.evaluate.evaluator import DUPLICATE_HORIZON_S
 from pilotzone.zones.evaluate.events import event_records, wanted_events
@@ -230,16 +230,7 @@ class _Bucket:
             return outside[0]
 
         stopped = stop_states_by_vehicle(cols.speed, plan.stop_thresholds, first)
-        fixes = Fixes(
-            speed_kmh=cols.speed,
-            accuracy_m=cols.accuracy,
-            driving_mode=cols.mode,
-            vehicle_class=cols.cls,
-            operator_id=cols.op,
-            minute_of_week=minute,
-            stopped=stopped,
-            metres_outside=metres,
-        )
+        fixes = cols.fixes(minute, stopped, metres)
         placed_bounds = np.searchsorted(owner, np.arange(len(self.vehicles) + 1))
 
         # What each vehicle has to do in order, as positions in the placed rows. A rule's
@@ -321,20 +312,7 @@ class _Bucket:
         own = Chunk(
             zoned=chunk.zoned,
             rows=chunk.rows[part],
-            cols=Columns(
-                t=cols.t[part],
-                lon=cols.lon[part],
-                lat=cols.lat[part],
-                accuracy=cols.accuracy[part],
-                speed=cols.speed[part],
-                mode=cols.mode[part],
-                cls=cols.cls[part],
-                op=cols.op[part],
-                zone=cols.zone[part],
-                vz=cols.vz[part],
-                offsets=cols.offsets[a : b + 1],
-                codes=cols.codes,
-            ),
+            cols=cols.rows(a, b),
             c0=0,
             minute=chunk.minute[part],
             groups=chunk.groups,

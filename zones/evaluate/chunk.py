@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from pilotzone.zones.evaluate.records import EvaluationOutput
 from pilotzone.zones.evaluate.summaries import Windows
 from pilotzone.zones.evaluate.tables import GroupRules, Plan, group_rules
 from pilotzone.zones.evaluate.zoning import ZonedBatch, csr_take
-from pilotzone.zones.kinds.base import BoolArray, FloatArray, IntArray
+from pilotzone.zones.kinds.base import BoolArray, Fixes, FloatArray, IntArray
 
 _MS_PER_HOUR = 3_600_000
 _MS_PER_DAY = 86_400_000
@@ -70,6 +71,39 @@ class Columns:
     vz: IntArray
     offsets: IntArray
     codes: npt.NDArray[np.int32]
+
+    def rows(self, start: int, end: int) -> Columns:
+        """Rows ``start:end`` as columns of their own (views; the area lists stay shared)."""
+        part = slice(start, end)
+        return Columns(
+            t=self.t[part],
+            lon=self.lon[part],
+            lat=self.lat[part],
+            accuracy=self.accuracy[part],
+            speed=self.speed[part],
+            mode=self.mode[part],
+            cls=self.cls[part],
+            op=self.op[part],
+            zone=self.zone[part],
+            vz=self.vz[part],
+            offsets=self.offsets[start : end + 1],
+            codes=self.codes,
+        )
+
+    def fixes(
+        self, minute: IntArray, stopped: Mapping[float, BoolArray], metres: Callable[[], FloatArray]
+    ) -> Fixes:
+        """What the rule kinds' conditions read of these rows."""
+        return Fixes(
+            speed_kmh=self.speed,
+            accuracy_m=self.accuracy,
+            driving_mode=self.mode,
+            vehicle_class=self.cls,
+            operator_id=self.op,
+            minute_of_week=minute,
+            stopped=stopped,
+            metres_outside=metres,
+        )
 
 
 @dataclass

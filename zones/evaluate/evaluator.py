@@ -31,7 +31,7 @@ from pilotzone.zones.evaluate.summaries import Windows, WindowSummary
 from pilotzone.zones.evaluate.tables import Plan, plan_for
 from pilotzone.zones.evaluate.writer import IncidentWriter
 from pilotzone.zones.evaluate.zoning import ZonedBatch
-from pilotzone.zones.kinds.base import BoolArray, Fixes, IntArray
+from pilotzone.zones.kinds.base import BoolArray, IntArray
 from pilotzone.zones.kinds.dwell import stop_states
 from pilotzone.zones.zone import Zone
 
@@ -270,16 +270,7 @@ class VehicleEvaluator:
         self._gap_open = False
         summarise(chunk, dt_ms, self._windows)
         stopped = stop_states(cols.speed, plan.stop_thresholds, self._stopped if chunk.c0 else None)
-        fixes = Fixes(
-            speed_kmh=cols.speed,
-            accuracy_m=cols.accuracy,
-            driving_mode=cols.mode,
-            vehicle_class=cols.cls,
-            operator_id=cols.op,
-            minute_of_week=minute,
-            stopped=stopped,
-            metres_outside=lambda: metres_outside(cols, plan),
-        )
+        fixes = cols.fixes(minute, stopped, lambda: metres_outside(cols, plan))
 
         in_force = np.zeros((len(groups), len(plan.rules)), dtype=bool)
         for g, (zone_pos, info) in enumerate(groups):
