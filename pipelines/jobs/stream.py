@@ -228,6 +228,19 @@ class WriteRowsAsTheyCome(beam.PTransform):
         )
 
 
+def ensure_folder(folder: str) -> None:
+    """Create ``folder`` unless it exists. Several workers of one step set up at once (Prism
+    runs a step's bundles on several threads), and Beam's ``mkdirs`` refuses a folder that
+    exists, so one that another worker made in between counts as made."""
+    if FileSystems.exists(folder):
+        return
+    try:
+        FileSystems.mkdirs(folder)
+    except OSError:
+        if not FileSystems.exists(folder):
+            raise
+
+
 class WriteBundleFn(beam.DoFn):
     """One sorted JSON Lines file per bundle of rows (see ``WriteRowsAsTheyCome``)."""
 
@@ -239,8 +252,7 @@ class WriteBundleFn(beam.DoFn):
     def setup(self) -> None:
         # Bundles of one worker are numbered; the random part tells workers of one run apart.
         self.worker = uuid.uuid4().hex[:8]
-        if not FileSystems.exists(self.folder):
-            FileSystems.mkdirs(self.folder)
+        ensure_folder(self.folder)
 
     def start_bundle(self) -> None:
         self.rows = []
