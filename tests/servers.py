@@ -200,9 +200,12 @@ def postgresql(timeout_s: float = 60.0) -> Iterator[str]:
     port = free_port()
 
     def as_owner(*command: str) -> None:
+        # runuser switches the account in the child, not Python's ``user=``: that makes Python
+        # fork this whole test process instead of vfork-ing, and gRPC's fork handlers (Beam's
+        # channels live in it) then crashed the child with SIGSEGV before initdb ran.
+        prefix = ["runuser", "-u", owner, "--"] if owner is not None else []
         result = subprocess.run(
-            list(command),
-            user=owner,
+            [*prefix, *command],
             capture_output=True,
             text=True,
             timeout=timeout_s,
