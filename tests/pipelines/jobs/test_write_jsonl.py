@@ -58,12 +58,14 @@ def test_workers_setting_up_at_once_all_find_their_folder(tmp_path: Path) -> Non
         start = threading.Barrier(8)
         failures: list[BaseException] = []
 
-        def set_up(target: str = folder, barrier: threading.Barrier = start) -> None:
+        def set_up(
+            target: str = folder, barrier: threading.Barrier = start, found: list[BaseException] = failures
+        ) -> None:
             barrier.wait()
             try:
                 ensure_folder(target)
             except OSError as exc:
-                failures.append(exc)
+                found.append(exc)
 
         threads = [threading.Thread(target=set_up) for _ in range(8)]
         for thread in threads:
