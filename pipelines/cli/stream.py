@@ -106,6 +106,20 @@ def add_parser(subparsers: Any) -> None:
     stream.add_argument("--window", type=int, default=60, metavar="SECONDS", help="summary window (60)")
     stream.add_argument("--allowed-lateness", type=float, default=30.0, metavar="SECONDS", help="(30)")
     stream.add_argument(
+        "--tick",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="evaluation points due within one tick of event time are carried out together (1)",
+    )
+    stream.add_argument(
+        "--shards",
+        type=int,
+        default=16,
+        metavar="N",
+        help="keys of the stateful step; vehicles spread over them (16)",
+    )
+    stream.add_argument(
         "--runner",
         default=DEFAULT_STREAM_RUNNER,
         choices=sorted(STREAM_RUNNERS),
@@ -223,6 +237,10 @@ def stream_command(args: argparse.Namespace) -> int:
         problems.append("give --fences DIR or --fences-topic TOPIC, not both")
     if args.incidents_topic and not args.kafka_bootstrap:
         problems.append("--incidents-topic needs --kafka-bootstrap HOST:PORT")
+    if not args.tick >= 0:
+        problems.append(f"--tick {args.tick:g}: give 0 or more seconds")
+    if args.shards < 1:
+        problems.append(f"--shards {args.shards}: give 1 or more")
     try:
         arguments = beam_arguments(args)
         PipelineOptions(arguments)
@@ -282,7 +300,9 @@ def _run_stream(
     from pilotzone.pipelines.transforms.fences import StreamFences
     from pilotzone.pipelines.transforms.streaming import StreamSettings
 
-    settings = StreamSettings(window_s=args.window, allowed_lateness_s=args.allowed_lateness)
+    settings = StreamSettings(
+        window_s=args.window, allowed_lateness_s=args.allowed_lateness, shards=args.shards, tick_s=args.tick
+    )
     watched = None
     if fences is not None:
         watched = StreamFences(fences[0], poll_s=source.poll_s, stop_at_s=source.stop_at_s, fences=fences[1])

@@ -45,7 +45,13 @@ def outputs_in(folder: Path) -> ReplayOutputs:
 
 
 def run_stream(
-    zones: Sequence[Zone], events: Sequence[Upload | Watermark], out: Path, lateness_s: float
+    zones: Sequence[Zone],
+    events: Sequence[Upload | Watermark],
+    out: Path,
+    lateness_s: float,
+    *,
+    shards: int = StreamSettings.shards,
+    tick_s: float = StreamSettings.tick_s,
 ) -> None:
     """The streaming path over ``events`` in order, writing the usual files into ``out``."""
     options = PipelineOptions()
@@ -66,7 +72,7 @@ def run_stream(
     # as a draining production runner (which does hold watermarks) does by itself.
     stream = stream.advance_watermark_to(END_OF_INPUT + Duration(seconds=1))
     stream = stream.advance_watermark_to_infinity()
-    settings = StreamSettings(allowed_lateness_s=lateness_s)
+    settings = StreamSettings(allowed_lateness_s=lateness_s, shards=shards, tick_s=tick_s)
     with TestPipeline(runner="BundleBasedDirectRunner", options=options) as pipeline:
         results = pipeline | stream | ReplayAsStream(zones, settings)
         write_outputs(results, outputs_in(out), settings.window_s)

@@ -126,6 +126,19 @@ def test_stream_reports_missing_options_before_starting(
     )
 
 
+def test_stream_refuses_a_negative_tick_and_no_shards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["stream", "--zones", str(EVERY_KIND_ZONE), "--source", "kafka", "--kafka-topic", "t",
+                   "--kafka-bootstrap", "127.0.0.1:9", "--incidents-dir", str(tmp_path),
+                   "--tick", "-1", "--shards", "0"])  # fmt: skip
+    assert status == 2
+    assert (
+        capsys.readouterr().err
+        == "pilotzone stream: --tick -1: give 0 or more seconds; --shards 0: give 1 or more\n"
+    )
+
+
 def test_runner_options_name_the_engine(tmp_path: Path) -> None:
     parse = build_parser().parse_args
     base = ["stream", "--zones", "z", "--source", "folder", "--watch", "x", "--incidents-dir", "o"]

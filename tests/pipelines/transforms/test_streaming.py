@@ -131,6 +131,24 @@ def test_out_of_order_uploads_within_the_allowed_lateness_change_nothing(
     assert (tmp_path / "summaries.jsonl").read_bytes() == (replayed / "summaries.jsonl").read_bytes()
 
 
+@pytest.mark.parametrize(("shards", "tick_s"), [(1, 7.0), (64, 0.0)])
+def test_one_shard_for_all_or_one_per_vehicle_and_any_tick_give_the_replay(
+    tmp_path: Path, zones: list[Zone], replayed: Path, shards: int, tick_s: float
+) -> None:
+    # Both vehicles in one shard, evaluated on 7-second ticks; or each in its own shard with a
+    # firing at every evaluation point: the same incidents and summaries as the replay.
+    run_stream(
+        zones,
+        in_time_order(uploads(A, "a"), uploads(B, "b")),
+        tmp_path,
+        LATENESS_S,
+        shards=shards,
+        tick_s=tick_s,
+    )
+    assert _log(tmp_path) == _log(replayed)
+    assert (tmp_path / "summaries.jsonl").read_bytes() == (replayed / "summaries.jsonl").read_bytes()
+
+
 def test_duplicates_are_dead_lettered_and_change_nothing(
     tmp_path: Path, zones: list[Zone], replayed: Path
 ) -> None:
