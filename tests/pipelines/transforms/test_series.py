@@ -29,7 +29,7 @@ from pilotzone.zones.fences import Fence
 from pilotzone.zones.fences.loader import load_fence
 from tests.factories import T0_MS, sample
 from tests.pipelines.jobs.test_fence_replay import write_west_fence
-from tests.zones.evaluate.test_bucket import loop_fleet, sorted_bucket
+from tests.zones.evaluate.test_bucket import loop_fleet, lost_vehicle, sorted_bucket
 from tests.zones.evaluate.test_evaluate import every_kind_zone
 
 
@@ -42,17 +42,7 @@ def plain(outputs: Iterable[Any]) -> list[Any]:
 def test_bucket_outputs_equal_each_vehicles(tmp_path: Path, with_fence: bool) -> None:
     zones = [every_kind_zone()]
     fences: list[Fence] = [load_fence(write_west_fence(tmp_path))] if with_fence else []
-    lost = [
-        sample(
-            vehicle_id="veh-lost",
-            operator_id="op-nobody",
-            sequence_number=i,
-            current_location_longitude=0.0,
-            current_location_latitude=0.0,
-            current_location_timestamp=T0_MS + 1000 * i,
-        )
-        for i in range(3)
-    ]
+    lost = lost_vehicle(3)
     records = loop_fleet(3) + lost
     records.append(dict(records[5]))  # a duplicate
     zoned, vehicles, starts = sorted_bucket(records, zones)

@@ -119,6 +119,21 @@ def test_bucket_equals_each_vehicle_quick(records: list[dict[str, Any]]) -> None
     assert_bucket_matches_each_vehicle(zones(), records)
 
 
+def lost_vehicle(count: int) -> list[dict[str, Any]]:
+    """``count`` samples of a vehicle of no zone's operator at 0 N 0 E: outside every zone."""
+    return [
+        sample(
+            vehicle_id="veh-lost",
+            operator_id="op-nobody",
+            sequence_number=i,
+            current_location_longitude=0.0,
+            current_location_latitude=0.0,
+            current_location_timestamp=T0_MS + 1000 * i,
+        )
+        for i in range(count)
+    ]
+
+
 def loop_fleet(vehicles: int) -> list[dict[str, Any]]:
     """Vehicles driving a loop through the simulator's zone, each starting later: every kind
     of incident, a gap, events, a vehicle class without a permit."""
@@ -165,17 +180,7 @@ def test_bucket_equals_each_vehicle_in_the_simulators_zone(slice_rows: int) -> N
 
 
 def test_unplaced_vehicles_and_duplicates_are_returned_as_bucket_rows() -> None:
-    lost = [
-        sample(
-            vehicle_id="veh-lost",
-            operator_id="op-nobody",
-            sequence_number=i,
-            current_location_longitude=0.0,
-            current_location_latitude=0.0,
-            current_location_timestamp=T0_MS + 1000 * i,
-        )
-        for i in range(3)
-    ]
+    lost = lost_vehicle(3)
     placed = [
         sample(
             vehicle_id="veh-here",
