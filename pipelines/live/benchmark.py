@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=90.0, metavar="SECONDS")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.workdir is not None:
+        # The replay benchmark makes its --workdir; this one does too, rather than a traceback.
+        args.workdir.mkdir(parents=True, exist_ok=True)
     for vehicles in args.vehicles:
         work = Path(tempfile.mkdtemp(prefix=f"live-bench-{vehicles}-", dir=args.workdir))
         figures = run(vehicles, args.duration, work)
