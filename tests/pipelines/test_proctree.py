@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -25,28 +24,46 @@ def _holder(mib: int) -> subprocess.Popen[str]:
     return child
 
 
+PARENT = (
+    "import subprocess, sys\n"
+    "hold = sys.argv[1]\n"
+    "holders = [subprocess.Popen([sys.executable, '-c', hold, mib], stdout=subprocess.PIPE, text=True)\n"
+    "           for mib in sys.argv[2:]]\n"
+    "assert all(h.stdout.readline() == 'ready\\n' for h in holders)\n"
+    "print(' '.join(str(h.pid) for h in holders), flush=True)\n"
+    "sys.stdin.read()\n"
+    "for h in holders:\n"
+    "    h.kill()\n"
+    "    h.wait()\n"
+)
+"""A process that starts one holder per size, prints their pids, and stops them when its input
+closes: a tree of known members, which the test session's own descendants (helpers of earlier
+tests, orphans it adopts as the subreaper) are not."""
+
+
 def test_the_peak_is_the_sum_of_the_live_children() -> None:
-    # Earlier tests may leave helpers of their own (multiprocessing's resource tracker).
-    before = set(descendants(os.getpid()))
-    children = []
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, HOLD, "64", "32"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdin is not None and parent.stdout is not None
     try:
-        with TreePeak(os.getpid(), interval_s=0.05) as peak:
-            children = [_holder(64), _holder(32)]
+        with TreePeak(parent.pid, interval_s=0.05) as peak:
+            holders = [int(pid) for pid in parent.stdout.readline().split()]
             time.sleep(0.3)
-        assert set(descendants(os.getpid())) - before == {child.pid for child in children}
-        own = [resident_bytes(child.pid) for child in children]
-        others = sum(resident_bytes(pid) for pid in before)
+        assert sorted(descendants(parent.pid)) == sorted(holders)
+        own = [resident_bytes(pid) for pid in holders]
         assert all(size >= mib * 2**20 for size, mib in zip(own, (64, 32), strict=True))
-        assert peak.processes == 2 + len(before)
+        assert peak.processes == 2
         # Both sides add the same clock-tick counts as floats, in different orders: allow the
         # rounding (66.68000000000002 against 66.67999999999999 failed once), not a tick more.
-        total_cpu_s = sum(cpu_seconds(pid) for pid in [*before, *(c.pid for c in children)])
-        assert 0 < peak.cpu_s <= total_cpu_s + 1e-9
-        assert 96 * 2**20 <= peak.bytes <= sum(own) + others + 2**20
+        assert 0 < peak.cpu_s <= sum(cpu_seconds(pid) for pid in holders) + 1e-9
+        assert 96 * 2**20 <= peak.bytes <= sum(own) + 2**20
         assert 64 * 2**20 <= peak.largest <= peak.bytes
     finally:
-        for child in children:
-            child.kill()
-            child.wait()
-    assert set(descendants(os.getpid())) - before == set()
-    assert resident_bytes(children[0].pid) == 0
+        parent.stdin.close()
+        parent.wait(timeout=30)
+    assert descendants(parent.pid) == []
+    assert all(resident_bytes(pid) == 0 for pid in holders)
